@@ -1,0 +1,119 @@
+"""The HTTP layer: flask-smorest blueprints whose schemas both validate and document."""
+from __future__ import annotations
+
+from http import HTTPStatus
+from collections.abc import Callable, Collection
+from typing import Any, NoReturn, TypeVar
+
+import flask_smorest
+import marshmallow as ma
+from flask import Flask, Request, request
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from authsvc.api.fields import to_items
+from authsvc.auth import BEARER_KINDS, require_token
+from authsvc.errors import ParseError, UnsupportedMediaType, ValidationFailed
+from authsvc.services import Client
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Parser(FlaskParser):
+    """Bodies must be JSON (415 otherwise); bad JSON is `parse_error`; bad fields are 400."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+                                   "json": ma.EXCLUDE, "form": ma.EXCLUDE,
+                                   "json_or_form": ma.EXCLUDE, "query": ma.EXCLUDE}
+
+    def _raw_load_json(self, req: Request) -> Any:
+        data = req.get_data(cache=True)
+        if not data:
+            return {}
+        if not is_json_request(req):
+            raise UnsupportedMediaType()
+        try:
+            return core.parse_json(data)
+        except RecursionError as exc:
+            raise ParseError("The JSON body is nested too deeply.") from exc
+
+    def load_json_or_form(self, req: Request, schema: ma.Schema) -> Any:
+        if req.mimetype == "application/x-www-form-urlencoded":
+            return self.load_form(req, schema)
+        return self.load_json(req, schema)
+
+    def _handle_invalid_json_error(self, error: Exception, req: Request, *args: Any,
+                                   **kwargs: Any) -> NoReturn:
+        raise ParseError()
+
+    def handle_error(self, error: ma.ValidationError, req: Request, schema: ma.Schema, *,
+                     error_status_code: int | None, error_headers: Any) -> NoReturn:
+        messages = error.messages
+        if isinstance(messages, dict) and len(messages) == 1:
+            (location,) = messages
+            if location in self.__location_map__:
+                messages = messages[location]
+        raise ValidationFailed(to_items(messages))
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()
+
+    def errors(self, *statuses: int) -> Callable[[F], F]:
+        """Document the error answers a route can give, all in the envelope's schema."""
+        from authsvc.api.schemas import ErrorSchema
+
+        def decorator(func: F) -> F:
+            for status in statuses:
+                func = self.alt_response(status, schema=ErrorSchema,
+                                         description=HTTPStatus(status).phrase)(func)
+            return func
+
+        return decorator
+
+
+    def authenticated(self, kinds: Collection[str] = BEARER_KINDS) -> Callable[[F], F]:
+        """Require a live token of `kinds` (checked before the body is read) and document it."""
+
+        def decorator(func: F) -> F:
+            func = require_token(kinds)(func)
+            security = [{"bearer": []}] + ([{"apiKey": []}] if "private" in kinds else [])
+            func = self.doc(security=security)(func)
+            return self.errors(401, *([403] if "private" not in kinds else []))(func)
+
+        return decorator
+
+
+class Api(flask_smorest.Api):
+    def __init__(self) -> None:
+        from authsvc.api.schemas import ErrorSchema
+
+        self.ERROR_SCHEMA = ErrorSchema
+        super().__init__()
+
+    def _register_error_handlers(self) -> None:
+        """`errors.py` owns every error answer."""
+
+
+def client() -> Client:
+    return Client(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+
+
+api = Api()
+
+
+def init_app(app: Flask) -> None:
+    from authsvc.api import auth, discovery, users
+
+    app.config.update(
+        API_TITLE="authsvc", API_VERSION="v1", OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",
+    )
+    api.init_app(app, spec_kwargs={"info": {"description": "Token service: see README.md"}})
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
+                                                   "bearerFormat": "JWT"})
+    api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
+                                                   "name": "X-API-Key"})
+    for module in (auth, users, discovery):
+        api.register_blueprint(module.bp)

@@ -1,0 +1,154 @@
+"""/api/v1/auth: login, refresh, logout, sessions, verify, revoke, register, password."""
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+
+from authsvc.api import Blueprint, client
+from authsvc.api import fields as f
+from authsvc.api.schemas import EmptySchema, Schema, TokenPairSchema, UserSchema
+from authsvc.auth import ACCESS_ONLY, current_principal
+from authsvc.services import sessions, users
+
+bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
+               description="Sessions, token rotation, verification and revocation.")
+
+
+class LoginSchema(Schema):
+    email = f.Email(required=True)
+    password = f.Str(required=True, max_length=1024)
+    totp_code = f.Str(load_default=None, allow_none=True, max_length=64)
+
+
+class RefreshSchema(Schema):
+    refresh_token = f.Str(required=True, max_length=8192)
+
+
+class TokenSchema(Schema):
+    token = f.Str(required=True, max_length=8192)
+
+
+class RegisterSchema(Schema):
+    email = f.Email(required=True)
+    password = f.Str(required=True, max_length=1024)
+
+
+class PasswordChangeSchema(Schema):
+    current_password = f.Str(required=True, max_length=1024)
+    new_password = f.Str(required=True, max_length=1024)
+
+
+class SessionSchema(Schema):
+    id = ma.fields.String(required=True)
+    created_at = f.Timestamp(required=True)
+    last_used_at = f.Timestamp(required=True)
+    user_agent = ma.fields.String(allow_none=True, required=True)
+    ip = ma.fields.String(allow_none=True, required=True)
+    current = ma.fields.Boolean(required=True)
+
+
+class SessionListSchema(Schema):
+    items = ma.fields.List(ma.fields.Nested(SessionSchema), required=True)
+
+
+class VerifySchema(Schema):
+    active = ma.fields.Boolean(required=True)
+    token_type = ma.fields.String(required=True, metadata={"enum": ["access", "private"]})
+    sub = ma.fields.String(required=True)
+    email = ma.fields.String(required=True)
+    scopes = ma.fields.List(ma.fields.String(), required=True)
+    jti = ma.fields.String(required=True)
+    iat = f.Timestamp(required=True)
+    exp = f.Timestamp(required=True)
+
+
+@bp.route("/login", methods=["POST"])
+@bp.arguments(LoginSchema)
+@bp.response(200, TokenPairSchema)
+@bp.errors(401, 415, 429)
+def login(body: dict[str, Any]) -> sessions.TokenPair:
+    """Trade email, password and (with two-factor on) a TOTP code for a token pair."""
+    return sessions.login(body["email"], body["password"], body["totp_code"], client())
+
+
+@bp.route("/refresh", methods=["POST"])
+@bp.arguments(RefreshSchema)
+@bp.response(200, TokenPairSchema)
+@bp.errors(401, 415)
+def refresh(body: dict[str, Any]) -> sessions.TokenPair:
+    """Rotate a refresh token; a spent one revokes its whole session."""
+    return sessions.refresh(body["refresh_token"], client())
+
+
+@bp.route("/logout", methods=["POST"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.response(204)
+def logout() -> None:
+    """Revoke the caller's session: its access and refresh tokens."""
+    sessions.logout(current_principal(), client())
+
+
+@bp.route("/sessions", methods=["GET"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.response(200, SessionListSchema)
+def list_sessions() -> dict[str, Any]:
+    """The caller's live sessions."""
+    return {"items": sessions.list_sessions(current_principal())}
+
+
+@bp.route("/sessions", methods=["DELETE"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.response(204)
+def revoke_all_sessions() -> None:
+    """Sign out everywhere, this session included."""
+    sessions.revoke_all_sessions(current_principal(), client())
+
+
+@bp.route("/sessions/<session_id>", methods=["DELETE"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.response(204)
+@bp.errors(404)
+def revoke_session(session_id: str) -> None:
+    """Sign out one session of the caller's."""
+    sessions.revoke_session(current_principal(), session_id, client())
+
+
+@bp.route("/verify", methods=["GET"])
+@bp.authenticated()
+@bp.response(200, VerifySchema)
+def verify() -> dict[str, Any]:
+    """What backends call to check a token they were sent."""
+    p = current_principal()
+    return {"active": True, "token_type": p.kind, "sub": p.user_id, "email": p.email,
+            "scopes": list(p.scopes), "jti": p.jti, "iat": p.issued_at, "exp": p.expires_at}
+
+
+@bp.route("/revoke", methods=["POST"])
+@bp.arguments(TokenSchema)
+@bp.response(200, EmptySchema)
+@bp.errors(415)
+def revoke(body: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7009: kill any token you hold; the answer is the same whether or not it was valid."""
+    sessions.revoke_token(body["token"], client())
+    return {}
+
+
+@bp.route("/register", methods=["POST"])
+@bp.arguments(RegisterSchema)
+@bp.response(201, UserSchema)
+@bp.errors(403, 409, 415, 429)
+def register(body: dict[str, Any]) -> Any:
+    """Create an account yourself, where `AUTHSVC_OPEN_REGISTRATION` allows it."""
+    return users.register(body["email"], body["password"], client())
+
+
+@bp.route("/password", methods=["POST"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.arguments(PasswordChangeSchema)
+@bp.response(204)
+@bp.errors(415)
+def change_password(body: dict[str, Any]) -> None:
+    """Change your password; every other session and every private token is revoked."""
+    users.change_password(current_principal(), body["current_password"],
+                          body["new_password"], client())

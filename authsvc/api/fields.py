@@ -1,0 +1,119 @@
+"""Marshmallow fields whose error messages are the contract's codes, and their translation.
+
+Each field fails with a code (`required`, `null`, `blank`, `too_long`, `invalid`,
+`read_only`); `to_items` turns marshmallow's nested messages into one envelope entry
+per field, with a dotted `attr`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timezone
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import ValidationError
+
+from authsvc.errors import ErrorItem
+
+DETAILS = {
+    "required": "This field is required.",
+    "null": "This field may not be null.",
+    "blank": "This field may not be blank.",
+    "too_long": "This value is too long.",
+    "invalid": "This value is not valid.",
+    "read_only": "This field cannot be changed.",
+}
+_CODED = {"required": "required", "null": "null", "invalid": "invalid",
+          "validator_failed": "invalid"}
+
+
+def _reject_unsafe(value: str) -> None:
+    if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise ValidationError("invalid")
+
+
+class Str(ma.fields.String):
+    """A string that is never blank (unless allowed), bounded, and free of NUL and lone surrogates."""
+
+    default_error_messages = _CODED
+
+    def __init__(self, *, max_length: int = 1024, allow_blank: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_length = max_length
+        self.allow_blank = allow_blank
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        _reject_unsafe(text)
+        if not self.allow_blank and not text.strip():
+            raise ValidationError("blank")
+        if len(text) > self.max_length:
+            raise ValidationError("too_long")
+        return text
+
+
+class Email(Str):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=320, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            ma.validate.Email(error="invalid")(text)
+        except ValidationError:
+            raise ValidationError("invalid") from None
+        return text
+
+
+class Int(ma.fields.Integer):
+    default_error_messages = {**_CODED, "too_large": "invalid"}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+
+class Bool(ma.fields.Boolean):
+    default_error_messages = _CODED
+
+
+class DateTime(ma.fields.AwareDateTime):
+    default_error_messages = {**_CODED, "format": "invalid", "awareness": "invalid"}
+
+
+class List(ma.fields.List):
+    default_error_messages = _CODED
+
+
+class ReadOnly(ma.fields.Raw):
+    """A field a client may see but never send."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        raise ValidationError("read_only")
+
+
+def to_items(messages: Mapping[str, Any] | list[Any] | str, prefix: str = "") -> list[ErrorItem]:
+    """Flatten marshmallow's messages into envelope entries (`attr` dotted for nested fields)."""
+    if isinstance(messages, str):
+        code = messages if messages in DETAILS else "invalid"
+        attr = prefix or None
+        return [ErrorItem(code, DETAILS[code] if code == messages else messages, attr)]
+    if isinstance(messages, list):
+        items: list[ErrorItem] = []
+        for message in messages:
+            items.extend(to_items(message, prefix))
+        return items[:1] if items and all(isinstance(m, str) for m in messages) else items
+    items = []
+    for key, value in messages.items():
+        name = str(key)
+        attr = prefix if name == "_schema" else (f"{prefix}.{name}" if prefix else name)
+        items.extend(to_items(value, attr))
+    return items
+
+
+class Timestamp(ma.fields.DateTime):
+    """Output as RFC 3339 in UTC with a `Z`, as the contract writes times."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

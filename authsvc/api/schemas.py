@@ -1,0 +1,44 @@
+"""Schemas shared by several areas: the error envelope, token pairs, users."""
+from __future__ import annotations
+
+import marshmallow as ma
+
+from authsvc.api import fields as f
+
+
+class Schema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+
+class ErrorItemSchema(Schema):
+    code = ma.fields.String(required=True)
+    detail = ma.fields.String(required=True)
+    attr = ma.fields.String(allow_none=True, required=True)
+    extra = ma.fields.Dict(allow_none=True, required=True)
+
+
+class ErrorSchema(Schema):
+    type = ma.fields.String(required=True, metadata={
+        "enum": ["client_error", "validation_error", "server_error"]})
+    errors = ma.fields.List(ma.fields.Nested(ErrorItemSchema), required=True)
+
+
+class TokenPairSchema(Schema):
+    access_token = ma.fields.String(required=True)
+    refresh_token = ma.fields.String(required=True)
+    token_type = ma.fields.String(required=True, metadata={"enum": ["bearer"]})
+    expires_in = ma.fields.Integer(required=True)
+
+
+class UserSchema(Schema):
+    id = ma.fields.String(required=True)
+    email = ma.fields.String(required=True)
+    scopes = ma.fields.List(ma.fields.String(), attribute="scope_list", required=True)
+    is_admin = ma.fields.Boolean(required=True)
+    totp_enabled = ma.fields.Boolean(required=True)
+    created_at = f.Timestamp(required=True)
+
+
+class EmptySchema(Schema):
+    pass

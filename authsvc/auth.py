@@ -1,0 +1,161 @@
+"""The authenticated path: read credentials, verify the token, check its state once.
+
+`authenticate` is what every protected route runs, so it stays lean: one signature
+check, then one SQL statement that answers "user active? session or private token
+alive? jti revoked?" by primary-key probes, no ORM object loaded. It writes only to
+move `last_used_at`, at most once per `AUTHSVC_LAST_USED_RESOLUTION` per token.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import g, request
+from sqlalchemy import and_, exists, or_, select, update
+
+from authsvc import clock, tokens
+from authsvc.errors import BadRequest, NotAuthenticated, PermissionDenied
+from authsvc.extensions import db
+from authsvc.models import PrivateToken, RevokedToken, Session, User
+from authsvc.runtime import keystore, settings
+
+ALL_KINDS = frozenset(tokens.KINDS)
+BEARER_KINDS = frozenset({"access", "private"})
+ACCESS_ONLY = frozenset({"access"})
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    email: str
+    is_admin: bool
+    kind: str
+    jti: str
+    session_id: str | None
+    scopes: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    claims: dict[str, Any]
+
+
+def read_credentials() -> str | None:
+    """The token from `Authorization: Bearer` or `X-API-Key`; never from the query string."""
+    if "access_token" in request.args:
+        raise BadRequest("Send tokens in the Authorization header, not in the URL.",
+                         attr="access_token")
+    bearer: str | None = None
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            bearer = value.strip()
+    api_key = request.headers.get("X-API-Key")
+    if bearer is not None and api_key is not None and bearer != api_key.strip():
+        raise BadRequest("Send one token: Authorization and X-API-Key disagree.")
+    token = bearer if bearer is not None else api_key
+    if token is None:
+        return None
+    return token.strip()
+
+
+def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
+    """Signature, header and claims of `token`, checked against this service's settings."""
+    s = settings()
+    return tokens.decode(
+        token, kinds=kinds, keys=keystore().verification_key, algorithm=s.alg,
+        issuer=s.issuer, audience=s.audience, now=clock.now(), leeway=s.leeway,
+    )
+
+
+def _state_query(v: tokens.Verified) -> Any:
+    users = User.__table__
+    stmt = select(users.c.email, users.c.is_active, users.c.is_admin, users.c.scopes)
+    if v.kind == "private":
+        holder = PrivateToken.__table__
+        on = and_(holder.c.jti == v.jti, holder.c.user_id == users.c.id)
+    else:
+        holder = Session.__table__
+        on = and_(holder.c.id == v.sid, holder.c.user_id == users.c.id)
+    stmt = stmt.add_columns(
+        holder.c.id.label("holder_id"), holder.c.revoked_at, holder.c.last_used_at
+    ).select_from(users.outerjoin(holder, on)).where(users.c.id == v.sub)
+    if v.kind == "access":
+        revoked = RevokedToken.__table__
+        stmt = stmt.add_columns(exists().where(revoked.c.jti == v.jti).label("jti_revoked"))
+    return stmt
+
+
+def check_state(v: tokens.Verified) -> Principal:
+    """Refuse a token whose user is inactive or whose session, private token or jti is revoked."""
+    row = db.session.execute(_state_query(v)).first()
+    if row is None or not row.is_active:
+        raise tokens.InactiveUser()
+    if row.holder_id is None or row.revoked_at is not None:
+        raise tokens.Revoked()
+    if v.kind == "access" and row.jti_revoked:
+        raise tokens.Revoked()
+    _touch(v.kind, row.holder_id, row.last_used_at)
+    user_scopes = set(row.scopes.split())
+    return Principal(
+        user_id=v.sub, email=row.email, is_admin=row.is_admin, kind=v.kind, jti=v.jti,
+        session_id=v.sid, scopes=tuple(s for s in v.scopes if s in user_scopes),
+        issued_at=datetime.fromtimestamp(v.claims["iat"], timezone.utc),
+        expires_at=datetime.fromtimestamp(v.claims["exp"], timezone.utc),
+        claims=v.claims,
+    )
+
+
+def _touch(kind: str, holder_id: str, last_used_at: datetime | None) -> None:
+    now = clock.now()
+    # SQLite hands back naive datetimes from Core selects; they are UTC.
+    if last_used_at is not None and last_used_at.tzinfo is None:
+        last_used_at = last_used_at.replace(tzinfo=timezone.utc)
+    cutoff = now - settings().last_used_resolution
+    if last_used_at is not None and last_used_at > cutoff:
+        return
+    model = PrivateToken if kind == "private" else Session
+    db.session.execute(
+        update(model)
+        .where(model.id == holder_id)
+        .where(or_(model.last_used_at.is_(None), model.last_used_at <= cutoff))
+        .values(last_used_at=now)
+    )
+    db.session.commit()
+
+
+def authenticate(kinds: Collection[str] = BEARER_KINDS) -> Principal:
+    token = read_credentials()
+    if token is None:
+        raise NotAuthenticated()
+    v = verify(token, ALL_KINDS)
+    if v.kind not in kinds:
+        if v.kind == "private":
+            raise PermissionDenied("Private tokens cannot be used for this action; use an access token.")
+        raise tokens.WrongType()
+    principal = check_state(v)
+    g.principal = principal
+    return principal
+
+
+def require_token(kinds: Collection[str] = BEARER_KINDS) -> Callable[[F], F]:
+    """Decorate a view: it runs only for a live token of one of `kinds`."""
+    allowed = frozenset(kinds)
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            authenticate(allowed)
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorator
+
+
+def current_principal() -> Principal:
+    return cast(Principal, g.principal)

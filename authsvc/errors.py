@@ -1,0 +1,241 @@
+"""The error envelope: every failure is an `ApiError`, rendered here and only here.
+
+Services raise the subclass that names the failure; `tokens.InvalidToken`, werkzeug's
+HTTP errors, storage outages and unexpected faults are mapped to the same envelope, so
+a client meets one shape from every route and from Flask itself.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from flask import Flask, Response, current_app, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from authsvc import tokens
+from authsvc.extensions import db
+
+REALM = 'Bearer realm="authsvc"'
+
+
+@dataclass(frozen=True)
+class ErrorItem:
+    code: str
+    detail: str
+    attr: str | None = None
+    extra: Mapping[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "detail": self.detail, "attr": self.attr,
+                "extra": dict(self.extra) if self.extra is not None else None}
+
+
+class ApiError(Exception):
+    """One error answer: `status`, `code`, `detail`, `attr`, `extra` (+ optional headers)."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "invalid"
+    default_detail: ClassVar[str] = "The request is invalid."
+    type: ClassVar[str] = "client_error"
+
+    def __init__(self, detail: str | None = None, *, attr: str | None = None,
+                 extra: Mapping[str, Any] | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        self.detail = detail or self.default_detail
+        self.attr = attr
+        self.extra = extra
+        self.headers = dict(headers or {})
+        super().__init__(self.detail)
+
+    def items(self) -> list[ErrorItem]:
+        return [ErrorItem(self.code, self.detail, self.attr, self.extra)]
+
+
+class ValidationFailed(ApiError):
+    """400 with one entry per bad field."""
+
+    status = 400
+    code = "invalid"
+    type = "validation_error"
+
+    def __init__(self, items: Sequence[ErrorItem]) -> None:
+        super().__init__(items[0].detail if items else None)
+        self._items = list(items)
+
+    def items(self) -> list[ErrorItem]:
+        return self._items
+
+    @classmethod
+    def one(cls, attr: str, code: str, detail: str,
+            extra: Mapping[str, Any] | None = None) -> ValidationFailed:
+        return cls([ErrorItem(code, detail, attr, extra)])
+
+
+class ParseError(ApiError):
+    status, code, default_detail = 400, "parse_error", "The body is not valid JSON."
+
+
+class BadRequest(ApiError):
+    status, code, default_detail = 400, "invalid", "The request is invalid."
+
+
+class NotAuthenticated(ApiError):
+    status, code = 401, "not_authenticated"
+    default_detail = "Authentication credentials were not provided."
+
+
+class InvalidCredentials(ApiError):
+    status, code, default_detail = 401, "invalid_credentials", "Incorrect email or password."
+
+
+class MfaRequired(ApiError):
+    status, code = 401, "mfa_required"
+    default_detail = "A two-factor code is required."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, attr="totp_code")
+
+
+class InvalidTotp(ApiError):
+    status, code = 401, "invalid_totp"
+    default_detail = "The two-factor code is wrong, expired or already used."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, attr="totp_code")
+
+
+class PermissionDenied(ApiError):
+    status, code = 403, "permission_denied"
+    default_detail = "You do not have permission to perform this action."
+
+
+class InsufficientScope(ApiError):
+    status, code = 403, "insufficient_scope"
+    default_detail = "The requested scopes are not yours to grant."
+
+
+class NotFound(ApiError):
+    status, code, default_detail = 404, "not_found", "Not found."
+
+
+class MethodNotAllowed(ApiError):
+    status, code, default_detail = 405, "method_not_allowed", "Method not allowed."
+
+
+class Conflict(ApiError):
+    status, code, default_detail = 409, "conflict", "The request conflicts with the current state."
+
+
+class TooLarge(ApiError):
+    status, code, default_detail = 413, "too_large", "The request body is too large."
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+    default_detail = "Send the body as application/json."
+
+
+class RateLimited(ApiError):
+    status, code, default_detail = 429, "rate_limited", "Too many requests; try again later."
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        retry_after = max(1, int(retry_after))
+        super().__init__(detail, extra={"retry_after": retry_after},
+                         headers={"Retry-After": str(retry_after)})
+
+
+class ServerError(ApiError):
+    status, code, type = 500, "server_error", "server_error"
+    default_detail = "A server error occurred."
+
+
+class ServiceUnavailable(ApiError):
+    status, code, type = 503, "service_unavailable", "server_error"
+    default_detail = "The service is temporarily unavailable."
+
+
+TOKEN_DETAILS = {
+    "malformed": "The token is malformed or lacks a required claim.",
+    "signature": "The token's signature is invalid.",
+    "algorithm": "The token is signed with an algorithm that is not accepted.",
+    "expired": "The token has expired.",
+    "not_yet_valid": "The token is not valid yet.",
+    "revoked": "The token has been revoked.",
+    "reused": "The refresh token was already used; its session has been revoked.",
+    "wrong_type": "This kind of token is not accepted here.",
+    "inactive_user": "The token's user is inactive.",
+    "unknown_key": "The token is signed with a key this service does not publish.",
+}
+
+
+class InvalidTokenError(ApiError):
+    status, code = 401, "invalid_token"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(TOKEN_DETAILS[reason], extra={"reason": reason})
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: ParseError, 401: NotAuthenticated, 403: PermissionDenied, 404: NotFound,
+    405: MethodNotAllowed, 413: TooLarge, 415: UnsupportedMediaType, 500: ServerError,
+    503: ServiceUnavailable,
+}
+
+
+def render(error: ApiError) -> Response:
+    body = {"type": error.type, "errors": [item.as_dict() for item in error.items()]}
+    response = jsonify(body)
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    if error.status == 401:
+        if error.code == "invalid_token":
+            response.headers["WWW-Authenticate"] = (
+                f'{REALM}, error="invalid_token", error_description="{error.detail}"'
+            )
+        else:
+            response.headers["WWW-Authenticate"] = REALM
+    return response
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except DBAPIError:
+        current_app.logger.warning("rollback failed: storage unreachable")
+
+
+def handle_api_error(error: ApiError) -> Response:
+    if error.status >= 500:
+        _rollback()
+    return render(error)
+
+
+def handle_invalid_token(error: tokens.InvalidToken) -> Response:
+    return render(InvalidTokenError(error.reason))
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    if status >= 500:
+        _rollback()
+    api_error = _BY_STATUS.get(status, BadRequest if status < 500 else ServerError)()
+    allowed = getattr(error, "valid_methods", None)
+    if status == 405 and allowed:
+        api_error.headers["Allow"] = ", ".join(sorted(allowed))
+    return render(api_error)
+
+
+def handle_storage_error(error: DBAPIError) -> Response:
+    """Storage that cannot answer is a 503, never a success and never a stack trace."""
+    current_app.logger.error("storage error: %s", type(error.orig).__name__ if error.orig else error)
+    _rollback()
+    return render(ServiceUnavailable())
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(tokens.InvalidToken, handle_invalid_token)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(OperationalError, handle_storage_error)

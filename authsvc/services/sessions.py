@@ -1,0 +1,192 @@
+"""Login, refresh with rotation, logout, the session list and revocation by token.
+
+A session is one login: every refresh token it ever issued belongs to it, and every
+access token names it (`sid`), so revoking the session row revokes them all at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+
+from authsvc import clock, passwords, tokens
+from authsvc.auth import Principal, verify
+from authsvc.errors import InvalidCredentials, NotFound
+from authsvc.extensions import db
+from authsvc.models import PrivateToken, RefreshToken, RevokedToken, Session, User, new_id
+from authsvc.runtime import keystore, settings
+from authsvc.services import Client, audit, second_factor
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "bearer"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _issue(session: Session, user_id: str, scopes: list[str], now: datetime) -> TokenPair:
+    s = settings()
+    key = keystore().signing_key()
+    common = dict(subject=user_id, scopes=scopes, key=key, issuer=s.issuer,
+                  audience=s.audience, now=now, session_id=session.id)
+    access, _ = tokens.encode("access", expires_at=now + s.access_ttl, **common)
+    refresh, claims = tokens.encode("refresh", expires_at=now + s.refresh_ttl, **common)
+    db.session.add(RefreshToken(jti=claims["jti"], session_id=session.id, issued_at=now,
+                                expires_at=now + s.refresh_ttl))
+    session.expires_at = now + s.refresh_ttl
+    return TokenPair(access, refresh, int(s.access_ttl.total_seconds()))
+
+
+def login(email: str, password: str, totp_code: str | None, client: Client) -> TokenPair:
+    """Check the password (the same argon2id work for unknown emails), then the second factor."""
+    s = settings()
+    now = clock.now()
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    password_ok = passwords.verify(user.password_hash if user else None, password, s.hash_params)
+    if user is None or not password_ok or not user.is_active:
+        audit.record("login.failed", client=client, user_id=user.id if user else None,
+                     reason="inactive" if password_ok else "credentials")
+        db.session.commit()
+        raise InvalidCredentials()
+    second_factor.check_login(user, totp_code, client)
+    if passwords.needs_rehash(user.password_hash, s.hash_params):
+        user.password_hash = passwords.hash_password(password, s.hash_params)
+    session = Session(id=new_id(), user_id=user.id, created_at=now, last_used_at=now,
+                      expires_at=now + s.refresh_ttl, ip=client.ip,
+                      user_agent=(client.user_agent or "")[:512] or None)
+    db.session.add(session)
+    pair = _issue(session, user.id, user.scope_list, now)
+    audit.record("login.succeeded", client=client, user_id=user.id, session_id=session.id)
+    db.session.commit()
+    return pair
+
+
+def refresh(refresh_token: str, client: Client) -> TokenPair:
+    """Rotate: the token is spent by a conditional UPDATE, so of concurrent uses one wins.
+
+    A spent token presented again is theft or a broken client; either way the whole
+    session is revoked, as the contract says.
+    """
+    v = verify(refresh_token, {"refresh"})
+    now = clock.now()
+    spent = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.jti == v.jti, RefreshToken.session_id == v.sid,
+               RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if spent.rowcount != 1:
+        db.session.rollback()
+        if db.session.get(RefreshToken, v.jti) is None:
+            raise tokens.Revoked()
+        db.session.execute(
+            update(Session).where(Session.id == v.sid, Session.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        audit.record("refresh.reuse_detected", client=client, user_id=v.sub, session_id=v.sid)
+        db.session.commit()
+        raise tokens.Reused()
+    row = db.session.execute(
+        select(Session, User.is_active, User.scopes)
+        .join(User, User.id == Session.user_id)
+        .where(Session.id == v.sid, Session.user_id == v.sub)
+    ).first()
+    if row is None or row.Session.revoked_at is not None:
+        db.session.rollback()
+        raise tokens.Revoked()
+    if not row.is_active:
+        db.session.rollback()
+        raise tokens.InactiveUser()
+    session: Session = row.Session
+    session.last_used_at = now
+    session.ip = client.ip or session.ip
+    pair = _issue(session, v.sub, row.scopes.split(), now)
+    audit.record("token.refreshed", client=client, user_id=v.sub, session_id=session.id)
+    db.session.commit()
+    return pair
+
+
+def revoke_sessions(user_id: str, *, only: str | None = None, keep: str | None = None) -> int:
+    stmt = update(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None))
+    if only is not None:
+        stmt = stmt.where(Session.id == only)
+    if keep is not None:
+        stmt = stmt.where(Session.id != keep)
+    return db.session.execute(stmt.values(revoked_at=clock.now())).rowcount
+
+
+def logout(principal: Principal, client: Client) -> None:
+    revoke_sessions(principal.user_id, only=principal.session_id)
+    audit.record("logout", client=client, user_id=principal.user_id,
+                 session_id=principal.session_id)
+    db.session.commit()
+
+
+def list_sessions(principal: Principal) -> list[dict[str, object]]:
+    rows = db.session.scalars(
+        select(Session)
+        .where(Session.user_id == principal.user_id, Session.revoked_at.is_(None),
+               Session.expires_at > clock.now())
+        .order_by(Session.created_at.desc())
+    )
+    return [
+        {"id": r.id, "created_at": r.created_at, "last_used_at": r.last_used_at,
+         "user_agent": r.user_agent, "ip": r.ip, "current": r.id == principal.session_id}
+        for r in rows
+    ]
+
+
+def revoke_session(principal: Principal, session_id: str, client: Client) -> None:
+    owner = db.session.scalar(select(Session.user_id).where(Session.id == session_id))
+    if owner != principal.user_id:
+        raise NotFound()
+    revoke_sessions(principal.user_id, only=session_id)
+    audit.record("session.revoked", client=client, user_id=principal.user_id,
+                 session_id=session_id)
+    db.session.commit()
+
+
+def revoke_all_sessions(principal: Principal, client: Client) -> None:
+    count = revoke_sessions(principal.user_id)
+    audit.record("session.revoked_all", client=client, user_id=principal.user_id, count=count)
+    db.session.commit()
+
+
+def revoke_token(token: str, client: Client) -> None:
+    """RFC 7009: whoever holds a token may kill it; an invalid token is quietly ignored."""
+    try:
+        v = verify(token, tokens.KINDS.keys())
+    except tokens.InvalidToken:
+        return
+    now = clock.now()
+    if v.kind == "access":
+        if db.session.get(RevokedToken, v.jti) is None:
+            db.session.add(RevokedToken(
+                jti=v.jti, revoked_at=now,
+                expires_at=datetime.fromtimestamp(v.claims["exp"], now.tzinfo)))
+    elif v.kind == "refresh":
+        revoke_sessions(v.sub, only=v.sid)
+    else:
+        db.session.execute(
+            update(PrivateToken)
+            .where(PrivateToken.jti == v.jti, PrivateToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    audit.record("token.revoked", client=client, user_id=v.sub, kind=v.kind, jti=v.jti)
+    db.session.commit()
+
+
+def prune() -> dict[str, int]:
+    """Delete what can no longer matter: revoked jtis and refresh tokens past their expiry."""
+    now = clock.now()
+    revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now))
+    spent = db.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
+    db.session.commit()
+    return {"revoked_tokens": revoked.rowcount, "refresh_tokens": spent.rowcount}

@@ -1,0 +1,266 @@
+"""Encoding and verifying authsvc's JWTs: pure functions, every input explicit.
+
+No Flask here. Whoever calls passes the key, algorithm, issuer, audience, lifetime,
+leeway and the current time, so the rules can be tested without an app and the same
+code serves the server and `authsvc.verifier`.
+
+Verification refuses, in this order: a token that is not three base64url segments
+(`malformed`), an algorithm other than the one configured, `alg: none` in any casing
+included (`algorithm`), embedded or remote keys and unknown `kid`s (`unknown_key`),
+a bad signature (`signature`), an unexpected `typ` (`wrong_type`), a missing or
+mistyped claim or a foreign issuer/audience (`malformed`), and then the time checks.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+import jwt
+
+KINDS: dict[str, str] = {
+    "access": "at+jwt",
+    "refresh": "authsvc-rt+jwt",
+    "private": "authsvc-pat+jwt",
+}
+_KIND_BY_TYP = {typ: kind for kind, typ in KINDS.items()}
+SESSION_KINDS = frozenset({"access", "refresh"})
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "scope")
+_NONEMPTY_CLAIMS = ("iss", "sub", "jti")
+_FORBIDDEN_KEY_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
+_UNSUPPORTED_HEADERS = frozenset({"crit", "b64"})
+_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+MAX_TOKEN_LENGTH = 8192
+
+
+class InvalidToken(Exception):
+    """A token that must not be accepted; `reason` is the contract's `extra.reason`."""
+
+    reason: ClassVar[str] = "malformed"
+
+    def __init__(self, detail: str = "The provided token is expired or invalid.") -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Malformed(InvalidToken):
+    reason = "malformed"
+
+
+class BadSignature(InvalidToken):
+    reason = "signature"
+
+
+class BadAlgorithm(InvalidToken):
+    reason = "algorithm"
+
+
+class Expired(InvalidToken):
+    reason = "expired"
+
+
+class NotYetValid(InvalidToken):
+    reason = "not_yet_valid"
+
+
+class WrongType(InvalidToken):
+    reason = "wrong_type"
+
+
+class UnknownKey(InvalidToken):
+    reason = "unknown_key"
+
+
+class Revoked(InvalidToken):
+    reason = "revoked"
+
+
+class Reused(InvalidToken):
+    reason = "reused"
+
+
+class InactiveUser(InvalidToken):
+    reason = "inactive_user"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One signing key: `signing` is None where only verification is possible."""
+
+    kid: str
+    alg: str
+    verifying: Any
+    signing: Any = None
+
+
+@dataclass(frozen=True)
+class Verified:
+    kind: str
+    claims: dict[str, Any]
+    header: dict[str, Any]
+
+    @property
+    def jti(self) -> str:
+        return self.claims["jti"]
+
+    @property
+    def sub(self) -> str:
+        return self.claims["sub"]
+
+    @property
+    def sid(self) -> str | None:
+        return self.claims.get("sid")
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.claims["scope"].split()
+
+
+def new_jti() -> str:
+    return uuid.uuid4().hex
+
+
+def encode(
+    kind: str,
+    *,
+    subject: str,
+    scopes: Collection[str],
+    key: Key,
+    issuer: str,
+    audience: str,
+    now: datetime,
+    expires_at: datetime,
+    jti: str | None = None,
+    session_id: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Sign a token of `kind`; returns the compact JWT and the claims it carries."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown token kind {kind!r}")
+    if (kind in SESSION_KINDS) != (session_id is not None):
+        raise ValueError("access and refresh tokens carry a session id; private ones do not")
+    if key.signing is None:
+        raise ValueError("this key can no longer sign")
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "jti": jti or new_jti(),
+        "scope": " ".join(scopes),
+    }
+    if session_id is not None:
+        claims["sid"] = session_id
+    token = jwt.encode(
+        claims, key.signing, algorithm=key.alg, headers={"kid": key.kid, "typ": KINDS[kind]}
+    )
+    return token, claims
+
+
+def read_kind(token: str) -> str | None:
+    """The kind a token claims to be, unverified: only for choosing what to verify."""
+    try:
+        typ = jwt.get_unverified_header(token).get("typ")
+    except (jwt.PyJWTError, UnicodeError, ValueError, TypeError):
+        return None
+    return _KIND_BY_TYP.get(typ) if isinstance(typ, str) else None
+
+
+def decode(
+    token: object,
+    *,
+    kinds: Collection[str],
+    keys: Callable[[str], Key | None] | Mapping[str, Key],
+    algorithm: str,
+    issuer: str,
+    audience: str,
+    now: datetime,
+    leeway: float = 10,
+) -> Verified:
+    """Verify `token` as one of `kinds`, or raise the `InvalidToken` that says why."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        raise Malformed()
+    if not token.isascii() or not _SHAPE.fullmatch(token):
+        raise Malformed()
+    try:
+        header = jwt.get_unverified_header(token)
+    except (jwt.PyJWTError, UnicodeError, ValueError, TypeError) as exc:
+        raise Malformed() from exc
+
+    if header.get("alg") != algorithm:
+        raise BadAlgorithm()
+    if _FORBIDDEN_KEY_HEADERS & header.keys():
+        raise UnknownKey()
+    if _UNSUPPORTED_HEADERS & header.keys():
+        raise Malformed()
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise UnknownKey()
+    key = keys.get(kid) if isinstance(keys, Mapping) else keys(kid)
+    if key is None:
+        raise UnknownKey()
+    if key.alg != algorithm:
+        raise BadAlgorithm()
+
+    try:
+        claims = jwt.decode(
+            token,
+            key.verifying,
+            algorithms=[algorithm],
+            options={
+                "verify_signature": True,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+                "verify_sub": False,
+                "verify_jti": False,
+            },
+        )
+    except jwt.InvalidSignatureError as exc:
+        raise BadSignature() from exc
+    except (jwt.PyJWTError, UnicodeError, ValueError, TypeError) as exc:
+        raise Malformed() from exc
+
+    kind = _KIND_BY_TYP.get(header.get("typ")) if isinstance(header.get("typ"), str) else None
+    if kind is None or kind not in kinds:
+        raise WrongType()
+    _check_claims(claims, kind, issuer=issuer, audience=audience)
+    _check_times(claims, now=now.timestamp(), leeway=leeway)
+    return Verified(kind=kind, claims=claims, header=header)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_claims(claims: dict[str, Any], kind: str, *, issuer: str, audience: str) -> None:
+    required = REQUIRED_CLAIMS + (("sid",) if kind in SESSION_KINDS else ())
+    if any(name not in claims for name in required):
+        raise Malformed()
+    if not isinstance(claims["scope"], str):
+        raise Malformed()
+    if not all(isinstance(claims[name], str) and claims[name] for name in _NONEMPTY_CLAIMS):
+        raise Malformed()
+    if kind in SESSION_KINDS and not (isinstance(claims["sid"], str) and claims["sid"]):
+        raise Malformed()
+    if not (_is_int(claims["iat"]) and _is_int(claims["exp"])):
+        raise Malformed()
+    if "nbf" in claims and not _is_int(claims["nbf"]):
+        raise Malformed()
+    if claims["iss"] != issuer:
+        raise Malformed()
+    aud = claims["aud"]
+    if not (aud == audience or (isinstance(aud, list) and audience in aud)):
+        raise Malformed()
+
+
+def _check_times(claims: dict[str, Any], *, now: float, leeway: float) -> None:
+    if now >= claims["exp"] + leeway:
+        raise Expired()
+    if claims["iat"] > now + leeway or claims.get("nbf", claims["iat"]) > now + leeway:
+        raise NotYetValid()
