@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
+from sqlalchemy.engine import make_url
 from flask.cli import AppGroup
 
 from authsvc.errors import ApiError
@@ -29,6 +30,25 @@ def create_user_command(email: str, admin: bool, scopes: str | None, password_st
     except ApiError as exc:
         raise click.ClickException("; ".join(item.detail for item in exc.items())) from exc
     click.echo(f"created {user.email} (id {user.id}{', admin' if admin else ''})")
+
+
+@click.command("init")
+def init_command() -> None:
+    """Set up the instance (done by starting the app) and say how to create the first user."""
+    app = current_app
+    key = keystore().signing_key()
+    count = users.count_users()
+    click.echo(f"instance folder: {app.instance_path}")
+    click.echo(f"database:        {make_url(app.config['AUTHSVC_DATABASE_URL']).render_as_string()}")
+    click.echo(f"signing key:     {key.kid} ({key.alg})")
+    click.echo(f"users:           {count}")
+    if count == 0:
+        click.echo("\nCreate the first user (an administrator) with:\n"
+                   "  echo 'a-long-unguessable-passphrase' | "
+                   ".venv/bin/flask --app authsvc create-user you@example.com --admin --password-stdin\n"
+                   "then log in:\n"
+                   "  curl -s http://127.0.0.1:5000/api/v1/auth/login -H 'Content-Type: application/json' \\\n"
+                   "       -d '{\"email\": \"you@example.com\", \"password\": \"a-long-unguessable-passphrase\"}'")
 
 
 @click.command("prune")
@@ -57,6 +77,7 @@ def keys_rotate() -> None:
 
 
 def init_app(app: Flask) -> None:
+    app.cli.add_command(init_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(prune_command)
     app.cli.add_command(keys_group)

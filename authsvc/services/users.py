@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from authsvc import clock, passwords
@@ -45,6 +45,10 @@ def create_user(email: str, password: str, *, client: Client, scopes: Sequence[s
         db.session.rollback()
         raise Conflict("A user with this email already exists.", attr="email") from exc
     return user
+
+
+def count_users() -> int:
+    return db.session.scalar(select(func.count()).select_from(User)) or 0
 
 
 def register(email: str, password: str, client: Client) -> User:
