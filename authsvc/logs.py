@@ -1,0 +1,53 @@
+"""JSON logs, one line per request, each line carrying the request id.
+
+The request id comes from a well-formed `X-Request-ID` or is made here, and is echoed
+back. Nothing from headers or bodies is logged, so no token or password can leak here.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+access_log = logging.getLogger("authsvc.access")
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = g.get("request_id") if has_request_context() else None
+        return True
+
+
+def _begin() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.log_started = time.perf_counter()
+
+
+def _end(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    started = g.get("log_started")
+    access_log.info("request", extra={
+        "method": request.method, "path": request.path, "status": response.status_code,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+        "remote_addr": request.remote_addr,
+    })
+    return response
+
+
+def init_app(app: Flask) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                                       timestamp=False))
+    handler.addFilter(_RequestIdFilter())
+    for logger in (app.logger, access_log):
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    app.before_request(_begin)
+    app.after_request(_end)
