@@ -1,0 +1,139 @@
+"""/api/v1/private-tokens: create, list, read, rename, rotate and delete long-lived tokens.
+
+Every route takes an access token only: managing private tokens is token management,
+which the contract keeps from private tokens (a leaked one must not mint its successors).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import marshmallow as ma
+
+from authsvc.api import Blueprint, client
+from authsvc.api import fields as f
+from authsvc.api.schemas import Schema
+from authsvc.auth import ACCESS_ONLY, current_principal
+from authsvc.services import private_tokens
+
+bp = Blueprint("private_tokens", __name__, url_prefix="/api/v1/private-tokens",
+               description="Long-lived tokens for scripts, CI and backends; shown once.")
+
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
+
+
+class Scope(f.Str):
+    """One RFC 6749 scope-token: printable ASCII, no space, quote or backslash."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=128, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not _SCOPE_TOKEN.fullmatch(text):
+            raise ma.ValidationError("invalid")
+        return text
+
+
+class CreateSchema(Schema):
+    name = f.Str(required=True, max_length=100)
+    description = f.Str(load_default=None, allow_none=True, allow_blank=True, max_length=1000)
+    scopes = f.List(Scope(), load_default=None, allow_none=False,
+                    validate=ma.validate.Length(max=100, error="too_long"))
+    expires_in_days = f.Int(load_default=None, allow_none=False,
+                            metadata={"description": "Whole days, 1 to the configured maximum."})
+    expires_at = f.DateTime(load_default=None, allow_none=False,
+                            metadata={"description": "RFC 3339 with an offset, in the future."})
+
+    @ma.validates_schema
+    def _one_expiry(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("expires_in_days") is None and data.get("expires_at") is None:
+            raise ma.ValidationError("required", field_name="expires_in_days")
+        if data.get("expires_in_days") is not None and data.get("expires_at") is not None:
+            raise ma.ValidationError(
+                "Send exactly one of expires_in_days and expires_at.", field_name="expires_at")
+
+
+class UpdateSchema(Schema):
+    name = f.Str(max_length=100)
+    description = f.Str(allow_none=True, allow_blank=True, max_length=1000)
+    expires_at = f.ReadOnly()
+    expires_in_days = f.ReadOnly()
+    scopes = f.ReadOnly()
+    token = f.ReadOnly()
+
+
+class PrivateTokenSchema(Schema):
+    id = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    description = ma.fields.String(allow_none=True, required=True)
+    scopes = ma.fields.List(ma.fields.String(), required=True)
+    created_at = f.Timestamp(required=True)
+    expires_at = f.Timestamp(required=True)
+    last_used_at = f.Timestamp(allow_none=True, required=True)
+    status = ma.fields.String(required=True, metadata={"enum": ["active", "expired", "revoked"]})
+
+
+class CreatedSchema(PrivateTokenSchema):
+    token = ma.fields.String(required=True, metadata={
+        "description": "Shown in this answer only; the service keeps no copy."})
+
+
+class PrivateTokenListSchema(Schema):
+    items = ma.fields.List(ma.fields.Nested(PrivateTokenSchema), required=True)
+
+
+@bp.route("", methods=["POST"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.arguments(CreateSchema)
+@bp.response(201, CreatedSchema)
+@bp.errors(400, 415)
+def create(body: dict[str, Any]) -> private_tokens.MintedToken:
+    """Mint a private token; the answer is the only place the token ever appears."""
+    return private_tokens.create(current_principal(), client=client(), **body)
+
+
+@bp.route("", methods=["GET"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.response(200, PrivateTokenListSchema)
+def list_tokens() -> dict[str, Any]:
+    """The caller's private tokens, newest first, revoked and expired ones included."""
+    return {"items": private_tokens.list_tokens(current_principal())}
+
+
+@bp.route("/<token_id>", methods=["GET"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.response(200, PrivateTokenSchema)
+@bp.errors(404)
+def get(token_id: str) -> private_tokens.TokenInfo:
+    """One of the caller's private tokens."""
+    return private_tokens.get(current_principal(), token_id)
+
+
+@bp.route("/<token_id>", methods=["PATCH"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.arguments(UpdateSchema)
+@bp.response(200, PrivateTokenSchema)
+@bp.errors(400, 404, 415)
+def update(body: dict[str, Any], token_id: str) -> private_tokens.TokenInfo:
+    """Rename or redescribe; expiry and scopes are signed into the token and never change."""
+    return private_tokens.update_token(current_principal(), token_id, changes=body,
+                                       client=client())
+
+
+@bp.route("/<token_id>/rotate", methods=["POST"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.response(201, CreatedSchema)
+@bp.errors(404, 409)
+def rotate(token_id: str) -> private_tokens.MintedToken:
+    """A new token with the same name, scopes and lifetime length; the old one dies now."""
+    return private_tokens.rotate(current_principal(), token_id, client())
+
+
+@bp.route("/<token_id>", methods=["DELETE"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.response(204)
+@bp.errors(404)
+def delete(token_id: str) -> None:
+    """Revoke the token at once; it stays listed with status `revoked`."""
+    private_tokens.delete(current_principal(), token_id, client())

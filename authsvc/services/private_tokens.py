@@ -1,0 +1,235 @@
+"""Private tokens: long-lived API keys for scripts, CI and backends.
+
+The token is shown once, in the answer to create or rotate; only its `jti` and metadata
+are stored, so a database dump leaks no usable key. Its `exp` is fixed when it is minted
+and nothing changes it later. The hot path (`auth.check_state`) reads the row by `jti`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+
+from authsvc import clock, tokens
+from authsvc.auth import Principal
+from authsvc.errors import Conflict, InsufficientScope, NotFound, PermissionDenied, ValidationFailed
+from authsvc.extensions import db
+from authsvc.models import PrivateToken, User, new_id
+from authsvc.runtime import keystore, settings
+from authsvc.services import Client, audit
+
+ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What a client may see of a private token: everything but the token."""
+
+    id: str
+    name: str
+    description: str | None
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    status: str
+
+
+@dataclass(frozen=True)
+class MintedToken(TokenInfo):
+    """The answer to create and rotate: the only place the token itself ever appears."""
+
+    token: str
+
+
+def status_of(row: PrivateToken, now: datetime) -> str:
+    if row.revoked_at is not None:
+        return REVOKED
+    return EXPIRED if row.expires_at <= now else ACTIVE
+
+
+def _info(row: PrivateToken, now: datetime) -> TokenInfo:
+    return TokenInfo(id=row.id, name=row.name, description=row.description,
+                     scopes=row.scopes.split(), created_at=row.created_at,
+                     expires_at=row.expires_at, last_used_at=row.last_used_at,
+                     status=status_of(row, now))
+
+
+def _minted(row: PrivateToken, token: str, now: datetime) -> MintedToken:
+    return MintedToken(**vars(_info(row, now)), token=token)
+
+
+def _now() -> datetime:
+    """Whole seconds, as `iat`/`exp` are: the row and the token then say the same times."""
+    return clock.now().replace(microsecond=0)
+
+
+def _max_lifetime() -> timedelta:
+    return timedelta(days=settings().private_max_days)
+
+
+def _expiry(now: datetime, expires_in_days: int | None, expires_at: datetime | None) -> datetime:
+    """The fixed expiry from exactly one of the two fields (the schema saw to "exactly one")."""
+    limit = {"max_days": settings().private_max_days}
+    if expires_at is None:
+        if expires_in_days is None or not 1 <= expires_in_days <= settings().private_max_days:
+            raise ValidationFailed.one(
+                "expires_in_days", "invalid",
+                f"Must be a whole number of days from 1 to {settings().private_max_days}.", limit)
+        return now + timedelta(days=expires_in_days)
+    exp = expires_at.astimezone(timezone.utc).replace(microsecond=0)
+    if exp <= now:
+        raise ValidationFailed.one("expires_at", "invalid", "Must be in the future.")
+    if exp > now + _max_lifetime():
+        raise ValidationFailed.one(
+            "expires_at", "invalid",
+            f"Must be at most {settings().private_max_days} days from now.", limit)
+    return exp
+
+
+def _check_scopes(principal: Principal, scopes: Sequence[str]) -> None:
+    held = set(principal.scopes)
+    missing = [s for s in scopes if s not in held]
+    if missing:
+        raise InsufficientScope("A private token can only carry scopes you hold.",
+                                extra={"scopes": missing})
+
+
+def _check_totp(user_id: str) -> None:
+    if not settings().require_totp_for_private_tokens:
+        return
+    if not db.session.scalar(select(User.totp_enabled).where(User.id == user_id)):
+        raise PermissionDenied("Turn on two-factor authentication before creating private tokens.")
+
+
+def _mint(user_id: str, name: str, description: str | None, scopes: list[str],
+          now: datetime, expires_at: datetime) -> tuple[PrivateToken, str]:
+    s = settings()
+    token, claims = tokens.encode(
+        "private", subject=user_id, scopes=scopes, key=keystore().signing_key(),
+        issuer=s.issuer, audience=s.audience, now=now, expires_at=expires_at,
+    )
+    row = PrivateToken(id=new_id(), jti=claims["jti"], user_id=user_id, name=name,
+                       description=description, scopes=" ".join(scopes), created_at=now,
+                       expires_at=expires_at, last_used_at=None, revoked_at=None)
+    db.session.add(row)
+    return row, token
+
+
+def _own(principal: Principal, token_id: str) -> PrivateToken:
+    """The caller's token; anyone else's answers exactly as a missing one does."""
+    row = db.session.scalar(select(PrivateToken).where(
+        PrivateToken.id == token_id, PrivateToken.user_id == principal.user_id))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def _revoke(row: PrivateToken, now: datetime) -> bool:
+    """Revoke by a conditional UPDATE, so of two concurrent rotations or deletions one wins."""
+    result = db.session.execute(
+        update(PrivateToken)
+        .where(PrivateToken.id == row.id, PrivateToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _clean_description(description: str | None) -> str | None:
+    return description if description and description.strip() else None
+
+
+def create(principal: Principal, *, name: str, description: str | None,
+           scopes: Sequence[str] | None, expires_in_days: int | None,
+           expires_at: datetime | None, client: Client) -> MintedToken:
+    """Mint a token for the caller; every check runs before anything is signed or stored."""
+    now = _now()
+    _check_totp(principal.user_id)
+    expiry = _expiry(now, expires_in_days, expires_at)
+    chosen = list(dict.fromkeys(principal.scopes if scopes is None else scopes))
+    _check_scopes(principal, chosen)
+    row, token = _mint(principal.user_id, name.strip(), _clean_description(description),
+                       chosen, now, expiry)
+    minted = _minted(row, token, now)
+    audit.record("private_token.created", client=client, user_id=principal.user_id,
+                 token_id=row.id, jti=row.jti, name=row.name, scopes=chosen,
+                 expires_at=expiry.isoformat())
+    db.session.commit()
+    return minted
+
+
+def list_tokens(principal: Principal) -> list[TokenInfo]:
+    now = clock.now()
+    rows = db.session.scalars(
+        select(PrivateToken).where(PrivateToken.user_id == principal.user_id)
+        .order_by(PrivateToken.created_at.desc(), PrivateToken.id)
+    )
+    return [_info(row, now) for row in rows]
+
+
+def get(principal: Principal, token_id: str) -> TokenInfo:
+    return _info(_own(principal, token_id), clock.now())
+
+
+def update_token(principal: Principal, token_id: str, *, changes: dict[str, str | None],
+                 client: Client) -> TokenInfo:
+    """Rename or redescribe; the expiry and scopes are part of the signed token and stay."""
+    row = _own(principal, token_id)
+    changed = []
+    name = changes.get("name")
+    if name is not None and name.strip() != row.name:
+        row.name = name.strip()
+        changed.append("name")
+    if "description" in changes:
+        description = _clean_description(changes["description"])
+        if description != row.description:
+            row.description = description
+            changed.append("description")
+    info = _info(row, clock.now())
+    if changed:
+        audit.record("private_token.updated", client=client, user_id=principal.user_id,
+                     token_id=row.id, jti=row.jti, fields=changed)
+        db.session.commit()
+    else:
+        db.session.rollback()
+    return info
+
+
+def rotate(principal: Principal, token_id: str, client: Client) -> MintedToken:
+    """A new token with the old one's name, scopes and lifetime length; the old dies now.
+
+    The length is capped at today's maximum, so a lowered `AUTHSVC_PRIVATE_TOKEN_MAX_DAYS`
+    applies at the next rotation. A revoked token stays dead (409): create a new one.
+    """
+    row = _own(principal, token_id)
+    if row.revoked_at is not None:
+        raise Conflict("This token is revoked and cannot be rotated; create a new one.")
+    now = _now()
+    _check_totp(principal.user_id)
+    scopes = row.scopes.split()
+    _check_scopes(principal, scopes)
+    length = min(row.expires_at - row.created_at, _max_lifetime())
+    if not _revoke(row, now):
+        db.session.rollback()
+        raise Conflict("This token was revoked meanwhile; create a new one.")
+    new, token = _mint(principal.user_id, row.name, row.description, scopes, now, now + length)
+    minted = _minted(new, token, now)
+    audit.record("private_token.rotated", client=client, user_id=principal.user_id,
+                 token_id=new.id, jti=new.jti, old_token_id=row.id, old_jti=row.jti,
+                 expires_at=new.expires_at.isoformat())
+    db.session.commit()
+    return minted
+
+
+def delete(principal: Principal, token_id: str, client: Client) -> None:
+    """Revoke at once. The row stays (status `revoked`) for the list and the audit trail."""
+    row = _own(principal, token_id)
+    if not _revoke(row, clock.now()):
+        db.session.rollback()
+        return
+    audit.record("private_token.deleted", client=client, user_id=principal.user_id,
+                 token_id=row.id, jti=row.jti)
+    db.session.commit()

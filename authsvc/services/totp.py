@@ -1,0 +1,79 @@
+"""Turning two-factor login on and off: setup, enable (with recovery codes), disable.
+
+The secret stays pending until the user proves, with a code, that their app holds it;
+only then is it moved into place and login starts asking for codes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete
+
+from authsvc import passwords, totp
+from authsvc.auth import Principal
+from authsvc.errors import Conflict, InvalidCredentials
+from authsvc.extensions import db
+from authsvc.models import RecoveryCode, User
+from authsvc.runtime import settings
+from authsvc.services import Client, audit, second_factor
+from authsvc.services.users import get_me
+
+
+@dataclass(frozen=True)
+class Setup:
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+def setup(principal: Principal, client: Client) -> Setup:
+    """Make a new pending secret (replacing a pending one); `409` when TOTP is already on."""
+    user = get_me(principal)
+    if user.totp_enabled:
+        raise Conflict("Two-factor authentication is already on; disable it first.")
+    secret = totp.new_secret()
+    user.totp_pending_secret = second_factor.seal_secret(user.id, secret)
+    audit.record("totp.setup", client=client, user_id=user.id)
+    db.session.commit()
+    uri = totp.provisioning_uri(secret, account=user.email, issuer=settings().totp_issuer)
+    return Setup(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
+
+
+def enable(principal: Principal, code: str, client: Client) -> list[str]:
+    """Turn TOTP on with a code from the pending secret; return the recovery codes, once."""
+    user = get_me(principal)
+    if user.totp_enabled:
+        raise Conflict("Two-factor authentication is already on.")
+    pending = user.totp_pending_secret
+    if pending is None:
+        raise Conflict("There is no pending secret; call /auth/totp/setup first.")
+    second_factor.spend_totp(user, pending, code)
+    user.totp_secret = pending
+    user.totp_pending_secret = None
+    user.totp_enabled = True
+    codes = totp.new_recovery_codes()
+    key = second_factor.recovery_key()
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    db.session.add_all(RecoveryCode(user_id=user.id,
+                                    code_hash=totp.hash_recovery_code(key, user.id, c))
+                       for c in codes)
+    audit.record("totp.enabled", client=client, user_id=user.id, recovery_codes=len(codes))
+    db.session.commit()
+    return codes
+
+
+def disable(principal: Principal, password: str, code: str, client: Client) -> None:
+    """Turn TOTP off: needs the password and a current code or an unused recovery code."""
+    user = get_me(principal)
+    if not user.totp_enabled:
+        raise Conflict("Two-factor authentication is not on.")
+    if not passwords.verify(user.password_hash, password, settings().hash_params):
+        raise InvalidCredentials("The password is incorrect.", attr="password")
+    method = second_factor.spend(user, code, client)
+    user.totp_enabled = False
+    user.totp_secret = None
+    user.totp_pending_secret = None
+    user.totp_last_step = None
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    audit.record("totp.disabled", client=client, user_id=user.id, method=method)
+    db.session.commit()
