@@ -1,4 +1,8 @@
-"""authsvc: the token service every other service trusts to say who is calling."""
+"""authsvc: the token service every other service trusts to say who is calling.
+
+The server's modules are imported inside `create_app`, so that `authsvc.verifier`
+(and `authsvc.tokens`) can be imported by other services that lack SQLAlchemy & co.
+"""
 from __future__ import annotations
 
 import os
@@ -7,16 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
-from sqlalchemy import event
-from werkzeug.middleware.proxy_fix import ProxyFix
-
-from authsvc import api, cli, config, errors, runtime, schema
-from authsvc.extensions import db, migrate
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
+HTML_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    from sqlalchemy import event
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from authsvc import api, cli, config, console, errors, logs, metrics, runtime, schema
+    from authsvc.extensions import db, migrate
+    from authsvc import ratelimit
+
     app = Flask(__name__, instance_path=os.environ.get("AUTHSVC_INSTANCE_PATH") or None,
                 instance_relative_config=True)
     config.load(app, test_config)
@@ -27,10 +35,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
 
+    logs.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
+    ratelimit.init_app(app)
     rt = runtime.init_app(app)
     api.init_app(app)
     cli.init_app(app)
+    app.register_blueprint(console.bp)
     app.after_request(_security_headers)
     if app.config["AUTHSVC_TRUSTED_PROXIES"]:
         hops = app.config["AUTHSVC_TRUSTED_PROXIES"]
@@ -57,4 +69,6 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Frame-Options", "DENY")
     if request.path.startswith("/api/"):
         response.headers["Cache-Control"] = "no-store"
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", HTML_CSP)
     return response

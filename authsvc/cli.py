@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
 import click
 from flask import Flask, current_app
 from sqlalchemy.engine import make_url
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from authsvc.errors import ApiError
 from authsvc.runtime import keystore
@@ -16,6 +17,7 @@ _CLI = Client(ip=None, user_agent="authsvc-cli")
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("email")
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 @click.option("--scopes", default=None, help='Space-separated scopes (default: AUTHSVC_DEFAULT_SCOPES).')
@@ -33,6 +35,7 @@ def create_user_command(email: str, admin: bool, scopes: str | None, password_st
 
 
 @click.command("init")
+@with_appcontext
 def init_command() -> None:
     """Set up the instance (done by starting the app) and say how to create the first user."""
     app = current_app
@@ -52,6 +55,7 @@ def init_command() -> None:
 
 
 @click.command("prune")
+@with_appcontext
 def prune_command() -> None:
     """Delete revoked jtis and refresh tokens whose tokens have expired."""
     counts = sessions.prune()
@@ -61,19 +65,30 @@ def prune_command() -> None:
 keys_group = AppGroup("keys", help="Signing keys.")
 
 
+def _stamp(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @keys_group.command("list")
-def keys_list() -> None:
-    """Show the published keys, newest first."""
-    for row in keystore().published():
-        state = "current" if row.retired_at is None else f"retired, published until {row.publish_until:%Y-%m-%dT%H:%M:%SZ}"
-        click.echo(f"{row.kid}  {row.alg}  created {row.created_at:%Y-%m-%dT%H:%M:%SZ}  {state}")
+@click.option("--all", "everything", is_flag=True,
+              help="Also show keys no longer published and keys of another algorithm.")
+def keys_list(everything: bool) -> None:
+    """Show the signing keys, newest first: kid, algorithm, created, state, published until."""
+    click.echo(f"{'KID':<44}  {'ALG':<6}  {'CREATED':<20}  {'STATE':<9}  PUBLISHED UNTIL")
+    for info in keystore().listing(everything=everything):
+        until = "-" if info.state == "unused" else (
+            "until rotated" if info.publish_until is None else _stamp(info.publish_until))
+        click.echo(f"{info.kid:<44}  {info.alg:<6}  {_stamp(info.created_at):<20}  "
+                   f"{info.state:<9}  {until}")
 
 
 @keys_group.command("rotate")
 def keys_rotate() -> None:
     """Make a new signing key; the old one keeps verifying until its last token has expired."""
-    key, retired = keystore().rotate()
-    click.echo(f"new current key {key.kid}; retired {', '.join(retired) or 'none'}")
+    key, retired = keystore().rotate(_CLI)
+    click.echo(f"new signing key {key.kid} ({key.alg})")
+    for kid in retired:
+        click.echo(f"retired {kid}: it signs no more and stays published until its last token expires")
 
 
 def init_app(app: Flask) -> None:

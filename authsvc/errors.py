@@ -14,7 +14,7 @@ from flask import Flask, Response, current_app, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from authsvc import tokens
+from authsvc import metrics, tokens
 from authsvc.extensions import db
 
 REALM = 'Bearer realm="authsvc"'
@@ -213,6 +213,7 @@ def handle_api_error(error: ApiError) -> Response:
 
 
 def handle_invalid_token(error: tokens.InvalidToken) -> Response:
+    metrics.observe_rejection(error.reason)
     return render(InvalidTokenError(error.reason))
 
 

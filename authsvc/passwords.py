@@ -16,6 +16,7 @@ MIN_LENGTH = 12
 MAX_LENGTH = 1024
 MIN_SCORE = 3
 _SCORED_PREFIX = 72  # zxcvbn refuses longer input; 72 characters already score as strong
+_UNSHIFTED = str.maketrans('!@#$%^&*()_+{}|:"<>?~', "1234567890-=[]\\;',./`")
 
 
 @dataclass(frozen=True)
@@ -54,27 +55,41 @@ def hash_password(password: str, params: HashParams) -> str:
 
 
 def verify(stored: str | None, password: str, params: HashParams) -> bool:
-    """True only for the right password; `stored=None` spends the same work and says False."""
+    """True only for the right password; `stored=None` spends the same work and says False.
+
+    A password no hash can hold (a lone surrogate) is hashed as its raw code units, so it
+    costs the same verification and simply never matches.
+    """
+    secret = password.encode("utf-8", "surrogatepass")
     try:
-        return _hasher(params).verify(stored or _dummy_hash(params), password) and stored is not None
+        return _hasher(params).verify(stored or _dummy_hash(params), secret) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(stored: str, params: HashParams) -> bool:
-    return _hasher(params).check_needs_rehash(stored)
+    """True when `stored` was made with other parameters, or is not an argon2 hash at all."""
+    try:
+        return _hasher(params).check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
 
 
 def check_strength(password: str, *, email: str | None = None) -> None:
     """Raise `WeakPassword` for a short, common or easily guessed password."""
     if len(password) < MIN_LENGTH:
         raise WeakPassword(f"Use at least {MIN_LENGTH} characters.")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in password):
+        raise WeakPassword("The password contains characters that cannot be stored.")
     lowered = password.lower()
     hints: list[str] = []
     if email:
         local = email.split("@", 1)[0].lower()
         hints = [email.lower(), local]
-        if lowered == email.lower() or (len(local) >= 4 and local in lowered):
+        if email.lower() in lowered or (len(local) >= 4 and local in lowered):
             raise WeakPassword("The password must not contain your email address.")
-    if zxcvbn(password[:_SCORED_PREFIX], user_inputs=hints)["score"] < MIN_SCORE:
-        raise WeakPassword("This password is too common or too easy to guess.")
+    # zxcvbn misses keyboard walks typed with Shift on some keys ("!QAZ@WSX#EDC$RFV" scores 4),
+    # so the password also has to stand up with Shift released (US layout).
+    for candidate in dict.fromkeys((password, password.lower().translate(_UNSHIFTED))):
+        if zxcvbn(candidate[:_SCORED_PREFIX], user_inputs=hints)["score"] < MIN_SCORE:
+            raise WeakPassword("This password is too common or too easy to guess.")

@@ -4,14 +4,21 @@ No Flask here. Whoever calls passes the key, algorithm, issuer, audience, lifeti
 leeway and the current time, so the rules can be tested without an app and the same
 code serves the server and `authsvc.verifier`.
 
-Verification refuses, in this order: a token that is not three base64url segments
-(`malformed`), an algorithm other than the one configured, `alg: none` in any casing
-included (`algorithm`), embedded or remote keys and unknown `kid`s (`unknown_key`),
-a bad signature (`signature`), an unexpected `typ` (`wrong_type`), a missing or
-mistyped claim or a foreign issuer/audience (`malformed`), and then the time checks.
+Verification refuses, in this order: a token that is not three canonical base64url
+segments or whose header is not one JSON object with unique names (`malformed`), an
+algorithm other than the one configured, `alg: none` in any casing included
+(`algorithm`), embedded or remote keys and missing, mistyped or unknown `kid`s
+(`unknown_key`), `crit`/`b64` (`malformed`), a missing or bad signature (`signature`),
+an unexpected `typ` (`wrong_type`), claims that are not one strict JSON object, a missing
+or mistyped claim, a date outside years 1970-9999 or a foreign issuer/audience
+(`malformed`), and then the time checks. Header and claims are parsed here (UTF-8, unique
+names, no NaN), PyJWT only checks the signature, so this order holds for any input.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 import uuid
 from collections.abc import Callable, Collection, Mapping
@@ -32,8 +39,10 @@ REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "scope")
 _NONEMPTY_CLAIMS = ("iss", "sub", "jti")
 _FORBIDDEN_KEY_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
 _UNSUPPORTED_HEADERS = frozenset({"crit", "b64"})
-_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_KID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_TOKEN_LENGTH = 8192
+MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime holds
 
 
 class InvalidToken(Exception):
@@ -143,6 +152,11 @@ def encode(
         raise ValueError("access and refresh tokens carry a session id; private ones do not")
     if key.signing is None:
         raise ValueError("this key can no longer sign")
+    if not (isinstance(subject, str) and subject) or session_id == "":
+        raise ValueError("subject and session id must be non-empty strings")
+    if any(not isinstance(scope, str) or scope.split() != [scope] for scope in scopes):
+        raise ValueError("each scope must be one non-empty word without whitespace")
+    _require_aware(now, expires_at)
     claims: dict[str, Any] = {
         "iss": issuer,
         "aud": audience,
@@ -163,10 +177,65 @@ def encode(
 def read_kind(token: str) -> str | None:
     """The kind a token claims to be, unverified: only for choosing what to verify."""
     try:
-        typ = jwt.get_unverified_header(token).get("typ")
-    except (jwt.PyJWTError, UnicodeError, ValueError, TypeError):
+        typ = _parse_header(token).get("typ")
+    except InvalidToken:
         return None
     return _KIND_BY_TYP.get(typ) if isinstance(typ, str) else None
+
+
+def _require_aware(*moments: datetime) -> None:
+    if any(moment.tzinfo is None or moment.utcoffset() is None for moment in moments):
+        raise ValueError("token times must be aware datetimes")
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise ValueError("duplicate member name")
+    return dict(pairs)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _b64decode(segment: str) -> bytes:
+    """Strict base64url: one spelling per byte string, so a token has one form only."""
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode("ascii"):
+        raise ValueError("non-canonical base64url")
+    return raw
+
+
+def _parse_header(token: object) -> dict[str, Any]:
+    """The JOSE header, read before anything is trusted; every segment canonical base64url."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        raise Malformed()
+    if not token.isascii() or not _SHAPE.fullmatch(token):
+        raise Malformed()
+    head, payload, signature = token.split(".")
+    try:
+        for part in (payload, signature):
+            _b64decode(part)
+        raw = _b64decode(head)
+    except (binascii.Error, ValueError) as exc:
+        raise Malformed() from exc
+    return _json_object(raw)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """Strict JSON (RFC 8259 + RFC 7515/7519 uniqueness): UTF-8, one object, no NaN, no repeats."""
+    try:
+        value = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except (ValueError, RecursionError) as exc:
+        raise Malformed() from exc
+    if not isinstance(value, dict):
+        raise Malformed()
+    return value
 
 
 def decode(
@@ -181,50 +250,36 @@ def decode(
     leeway: float = 10,
 ) -> Verified:
     """Verify `token` as one of `kinds`, or raise the `InvalidToken` that says why."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+    _require_aware(now)
+    if not isinstance(token, str):
         raise Malformed()
-    if not token.isascii() or not _SHAPE.fullmatch(token):
-        raise Malformed()
-    try:
-        header = jwt.get_unverified_header(token)
-    except (jwt.PyJWTError, UnicodeError, ValueError, TypeError) as exc:
-        raise Malformed() from exc
+    header = _parse_header(token)
 
-    if header.get("alg") != algorithm:
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg.lower() == "none" or alg != algorithm:
         raise BadAlgorithm()
     if _FORBIDDEN_KEY_HEADERS & header.keys():
         raise UnknownKey()
     if _UNSUPPORTED_HEADERS & header.keys():
         raise Malformed()
     kid = header.get("kid")
-    if not isinstance(kid, str) or not kid:
+    if not isinstance(kid, str) or not _KID.fullmatch(kid):
         raise UnknownKey()
     key = keys.get(kid) if isinstance(keys, Mapping) else keys(kid)
     if key is None:
         raise UnknownKey()
     if key.alg != algorithm:
         raise BadAlgorithm()
+    if token.endswith("."):
+        raise BadSignature()
 
     try:
-        claims = jwt.decode(
-            token,
-            key.verifying,
-            algorithms=[algorithm],
-            options={
-                "verify_signature": True,
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-                "verify_aud": False,
-                "verify_iss": False,
-                "verify_sub": False,
-                "verify_jti": False,
-            },
-        )
+        payload = jwt.api_jws.decode_complete(token, key.verifying, algorithms=[algorithm])["payload"]
     except jwt.InvalidSignatureError as exc:
         raise BadSignature() from exc
     except (jwt.PyJWTError, UnicodeError, ValueError, TypeError) as exc:
         raise Malformed() from exc
+    claims = _json_object(payload)
 
     kind = _KIND_BY_TYP.get(header.get("typ")) if isinstance(header.get("typ"), str) else None
     if kind is None or kind not in kinds:
@@ -234,8 +289,9 @@ def decode(
     return Verified(kind=kind, claims=claims, header=header)
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _is_timestamp(value: object) -> bool:
+    """A NumericDate as this service writes it: whole seconds a datetime can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TIMESTAMP
 
 
 def _check_claims(claims: dict[str, Any], kind: str, *, issuer: str, audience: str) -> None:
@@ -248,14 +304,10 @@ def _check_claims(claims: dict[str, Any], kind: str, *, issuer: str, audience: s
         raise Malformed()
     if kind in SESSION_KINDS and not (isinstance(claims["sid"], str) and claims["sid"]):
         raise Malformed()
-    if not (_is_int(claims["iat"]) and _is_int(claims["exp"])):
+    dates = ("iat", "exp", "nbf") if "nbf" in claims else ("iat", "exp")
+    if not all(_is_timestamp(claims[name]) for name in dates):
         raise Malformed()
-    if "nbf" in claims and not _is_int(claims["nbf"]):
-        raise Malformed()
-    if claims["iss"] != issuer:
-        raise Malformed()
-    aud = claims["aud"]
-    if not (aud == audience or (isinstance(aud, list) and audience in aud)):
+    if claims["iss"] != issuer or not isinstance(claims["aud"], str) or claims["aud"] != audience:
         raise Malformed()
 
 

@@ -110,6 +110,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 @dataclass
 class TestUser:
+    __test__ = False
     id: str
     email: str
     password: str = PASSWORD
@@ -172,3 +173,346 @@ def error_of(response: Any) -> dict[str, Any]:
     (item,) = body["errors"]
     assert set(item) == {"code", "detail", "attr", "extra"} and item["detail"], item
     return {"type": body["type"], "code": item["code"], "attr": item["attr"], "extra": item["extra"]}
+
+
+# --- two-factor login (issue 5) ---
+
+
+@dataclass
+class TotpState:
+    secret: str
+    recovery_codes: list[str]
+    access_token: str
+
+
+@pytest.fixture
+def enable_totp(client: FlaskClient, login: Callable[..., dict[str, Any]]) -> Callable[[TestUser], TotpState]:
+    """Turn TOTP on for a user through the API, at the service clock's current time."""
+    import pyotp
+
+    def enable(who: TestUser) -> TotpState:
+        access = login(who)["access_token"]
+        r = client.post("/api/v1/auth/totp/setup", headers=bearer(access))
+        assert r.status_code == 200, r.get_json()
+        secret = r.get_json()["secret"]
+        r = client.post("/api/v1/auth/totp/enable", headers=bearer(access),
+                        json={"totp_code": pyotp.TOTP(secret).at(clock.now())})
+        assert r.status_code == 200, r.get_json()
+        return TotpState(secret, r.get_json()["recovery_codes"], access)
+
+    return enable
+
+
+@pytest.fixture
+def totp_user(frozen: datetime, user: TestUser,
+              enable_totp: Callable[[TestUser], TotpState]) -> TotpState:
+    """`user` with TOTP on, enabled five minutes before T0; the clock is left at T0."""
+    from datetime import timedelta
+
+    clock.freeze(frozen - timedelta(minutes=5))
+    state = enable_totp(user)
+    clock.freeze(frozen)
+    return state
+
+
+# --- real processes on loopback ports (issues 7, 8) ---
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    env: dict[str, str]
+    process: Any
+
+
+@pytest.fixture
+def serve(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start authsvc under gunicorn on a free loopback port, over the test database.
+
+    Every server of one test shares the database, the instance secret and the issuer,
+    as hosts behind one load balancer do. Waits (bounded) until /api/v1/health answers.
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    started: list[Server] = []
+    root = Path(__file__).resolve().parent.parent
+
+    def start(workers: int = 1, **env: str) -> Server:
+        port = free_port()
+        server_env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
+        server_env.update({
+            "AUTHSVC_DATABASE_URL": database_url, "AUTHSVC_SECRET_KEY": SECRET,
+            "AUTHSVC_ISSUER": "http://authsvc.test",
+            "AUTHSVC_INSTANCE_PATH": str(tmp_path / f"instance-{port}"),
+            "AUTHSVC_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers),
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"),
+            **env,
+        })
+        os.makedirs(server_env["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+        log = open(tmp_path / f"server-{port}.log", "wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(root / "gunicorn.conf.py"), "wsgi:app"],
+            cwd=root, env=server_env, stdout=log, stderr=subprocess.STDOUT)
+        server = Server(f"http://127.0.0.1:{port}", server_env, process)
+        started.append(server)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError((tmp_path / f"server-{port}.log").read_text()[-3000:])
+            try:
+                with urllib.request.urlopen(server.url + "/api/v1/health", timeout=1):
+                    return server
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"authsvc did not start on port {port}")
+
+    yield start
+    for server in started:
+        server.process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+    for server in started:
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any] | None]:
+    """A tiny JSON client for tests against real servers (stdlib only)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        **({"Content-Type": "application/json"} if data is not None else {}), **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+
+
+# --- accounts, audit log and abuse limits (issue 6) ---
+
+
+@pytest.fixture
+def admin_token(admin: TestUser, login: Callable[..., dict[str, Any]]) -> str:
+    """An access token of `admin`."""
+    return login(admin)["access_token"]
+
+
+@dataclass
+class RedisTarget:
+    url: str
+    prefix: str
+
+
+@pytest.fixture
+def redis_target() -> Iterator[RedisTarget]:
+    """The real Redis at AUTHSVC_TEST_REDIS_URL and a key prefix of this test's own.
+
+    Skips when the variable is unset; deletes only keys holding that prefix afterwards.
+    """
+    url = os.environ.get("AUTHSVC_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("AUTHSVC_TEST_REDIS_URL is unset: the Redis-backed limit tests need a real "
+                    "Redis (.ci/run sets it to redis://127.0.0.1:6379/15)")
+    import redis
+
+    target = RedisTarget(url, f"authsvc-test-{uuid.uuid4().hex}:")
+    conn = redis.Redis.from_url(url)
+    yield target
+    for key in conn.scan_iter(match=f"*{target.prefix}*"):
+        conn.delete(key)
+    conn.close()
+
+
+@pytest.fixture
+def make_app(app: Flask, config: dict[str, Any]) -> Iterator[Callable[..., Flask]]:
+    """More apps over `app`'s database and instance folder (as more workers or hosts would be)."""
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        extra = create_app({**config, **overrides})
+        made.append(extra)
+        return extra
+
+    yield make
+    for extra in made:
+        with extra.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@dataclass
+class Configured:
+    app: Flask
+    client: FlaskClient
+    make_user: Callable[..., TestUser]
+    login: Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def configure(config: dict[str, Any], request: pytest.FixtureRequest) -> Callable[..., Configured]:
+    """`configure(AUTHSVC_X=...)` sets config, then builds `app` and what hangs off it.
+
+    For settings that must be in place before the app starts: do not also request `app`,
+    `client` or a user fixture in the test's arguments (they would build the app first).
+    """
+
+    def build(**overrides: Any) -> Configured:
+        config.update(overrides)
+        return Configured(*(request.getfixturevalue(name)
+                            for name in ("app", "client", "make_user", "login")))
+
+    return build
+
+
+# --- web console in a real browser (issue 9) ---
+
+CHROMIUM = os.environ.get("AUTHSVC_CHROMIUM", "/usr/bin/chromium")
+# Debian's Chromium on a machine with no outside network: no first-run, sync or updater traffic.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """`app` served by werkzeug on a free loopback port, in a thread: what a browser talks to."""
+    import threading
+
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            """The app's own access log already records every request."""
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="console-live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser); one per test run."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright not installed: pip install -e '.[test]'")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class BrowserTab:
+    page: Any
+    url: str
+    problems: list[str]
+
+    def go(self, path: str) -> None:
+        self.page.goto(self.url + path)
+
+
+@pytest.fixture
+def tab(chromium: Any, live_server: str) -> Iterator[BrowserTab]:
+    """A fresh browser context (no cookies) with clipboard access, on the live server.
+
+    Uncaught script errors and Content-Security-Policy violations are collected and fail
+    the test at teardown: the console must run under its policy without complaint.
+    """
+    context = chromium.new_context(base_url=live_server, viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda msg: problems.append(f"console: {msg.text}")
+            if "Content Security Policy" in msg.text else None)
+    yield BrowserTab(page, live_server, problems)
+    context.close()
+    assert not problems, problems
+
+
+# --- verification for other services (issue 7) ---
+
+
+class FakeTime:
+    """The verifier's clocks, moved by tests: wall time and monotonic time, both offset."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def now(self) -> datetime:
+        from datetime import timedelta
+
+        return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
+
+    def monotonic(self) -> float:
+        import time
+
+        return time.monotonic() + self.offset
+
+
+@dataclass
+class ResourceServer:
+    url: str
+    time: FakeTime
+    app: Flask
+
+
+@pytest.fixture
+def resource_server() -> Iterator[Callable[..., ResourceServer]]:
+    """`examples/resource_server.py` served by werkzeug on a free loopback port, in a thread.
+
+    `start(authsvc_url, introspect_token, issuer=...)`; its verifier reads the clocks of
+    the returned `time`, so a test moves past an expiry or a cache lifetime without sleeping.
+    """
+    import threading
+
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from examples import resource_server as example
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            """Tests read statuses, not access lines."""
+
+    running: list[tuple[Any, threading.Thread]] = []
+
+    def start(authsvc_url: str, introspect_token: str, **options: Any) -> ResourceServer:
+        fake = FakeTime()
+        rs_app = example.create_app(authsvc_url, introspect_token=introspect_token,
+                                    now=fake.now, monotonic=fake.monotonic, **options)
+        server = make_server("127.0.0.1", 0, rs_app, threaded=True, request_handler=QuietHandler)
+        thread = threading.Thread(target=server.serve_forever, name="resource-server", daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return ResourceServer(f"http://127.0.0.1:{server.server_port}", fake, rs_app)
+
+    yield start
+    for server, thread in running:
+        server.shutdown()
+        thread.join(timeout=10)

@@ -104,7 +104,7 @@ api = Api()
 
 
 def init_app(app: Flask) -> None:
-    from authsvc.api import auth, discovery, users
+    from authsvc.api import audit, auth, discovery, introspection, private_tokens, totp, users
 
     app.config.update(
         API_TITLE="authsvc", API_VERSION="v1", OPENAPI_VERSION="3.1.0",
@@ -115,5 +115,5 @@ def init_app(app: Flask) -> None:
                                                    "bearerFormat": "JWT"})
     api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
                                                    "name": "X-API-Key"})
-    for module in (auth, users, discovery):
+    for module in (auth, users, discovery, totp, private_tokens, introspection, audit):
         api.register_blueprint(module.bp)

@@ -57,7 +57,7 @@ class Email(Str):
         super().__init__(max_length=320, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
         try:
             ma.validate.Email(error="invalid")(text)
         except ValidationError:
@@ -86,6 +86,8 @@ class List(ma.fields.List):
 
 class ReadOnly(ma.fields.Raw):
     """A field a client may see but never send."""
+
+    default_error_messages = {"null": "read_only"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         raise ValidationError("read_only")

@@ -1,19 +1,77 @@
-"""Audit events, added to the caller's transaction so an event exists iff its change does."""
+"""Audit events: added to the caller's transaction so an event exists iff its change does; read by admins."""
 from __future__ import annotations
 
-from typing import Any
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from authsvc import clock
+from sqlalchemy import select
+
+from authsvc import clock, metrics
+from authsvc.errors import PermissionDenied, ValidationFailed
 from authsvc.extensions import db
 from authsvc.models import AuditEvent
 from authsvc.services import Client
+
+if TYPE_CHECKING:  # auth -> runtime -> keystore -> audit: a runtime import would be a cycle
+    from authsvc.auth import Principal
 
 
 def record(event_type: str, *, client: Client | None, user_id: str | None = None,
            actor_id: str | None = None, **detail: Any) -> None:
     """Add one event; the caller commits. Never pass a secret, code or token in `detail`."""
     client = client or Client()
+    metrics.observe_event(event_type)
     db.session.add(AuditEvent(
         at=clock.now(), type=event_type, user_id=user_id, actor_id=actor_id,
         ip=client.ip, user_agent=(client.user_agent or "")[:512] or None, detail=detail,
     ))
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[AuditEvent]
+    next: str | None
+
+
+MAX_LIMIT = 200
+
+
+def list_events(principal: Principal, *, user_id: str | None = None, type: str | None = None,
+                since: datetime | None = None, limit: int = 50,
+                cursor: str | None = None) -> Page:
+    """Newest first (by id, the order events were written), `limit` at most `MAX_LIMIT`.
+
+    `next` is an opaque cursor for the following page, None on the last one.
+    """
+    if not principal.is_admin:
+        raise PermissionDenied("Only administrators may read the audit log.")
+    limit = min(limit, MAX_LIMIT)
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit + 1)
+    if cursor is not None:
+        stmt = stmt.where(AuditEvent.id < _read_cursor(cursor))
+    if user_id is not None:
+        stmt = stmt.where(AuditEvent.user_id == user_id)
+    if type is not None:
+        stmt = stmt.where(AuditEvent.type == type)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    rows = list(db.session.scalars(stmt))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, _write_cursor(rows[-1].id) if more else None)
+
+
+def _write_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"a{last_id}".encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("a") or not raw[1:].isdigit() or len(raw) > 20:
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed.one("cursor", "invalid", "This cursor is not one this service gave.") from None

@@ -12,11 +12,12 @@ from sqlalchemy import delete, select, update
 
 from authsvc import clock, passwords, tokens
 from authsvc.auth import Principal, verify
-from authsvc.errors import InvalidCredentials, NotFound
+from authsvc.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
 from authsvc.extensions import db
 from authsvc.models import PrivateToken, RefreshToken, RevokedToken, Session, User, new_id
 from authsvc.runtime import keystore, settings
 from authsvc.services import Client, audit, second_factor
+from authsvc.services import lockout
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ def _issue(session: Session, user_id: str, scopes: list[str], now: datetime) -> 
 
 
 def login(email: str, password: str, totp_code: str | None, client: Client) -> TokenPair:
+    """Log in, unless this email has had too many failures lately (`services.lockout`)."""
+    with lockout.attempt(normalize_email(email), client):
+        return _login(email, password, totp_code, client)
+
+
+def _login(email: str, password: str, totp_code: str | None, client: Client) -> TokenPair:
     """Check the password (the same argon2id work for unknown emails), then the second factor."""
     s = settings()
     now = clock.now()
@@ -55,7 +62,15 @@ def login(email: str, password: str, totp_code: str | None, client: Client) -> T
                      reason="inactive" if password_ok else "credentials")
         db.session.commit()
         raise InvalidCredentials()
-    second_factor.check_login(user, totp_code, client)
+    user_id = user.id
+    try:
+        second_factor.check_login(user, totp_code, client)
+    except (MfaRequired, InvalidTotp) as exc:
+        db.session.rollback()
+        audit.record("login.failed", client=client, user_id=user_id,
+                     reason="mfa_required" if isinstance(exc, MfaRequired) else "totp")
+        db.session.commit()
+        raise
     if passwords.needs_rehash(user.password_hash, s.hash_params):
         user.password_hash = passwords.hash_password(password, s.hash_params)
     session = Session(id=new_id(), user_id=user.id, created_at=now, last_used_at=now,
