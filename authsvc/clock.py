@@ -40,8 +40,11 @@ def unfreeze() -> None:
 
 @contextmanager
 def frozen(at: datetime) -> Iterator[None]:
+    """Freeze for a block; afterwards the clock is as it was (frozen or not), so blocks nest."""
+    global _frozen
+    before = _frozen
     freeze(at)
     try:
         yield
     finally:
-        unfreeze()
+        _frozen = before

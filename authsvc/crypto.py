@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -48,14 +49,35 @@ def open_sealed(secret: bytes, purpose: str, blob: bytes, aad: bytes = b"") -> b
 
 
 def load_or_create_secret(path: Path) -> bytes:
-    """Read the instance secret, creating it (mode 0600, never overwritten) on first start."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
-        return path.read_bytes().strip()
+    """Read the instance secret, creating it (mode 0600, never overwritten) on first start.
+
+    The file appears whole or not at all: a second process starting at the same moment,
+    or a crash halfway through writing, must never leave an empty secret to encrypt with.
+    """
+    if not path.exists():
+        _create_secret(path)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+    return path.read_bytes().strip()
+
+
+def _create_secret(path: Path) -> None:
+    """Write aside, fsync, then hard-link into place; the first process to link wins."""
     value = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(value + b"\n")
-    return value
+    fd, aside = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(value + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            return
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    finally:
+        os.unlink(aside)

@@ -20,6 +20,11 @@ ALGORITHMS = ("ES256", "EdDSA", "RS256", "HS256")
 SYMMETRIC = frozenset({"HS256"})
 _THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
 _JWK_EXPORT = {"ES256": ECAlgorithm, "EdDSA": OKPAlgorithm, "RS256": RSAAlgorithm}
+_PRIVATE_TYPES: dict[str, type] = {
+    "ES256": ec.EllipticCurvePrivateKey,
+    "EdDSA": ed25519.Ed25519PrivateKey,
+    "RS256": rsa.RSAPrivateKey,
+}
 
 
 def generate(alg: str) -> bytes:
@@ -40,10 +45,16 @@ def generate(alg: str) -> bytes:
 
 
 def load(alg: str, material: bytes) -> Key:
-    """A `tokens.Key` (kid computed) from stored material."""
+    """A `tokens.Key` (kid computed) from stored material, refused unless it is an `alg` key."""
     if alg in SYMMETRIC:
+        if not 32 <= len(material) <= 64:
+            raise ValueError("an HS256 secret is 32 to 64 bytes")
         return Key(kid=symmetric_kid(material), alg=alg, verifying=material, signing=material)
-    private = serialization.load_der_private_key(material, password=None)
+    if alg not in _PRIVATE_TYPES:
+        raise ValueError(f"unsupported signing algorithm {alg!r}")
+    private: Any = serialization.load_der_private_key(material, password=None)
+    if not isinstance(private, _PRIVATE_TYPES[alg]) or not _fits(alg, private):
+        raise ValueError(f"the stored key is not an {alg} key")
     public = private.public_key()
     return Key(kid=thumbprint(public_jwk(alg, public)), alg=alg, verifying=public, signing=private)
 
@@ -53,7 +64,9 @@ def public_jwk(alg: str, public: Any) -> dict[str, Any]:
 
 
 def published_jwk(key: Key) -> dict[str, Any]:
-    """The JWKS entry of a key (RFC 7517), with `kid`, `alg` and `use`."""
+    """The JWKS entry of a key (RFC 7517), with `kid`, `alg` and `use`; never a secret one."""
+    if key.alg not in _JWK_EXPORT:
+        raise ValueError(f"{key.alg} keys are never published")
     jwk = {name: value for name, value in public_jwk(key.alg, key.verifying).items()
            if name in _THUMBPRINT_MEMBERS[_kty(key.alg)]}
     return {**jwk, "kid": key.kid, "alg": key.alg, "use": "sig"}
@@ -69,6 +82,14 @@ def symmetric_kid(secret: bytes) -> str:
     """An HS256 key's id: a keyed digest, so it names the key without hashing the bare secret."""
     digest = hashlib.blake2b(b"authsvc-kid", key=secret, digest_size=16).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _fits(alg: str, private: Any) -> bool:
+    if alg == "ES256":
+        return isinstance(private.curve, ec.SECP256R1)
+    if alg == "RS256":
+        return bool(private.key_size >= 2048)
+    return True
 
 
 def _kty(alg: str) -> str:

@@ -10,7 +10,6 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
 
 MIN_LENGTH = 12
 MAX_LENGTH = 1024
@@ -77,6 +76,8 @@ def needs_rehash(stored: str, params: HashParams) -> bool:
 
 def check_strength(password: str, *, email: str | None = None) -> None:
     """Raise `WeakPassword` for a short, common or easily guessed password."""
+    from zxcvbn import zxcvbn  # its dictionaries cost ~12 MB: loaded only where passwords are set
+
     if len(password) < MIN_LENGTH:
         raise WeakPassword(f"Use at least {MIN_LENGTH} characters.")
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in password):

@@ -1,0 +1,86 @@
+"""clock: the one time source; frozen, moved and released by tests, always aware UTC."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from authsvc import clock
+from tests.conftest import T0
+
+
+def test_real_time_is_aware_utc_and_moves_forward() -> None:
+    before = datetime.now(timezone.utc)
+    now = clock.now()
+    assert now.tzinfo is not None and now.utcoffset() == timedelta(0)
+    assert before <= now <= datetime.now(timezone.utc)
+    assert abs(clock.timestamp() - int(datetime.now(timezone.utc).timestamp())) <= 1
+
+
+def test_freeze_holds_still() -> None:
+    clock.freeze(T0)
+    assert clock.now() == clock.now() == T0
+    assert clock.timestamp() == int(T0.timestamp())
+
+
+def test_advance_moves_exactly() -> None:
+    clock.freeze(T0)
+    clock.advance(timedelta(seconds=10))
+    assert clock.now() == T0 + timedelta(seconds=10)
+    clock.advance(0.5)
+    assert clock.now() == T0 + timedelta(seconds=10.5)
+    assert clock.timestamp() == int(T0.timestamp()) + 10
+    clock.advance(-30)
+    assert clock.now() == T0 - timedelta(seconds=19.5)
+    clock.advance(timedelta(days=400))
+    assert clock.now() == T0 + timedelta(days=400, seconds=-19.5)
+
+
+def test_unfreeze_returns_to_real_time() -> None:
+    clock.freeze(datetime(2001, 1, 1, tzinfo=timezone.utc))
+    clock.unfreeze()
+    assert clock.now().year >= 2025
+    clock.unfreeze()  # idempotent
+
+
+def test_advance_needs_a_frozen_clock() -> None:
+    with pytest.raises(RuntimeError):
+        clock.advance(1)
+
+
+@pytest.mark.parametrize("naive", [datetime(2026, 11, 22, 10), datetime.now(),
+                                   datetime.now(timezone.utc).replace(tzinfo=None)])
+def test_freeze_refuses_naive_datetimes(naive: datetime) -> None:
+    with pytest.raises(ValueError):
+        clock.freeze(naive)
+    assert clock.now().tzinfo is not None
+
+
+def test_other_zones_are_kept_as_the_same_instant_in_utc() -> None:
+    elsewhere = T0.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    clock.freeze(elsewhere)
+    assert clock.now() == T0 and clock.now().utcoffset() == timedelta(0)
+    assert clock.now().tzinfo == timezone.utc
+
+
+def test_frozen_context_restores_what_was_there() -> None:
+    with clock.frozen(T0):
+        assert clock.now() == T0
+    assert clock.now() != T0 and clock.now().year >= 2025
+    clock.freeze(T0)
+    with clock.frozen(T0 + timedelta(hours=1)):
+        assert clock.now() == T0 + timedelta(hours=1)
+        with clock.frozen(T0 + timedelta(hours=2)):
+            assert clock.now() == T0 + timedelta(hours=2)
+        assert clock.now() == T0 + timedelta(hours=1)
+    assert clock.now() == T0
+
+
+def test_frozen_context_restores_after_an_error() -> None:
+    with pytest.raises(KeyError), clock.frozen(T0):
+        raise KeyError("boom")
+    assert clock.now() != T0
+
+
+def test_the_frozen_fixture(frozen: datetime) -> None:
+    assert frozen == T0 == clock.now()
