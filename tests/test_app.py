@@ -98,3 +98,30 @@ def test_metadata(client):
     assert body["jwks_uri"] == "http://authsvc.test/.well-known/jwks.json"
     assert body["token_endpoint"] == "http://authsvc.test/api/v1/auth/login"
     assert body["revocation_endpoint"] == "http://authsvc.test/api/v1/auth/revoke"
+
+
+def test_schema_head_constant_matches_the_migrations():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from authsvc import schema
+
+    config = Config()
+    config.set_main_option("script_location", schema.MIGRATIONS)
+    assert ScriptDirectory.from_config(config).get_heads() == [schema.HEAD]
+
+
+def test_serving_app_does_not_load_alembic_or_zxcvbn(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from authsvc import create_app; "
+            "create_app({'TESTING': True, 'AUTHSVC_ARGON2_MEMORY_KIB': 256}); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'flask_migrate', 'zxcvbn'}))")
+    # first start migrates (alembic loads); a second start over the same database must not
+    env = {**__import__("os").environ, "AUTHSVC_INSTANCE_PATH": str(tmp_path),
+           "AUTHSVC_SECRET_KEY": SECRET}
+    env = {k: v for k, v in env.items() if k not in ("AUTHSVC_DATABASE_URL",)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
