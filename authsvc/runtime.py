@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import Flask, current_app
 
@@ -22,7 +23,8 @@ def init_app(app: Flask) -> Runtime:
     runtime = Runtime(
         settings=settings,
         keystore=KeyStore(secret=settings.secret, alg=settings.alg,
-                          longest_lifetime=settings.longest_lifetime),
+                          longest_lifetime=settings.longest_lifetime,
+                          leeway=timedelta(seconds=settings.leeway)),
     )
     app.extensions[_EXTENSION] = runtime
     return runtime

@@ -8,9 +8,9 @@ from flask import url_for
 
 from authsvc.api import Blueprint
 from authsvc.api.schemas import Schema
-from authsvc.runtime import settings
+from authsvc.keys import SYMMETRIC
+from authsvc.runtime import keystore, settings
 from authsvc.services import health
-from authsvc.runtime import keystore
 
 bp = Blueprint("discovery", __name__, description="Keys, server metadata and health.")
 
@@ -21,10 +21,13 @@ class JwksSchema(Schema):
 
 class MetadataSchema(Schema):
     issuer = ma.fields.String(required=True)
-    jwks_uri = ma.fields.String(required=True)
+    jwks_uri = ma.fields.String(metadata={"description": "Absent with HS256: no key is published."})
     token_endpoint = ma.fields.String(required=True)
     revocation_endpoint = ma.fields.String(required=True)
     introspection_endpoint = ma.fields.String(required=True)
+    response_types_supported = ma.fields.List(ma.fields.String(), required=True)
+    revocation_endpoint_auth_methods_supported = ma.fields.List(ma.fields.String(), required=True)
+    access_token_signing_alg_values_supported = ma.fields.List(ma.fields.String(), required=True)
 
 
 class HealthSchema(Schema):
@@ -34,22 +37,34 @@ class HealthSchema(Schema):
 @bp.route("/.well-known/jwks.json", methods=["GET"])
 @bp.response(200, JwksSchema)
 def jwks() -> dict[str, Any]:
-    """The public keys that verify this service's tokens (RFC 7517)."""
+    """The public keys that verify this service's tokens (RFC 7517); none with HS256."""
     return keystore().jwks()
 
 
 @bp.route("/.well-known/oauth-authorization-server", methods=["GET"])
 @bp.response(200, MetadataSchema)
 def metadata() -> dict[str, Any]:
-    """RFC 8414 server metadata."""
-    base = settings().issuer.rstrip("/")
-    return {
-        "issuer": settings().issuer,
-        "jwks_uri": base + url_for("discovery.jwks"),
+    """RFC 8414 server metadata.
+
+    With HS256 there is no public key, so `jwks_uri` is left out (it is optional in
+    RFC 8414) and `access_token_signing_alg_values_supported` (an extension parameter,
+    as section 2 allows) says which algorithm signs; such tokens can only be checked
+    by introspection. No authorization endpoint exists, hence no response types.
+    """
+    s = settings()
+    base = s.issuer.rstrip("/")
+    body: dict[str, Any] = {
+        "issuer": s.issuer,
         "token_endpoint": base + url_for("auth.login"),
         "revocation_endpoint": base + url_for("auth.revoke"),
-        "introspection_endpoint": base + "/api/v1/auth/introspect",
+        "introspection_endpoint": base + url_for("introspection.introspect"),
+        "response_types_supported": [],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "access_token_signing_alg_values_supported": [s.alg],
     }
+    if s.alg not in SYMMETRIC:
+        body["jwks_uri"] = base + url_for("discovery.jwks")
+    return body
 
 
 @bp.route("/api/v1/health", methods=["GET"])

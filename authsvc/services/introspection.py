@@ -1,0 +1,42 @@
+"""RFC 7662 introspection: what a gateway asks when it must see revocations at once.
+
+`active` means "accepted now as a bearer credential": an access or private token whose
+signature, claims, user and session (or private-token row) all pass, exactly as on an
+authenticated route. A refresh token is never active here, even while `/auth/refresh`
+would take it: it is not a credential a resource server may accept, and answering
+`true` would invite a gateway that only reads `active` to let one through.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from authsvc import tokens
+from authsvc.auth import BEARER_KINDS, Principal, check_state, verify
+from authsvc.errors import InsufficientScope
+from authsvc.runtime import settings
+
+SCOPE = "introspect"
+INACTIVE: dict[str, Any] = {"active": False}
+
+
+def introspect(caller: Principal, token: str) -> dict[str, Any]:
+    """The RFC 7662 answer for `token`; the caller must hold the `introspect` scope."""
+    if SCOPE not in caller.scopes:
+        raise InsufficientScope("Introspection needs a token with the introspect scope.",
+                                extra={"scopes": [SCOPE]})
+    try:
+        principal = check_state(verify(token, BEARER_KINDS))
+    except tokens.InvalidToken:
+        return dict(INACTIVE)
+    claims = principal.claims
+    return {
+        "active": True,
+        "token_type": principal.kind,
+        "sub": principal.user_id,
+        "scope": " ".join(principal.scopes),
+        "jti": principal.jti,
+        "iat": claims["iat"],
+        "exp": claims["exp"],
+        "iss": settings().issuer,
+        "aud": claims["aud"],
+    }
