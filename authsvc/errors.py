@@ -156,25 +156,11 @@ class ServiceUnavailable(ApiError):
     default_detail = "The service is temporarily unavailable."
 
 
-TOKEN_DETAILS = {
-    "malformed": "The token is malformed or lacks a required claim.",
-    "signature": "The token's signature is invalid.",
-    "algorithm": "The token is signed with an algorithm that is not accepted.",
-    "expired": "The token has expired.",
-    "not_yet_valid": "The token is not valid yet.",
-    "revoked": "The token has been revoked.",
-    "reused": "The refresh token was already used; its session has been revoked.",
-    "wrong_type": "This kind of token is not accepted here.",
-    "inactive_user": "The token's user is inactive.",
-    "unknown_key": "The token is signed with a key this service does not publish.",
-}
-
-
 class InvalidTokenError(ApiError):
     status, code = 401, "invalid_token"
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(TOKEN_DETAILS[reason], extra={"reason": reason})
+    def __init__(self, error: tokens.InvalidToken) -> None:
+        super().__init__(error.detail, extra={"reason": error.reason})
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
@@ -214,7 +200,7 @@ def handle_api_error(error: ApiError) -> Response:
 
 def handle_invalid_token(error: tokens.InvalidToken) -> Response:
     metrics.observe_rejection(error.reason)
-    return render(InvalidTokenError(error.reason))
+    return render(InvalidTokenError(error))
 
 
 def handle_http_exception(error: HTTPException) -> Response:

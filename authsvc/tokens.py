@@ -49,50 +49,61 @@ class InvalidToken(Exception):
     """A token that must not be accepted; `reason` is the contract's `extra.reason`."""
 
     reason: ClassVar[str] = "malformed"
+    default_detail: ClassVar[str] = "The token is malformed or lacks a required claim."
 
-    def __init__(self, detail: str = "The provided token is expired or invalid.") -> None:
-        super().__init__(detail)
-        self.detail = detail
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.default_detail
+        super().__init__(self.detail)
 
 
 class Malformed(InvalidToken):
     reason = "malformed"
+    default_detail = "The token is malformed or lacks a required claim."
 
 
 class BadSignature(InvalidToken):
     reason = "signature"
+    default_detail = "The token's signature is invalid."
 
 
 class BadAlgorithm(InvalidToken):
     reason = "algorithm"
+    default_detail = "The token is signed with an algorithm that is not accepted."
 
 
 class Expired(InvalidToken):
     reason = "expired"
+    default_detail = "The token has expired."
 
 
 class NotYetValid(InvalidToken):
     reason = "not_yet_valid"
+    default_detail = "The token is not valid yet."
 
 
 class WrongType(InvalidToken):
     reason = "wrong_type"
+    default_detail = "This kind of token is not accepted here."
 
 
 class UnknownKey(InvalidToken):
     reason = "unknown_key"
+    default_detail = "The token is signed with a key this service does not publish."
 
 
 class Revoked(InvalidToken):
     reason = "revoked"
+    default_detail = "The token has been revoked."
 
 
 class Reused(InvalidToken):
     reason = "reused"
+    default_detail = "The refresh token was already used; its session has been revoked."
 
 
 class InactiveUser(InvalidToken):
     reason = "inactive_user"
+    default_detail = "The token's user is inactive."
 
 
 @dataclass(frozen=True)
