@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask, Response, request
 
-MIGRATIONS = str(Path(__file__).parent / "migrations")
 HTML_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
@@ -22,7 +21,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from authsvc import api, cli, config, console, errors, logs, metrics, runtime, schema
-    from authsvc.extensions import db, migrate
+    from authsvc.extensions import db
     from authsvc import ratelimit
 
     app = Flask(__name__, instance_path=os.environ.get("AUTHSVC_INSTANCE_PATH") or None,
@@ -30,7 +29,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.load(app, test_config)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS)
+    if click.get_current_context(silent=True) is not None:
+        schema.init_migrations(app)  # a `flask …` command: `flask db` needs Flask-Migrate
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)

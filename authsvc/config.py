@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from limits import parse_many
 
 from authsvc import crypto
 from authsvc.keys import ALGORITHMS
@@ -21,6 +22,7 @@ from authsvc.passwords import OWASP_MINIMUM, HashParams
 DEFAULTS: dict[str, Any] = {
     "AUTHSVC_DATABASE_URL": None,  # None: SQLite in the instance folder
     "AUTHSVC_REDIS_URL": None,
+    "AUTHSVC_REDIS_PREFIX": "authsvc:",  # namespaces this service's keys in a shared Redis
     "AUTHSVC_SECRET_KEY": None,  # None: instance/secret_key, created on first start
     "AUTHSVC_ISSUER": "http://127.0.0.1:5000",
     "AUTHSVC_AUDIENCE": "authsvc",
@@ -43,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "AUTHSVC_ARGON2_TIME_COST": OWASP_MINIMUM.time_cost,
     "AUTHSVC_ARGON2_PARALLELISM": OWASP_MINIMUM.parallelism,
     "AUTHSVC_LAST_USED_RESOLUTION": 60,
+    "AUTHSVC_CONSOLE_SECURE_COOKIE": True,  # False only to serve the console over plain http beyond loopback
 }
 _TYPES = {name: type(value) for name, value in DEFAULTS.items() if value is not None}
 _TRUE = {"1", "true", "yes", "on"}
@@ -106,6 +109,13 @@ def validate(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"{name} must be a positive whole number")
     if config["AUTHSVC_ACCESS_TTL"] > config["AUTHSVC_REFRESH_TTL"]:
         raise ConfigError("AUTHSVC_ACCESS_TTL must not exceed AUTHSVC_REFRESH_TTL")
+    try:
+        if not parse_many(config["AUTHSVC_ADDRESS_RATE"]):
+            raise ValueError("empty")
+    except ValueError:
+        raise ConfigError('AUTHSVC_ADDRESS_RATE must read like "50 per minute"') from None
+    if not isinstance(config["AUTHSVC_TRUSTED_PROXIES"], int) or config["AUTHSVC_TRUSTED_PROXIES"] < 0:
+        raise ConfigError("AUTHSVC_TRUSTED_PROXIES must be a whole number of proxy hops, 0 or more")
     if not 0 <= config["AUTHSVC_LEEWAY"] <= 300:
         raise ConfigError("AUTHSVC_LEEWAY must be between 0 and 300 seconds")
     weaker = (
@@ -137,6 +147,7 @@ class Settings:
     login_failures: int
     login_window: int
     secret: bytes
+    console_secure_cookie: bool = True
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -161,6 +172,7 @@ class Settings:
             login_failures=config["AUTHSVC_LOGIN_FAILURES"],
             login_window=config["AUTHSVC_LOGIN_WINDOW"],
             secret=config["INSTANCE_SECRET"],
+            console_secure_cookie=config["AUTHSVC_CONSOLE_SECURE_COOKIE"],
         )
 
     @property

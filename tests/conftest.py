@@ -516,3 +516,29 @@ def resource_server() -> Iterator[Callable[..., ResourceServer]]:
     for server, thread in running:
         server.shutdown()
         thread.join(timeout=10)
+
+
+# --- hostile input and faults (issue 10) ---
+
+# Limits raised so that thousands of fuzzed logins from one address are answered, not
+# throttled; the limits themselves are tested in test_limits.py.
+UNTHROTTLED = {"AUTHSVC_ADDRESS_RATE": "1000000 per minute", "AUTHSVC_LOGIN_FAILURES": 1000000}
+
+
+@dataclass
+class FuzzTarget:
+    """An app with open registration and raised limits, an admin and a plain user."""
+
+    app: Flask
+    client: FlaskClient
+    admin: TestUser
+    user: TestUser
+    login: Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def fuzz_target(configure: Callable[..., Configured]) -> FuzzTarget:
+    built = configure(AUTHSVC_OPEN_REGISTRATION=True, **UNTHROTTLED)
+    admin = built.make_user("root@example.com", is_admin=True,
+                            scopes=["read", "write", "introspect"])
+    return FuzzTarget(built.app, built.client, admin, built.make_user(), built.login)

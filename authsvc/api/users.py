@@ -1,14 +1,98 @@
-"""/api/v1/users: the caller's profile (and, for admins, the user list)."""
+"""/api/v1/users: the caller's profile and, for admins, listing, creating and changing users."""
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 
-from authsvc.api import Blueprint
-from authsvc.api.schemas import UserSchema
+import marshmallow as ma
+
+from authsvc.api import Blueprint, client
+from authsvc.api import fields as f
+from authsvc.api.schemas import Schema, UserSchema
 from authsvc.auth import current_principal
 from authsvc.services import users
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users.")
+
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
+_SCOPES_MAX_CHARS = 1024
+_SCOPE_MAX_LENGTH, _SCOPES_MAX_COUNT = 100, 10  # 10 * 100 + 9 spaces <= 1024
+
+
+class Scope(f.Str):
+    """One RFC 6749 scope-token: printable ASCII, no space, quote or backslash."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=_SCOPE_MAX_LENGTH, **kwargs)
+        self.metadata["pattern"] = f"^{_SCOPE_TOKEN.pattern}$"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not _SCOPE_TOKEN.fullmatch(text):
+            raise ma.ValidationError("invalid")
+        return text
+
+
+class Scopes(f.List):
+    """A list of scopes, duplicates dropped (first kept), that fits the `users.scopes` column.
+
+    The column's limit is documented as at most 10 scopes of at most 100 characters
+    each, which always fits, so that the OpenAPI document says which lists are accepted.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(Scope(), **kwargs)
+        self.metadata["maxItems"] = _SCOPES_MAX_COUNT
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        if isinstance(value, list) and len(value) > _SCOPES_MAX_COUNT:  # counted as sent
+            raise ma.ValidationError("too_long")
+        scopes = list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
+        if len(" ".join(scopes)) > _SCOPES_MAX_CHARS:
+            raise ma.ValidationError("too_long")
+        return scopes
+
+
+class AdminUserSchema(UserSchema):
+    is_active = ma.fields.Boolean(required=True)
+
+
+class UserListSchema(Schema):
+    items = ma.fields.List(ma.fields.Nested(AdminUserSchema), required=True)
+
+
+class CreateUserSchema(Schema):
+    email = f.Email(required=True)
+    password = f.NewPassword(required=True)
+    scopes = Scopes(load_default=None, allow_none=False, metadata={
+        "description": "Defaults to AUTHSVC_DEFAULT_SCOPES."})
+    is_admin = f.Bool(load_default=False)
+
+
+class UpdateUserSchema(Schema):
+    is_active = f.Bool()
+    scopes = Scopes()
+    is_admin = f.Bool()
+    id = f.ReadOnly()
+    email = f.ReadOnly()
+    password = f.ReadOnly()
+    totp_enabled = f.ReadOnly()
+    created_at = f.ReadOnly()
+
+
+def admin_only(view: F) -> F:
+    """Refuse a non-admin before the body is read, so they learn nothing from validation."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        users.require_admin(current_principal())
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 @bp.route("/me", methods=["GET"])
@@ -17,3 +101,40 @@ bp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users
 def me() -> Any:
     """The caller's own account."""
     return users.get_me(current_principal())
+
+
+@bp.route("", methods=["GET"])
+@bp.authenticated()
+@admin_only
+@bp.response(200, UserListSchema)
+@bp.errors(403)
+def list_users() -> dict[str, Any]:
+    """Every user, oldest first (admins only)."""
+    return {"items": users.list_users(current_principal())}
+
+
+@bp.route("", methods=["POST"])
+@bp.authenticated()
+@admin_only
+@bp.arguments(CreateUserSchema)
+@bp.response(201, AdminUserSchema)
+@bp.errors(403, 409, 415)
+def create_user(body: dict[str, Any]) -> Any:
+    """Create a user (admins only); scopes default to AUTHSVC_DEFAULT_SCOPES."""
+    return users.admin_create_user(current_principal(), body["email"], body["password"],
+                                   scopes=body["scopes"], is_admin=body["is_admin"],
+                                   client=client())
+
+
+@bp.route("/<user_id>", methods=["PATCH"])
+@bp.authenticated()
+@admin_only
+@bp.arguments(UpdateUserSchema)
+@bp.response(200, AdminUserSchema)
+@bp.errors(403, 404, 409, 415)
+def update_user(body: dict[str, Any], user_id: str) -> Any:
+    """Deactivate or reactivate a user, set their scopes or admin flag (admins only).
+
+    A deactivated user's tokens, of every kind, are refused from the next request on.
+    """
+    return users.update_user(current_principal(), user_id, body, client())

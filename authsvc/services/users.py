@@ -1,7 +1,8 @@
-"""Accounts: registration, creation by the CLI, the caller's profile, password change."""
+"""Accounts: registration, creation by the CLI and by admins, profiles, admin changes, passwords."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +13,7 @@ from authsvc.errors import Conflict, InvalidCredentials, NotFound, PermissionDen
 from authsvc.extensions import db
 from authsvc.models import PrivateToken, User, new_id
 from authsvc.runtime import settings
-from authsvc.services import Client, audit
+from authsvc.services import Client, audit, lockout
 from authsvc.services.sessions import revoke_sessions, normalize_email
 
 
@@ -68,9 +69,10 @@ def change_password(principal: Principal, current_password: str, new_password: s
                     client: Client) -> None:
     """Revokes every other session and every private token: a changed password means "not them"."""
     user = get_me(principal)
-    if not passwords.verify(user.password_hash, current_password, settings().hash_params):
-        raise InvalidCredentials("The current password is incorrect.",
-                                 attr="current_password")
+    with lockout.attempt(user.email, client):  # a stolen access token must not guess unlimited
+        if not passwords.verify(user.password_hash, current_password, settings().hash_params):
+            raise InvalidCredentials("The current password is incorrect.",
+                                     attr="current_password")
     check_password(new_password, user.email, attr="new_password")
     user.password_hash = passwords.hash_password(new_password, settings().hash_params)
     now = clock.now()
@@ -82,3 +84,73 @@ def change_password(principal: Principal, current_password: str, new_password: s
     )
     audit.record("password.changed", client=client, user_id=user.id)
     db.session.commit()
+
+
+# --- administration (admins only) ---
+
+ADMIN_FIELDS = ("is_active", "scopes", "is_admin")
+
+
+def require_admin(principal: Principal) -> None:
+    """`principal.is_admin` is read from the user row on this request, so a demotion bites at once."""
+    if not principal.is_admin:
+        raise PermissionDenied("Only administrators may do this.")
+
+
+def list_users(principal: Principal) -> list[User]:
+    require_admin(principal)
+    return list(db.session.scalars(select(User).order_by(User.created_at, User.id)))
+
+
+def admin_create_user(principal: Principal, email: str, password: str, *,
+                      scopes: Sequence[str] | None, is_admin: bool, client: Client) -> User:
+    require_admin(principal)
+    return create_user(email, password, client=client, scopes=scopes, is_admin=is_admin,
+                       actor_id=principal.user_id)
+
+
+def update_user(principal: Principal, user_id: str, changes: Mapping[str, Any],
+                client: Client) -> User:
+    """Change `is_active`, `scopes` or `is_admin` of a user. Commits.
+
+    Takes effect on the user's next request: every token check reads the user row, so a
+    deactivated user's access, refresh and private tokens are refused at once, and
+    narrowed scopes narrow every live token. The last active admin cannot be
+    deactivated or demoted (`409`): nobody could undo it through the API.
+    """
+    require_admin(principal)
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    current = {"is_active": user.is_active, "is_admin": user.is_admin, "scopes": user.scope_list}
+    diff = {k: list(v) if k == "scopes" else v for k, v in changes.items()
+            if k in ADMIN_FIELDS and v != current[k]}
+    if not diff:
+        return user
+    after = {**current, **diff}
+    demoting = current["is_admin"] and current["is_active"] and not (
+        after["is_admin"] and after["is_active"])
+    if demoting:
+        _active_admins()  # PostgreSQL: take the admin rows' locks before changing one of them
+    for name, value in diff.items():
+        setattr(user, name, " ".join(value) if name == "scopes" else value)
+    if demoting and not _active_admins():
+        db.session.rollback()
+        raise Conflict("This is the last active administrator; make another admin first.")
+    audit.record("user.updated", client=client, user_id=user.id, actor_id=principal.user_id,
+                 **diff)
+    db.session.commit()
+    return user
+
+
+def _active_admins() -> list[str]:
+    """Ids of the active admins, this transaction's changes included, their rows locked.
+
+    Locked first and counted again after the change, so two admins demoting each other
+    at once cannot both pass: on PostgreSQL the second waits for the first's row locks;
+    on SQLite (no row locks) the recount runs inside the write transaction.
+    """
+    return list(db.session.scalars(
+        select(User.id).where(User.is_admin.is_(True), User.is_active.is_(True))
+        .with_for_update()
+    ))

@@ -1,0 +1,149 @@
+"""A sliding-window log of failed attempts per key, in this process or in Redis.
+
+Flask-Limiter's storages (the `limits` library) read `time.time()` themselves, so a
+lockout built on them could not follow the service clock that tests freeze and move.
+This log takes `now` from its caller instead.
+
+Each attempt first *reserves* a pending slot, atomically with the check; when it ends
+the slot becomes a failure (`fail`), is given back (`release`), or the attempt
+succeeded and the key's failures are forgotten (`succeed`). A key is locked while it
+has `limit` failures in the window. While failures and pending attempts together fill
+the limit, a new attempt is told to wait (`BUSY`): so a burst of parallel guesses can
+never be answered beyond the limit, and parallel right answers only queue briefly.
+A pending slot older than `PENDING_TTL` seconds (its worker died) stops counting.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+BUSY = -1.0
+PENDING_TTL = 60
+_SWEEP_EVERY = 1024
+
+
+class FailureLog(Protocol):
+    def reserve(self, key: str, member: str, *, now: float, window: int, limit: int) -> float | None:
+        """Take a pending slot and say None; or say `BUSY` (pending attempts fill the limit:
+        try again shortly); or, with `limit` failures in the window, how many seconds
+        (more than 0) until the oldest of them leaves it."""
+
+    def fail(self, key: str, member: str, *, window: int) -> None:
+        """The reserved attempt failed: keep it, at its reservation time, as a failure."""
+
+    def release(self, key: str, member: str) -> None:
+        """The reserved attempt was neither a success nor a failure: forget it."""
+
+    def succeed(self, key: str, member: str) -> None:
+        """The reserved attempt succeeded: forget it and every failure of `key`."""
+
+
+class MemoryFailureLog:
+    """One process's log: right for a single worker, and for tests."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, list[float]] = {}
+        self._pending: dict[str, dict[str, float]] = {}
+        self._lock = threading.Lock()
+        self._ops = 0
+
+    def reserve(self, key: str, member: str, *, now: float, window: int, limit: int) -> float | None:
+        with self._lock:
+            self._ops += 1
+            if self._ops % _SWEEP_EVERY == 0:
+                self._sweep(now, window)
+            failures = sorted(t for t in self._failures.get(key, []) if t > now - window)
+            self._failures[key] = failures
+            pending = {m: t for m, t in self._pending.get(key, {}).items()
+                       if t > now - PENDING_TTL}
+            self._pending[key] = pending
+            if len(failures) >= limit:
+                return max(failures[len(failures) - limit] + window - now, 1e-6)
+            if len(failures) + len(pending) >= limit:
+                return BUSY
+            pending[member] = now
+            return None
+
+    def fail(self, key: str, member: str, *, window: int) -> None:
+        with self._lock:
+            at = self._pending.get(key, {}).pop(member, None)
+            if at is not None:
+                self._failures.setdefault(key, []).append(at)
+
+    def release(self, key: str, member: str) -> None:
+        with self._lock:
+            self._pending.get(key, {}).pop(member, None)
+
+    def succeed(self, key: str, member: str) -> None:
+        with self._lock:
+            self._pending.get(key, {}).pop(member, None)
+            self._failures.pop(key, None)
+
+    def _sweep(self, now: float, window: int) -> None:
+        for key in [k for k, v in self._failures.items() if not v or max(v) <= now - window]:
+            del self._failures[key]
+        for key in [k for k, v in self._pending.items() if not v]:
+            del self._pending[key]
+
+
+# KEYS: failures, pending (sorted sets, scores on the caller's clock).
+_RESERVE = """
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[5]))
+local failed = redis.call('ZCARD', KEYS[1])
+if failed >= limit then
+  return redis.call('ZRANGE', KEYS[1], failed - limit, failed - limit, 'WITHSCORES')[2]
+end
+if failed + redis.call('ZCARD', KEYS[2]) >= limit then
+  return 'busy'
+end
+redis.call('ZADD', KEYS[2], now, ARGV[4])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]) + 1)
+return false
+"""
+_FAIL = """
+local at = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if at then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[1], at, ARGV[1])
+  redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
+end
+return false
+"""
+
+
+class RedisFailureLog:
+    """A log every worker and host shares: two sorted sets per key, changed by Lua scripts.
+
+    The keys' TTLs (real time) only collect garbage; which entries count is decided by
+    their scores, which are the service clock.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._reserve = client.register_script(_RESERVE)
+        self._fail = client.register_script(_FAIL)
+
+    @staticmethod
+    def _keys(key: str) -> list[str]:
+        return [f"{key}:failures", f"{key}:pending"]
+
+    def reserve(self, key: str, member: str, *, now: float, window: int, limit: int) -> float | None:
+        answer = self._reserve(keys=self._keys(key),
+                               args=[repr(now), window, limit, member, PENDING_TTL])
+        if answer is None:
+            return None
+        if answer == b"busy":
+            return BUSY
+        return max(float(answer) + window - now, 1e-6)
+
+    def fail(self, key: str, member: str, *, window: int) -> None:
+        self._fail(keys=self._keys(key), args=[member, window])
+
+    def release(self, key: str, member: str) -> None:
+        self._client.zrem(self._keys(key)[1], member)
+
+    def succeed(self, key: str, member: str) -> None:
+        failures, pending = self._keys(key)
+        self._client.pipeline().zrem(pending, member).delete(failures).execute()

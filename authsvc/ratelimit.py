@@ -1,0 +1,93 @@
+"""Abuse limits: requests per client address (Flask-Limiter) and the failed-login log.
+
+Both live in Redis when `AUTHSVC_REDIS_URL` is set, so every worker and host shares the
+counts, and in this process otherwise. Each app gets its own Limiter: Flask-Limiter
+keeps its storage on the instance, so a module-level one would make every app in a
+process (tests start many) share whichever storage was bound last.
+
+The address limit covers the routes where guessing happens, chosen by path so that a
+blueprint joins it by living under one of `ADDRESS_LIMITED`: no view has to opt in.
+`/auth/refresh` stays out: one backend refreshes for many users from one address.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+
+import redis
+from flask import Flask, Response, current_app, request
+from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
+
+from authsvc import errors
+from authsvc.failure_log import FailureLog, MemoryFailureLog, RedisFailureLog
+
+_EXTENSION = "authsvc.ratelimit"
+ADDRESS_LIMITED = ("/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/totp/",
+                   "/console/session/login")
+
+
+def address_limited(path: str) -> bool:
+    """True for the paths the per-address limit covers (an entry ending in `/` is a prefix)."""
+    return any(path.startswith(p) if p.endswith("/") else path == p for p in ADDRESS_LIMITED)
+
+
+def client_address() -> str:
+    """The key the address limit counts by: the client IP, an IPv6 client by its /64.
+
+    `remote_addr` has already been rewritten by ProxyFix when, and only when,
+    `AUTHSVC_TRUSTED_PROXIES` says how many proxies to trust.
+    """
+    raw = request.remote_addr or "unknown"
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def init_app(app: Flask) -> None:
+    url = app.config["AUTHSVC_REDIS_URL"]
+    prefix = app.config["AUTHSVC_REDIS_PREFIX"]
+    limiter = Limiter(
+        key_func=client_address,
+        storage_uri=url or "memory://",
+        storage_options={"socket_connect_timeout": 2, "socket_timeout": 2} if url else {},
+        strategy="moving-window",
+        key_prefix=prefix,
+        application_limits=[ApplicationLimit(
+            limit_provider=app.config["AUTHSVC_ADDRESS_RATE"], scope="auth-address")],
+    )
+    limiter.request_filter(lambda: not address_limited(request.path))  # the hot path skips it all
+    limiter.init_app(app)
+    log: FailureLog
+    if url:
+        log = RedisFailureLog(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2))
+    else:
+        log = MemoryFailureLog()
+    app.extensions[_EXTENSION] = (limiter, log, prefix)
+    app.register_error_handler(RateLimitExceeded, _rate_limited)
+    app.register_error_handler(redis.RedisError, _storage_down)
+
+
+def failure_log() -> tuple[FailureLog, str]:
+    """The failed-login log of the current app and the prefix its keys take."""
+    _, log, prefix = current_app.extensions[_EXTENSION]
+    return log, prefix
+
+
+def _rate_limited(error: RateLimitExceeded) -> Response:
+    limiter: Limiter = current_app.extensions[_EXTENSION][0]
+    current = limiter.current_limit
+    retry_after = math.ceil(current.reset_at - time.time()) if current else 60
+    return errors.render(errors.RateLimited(retry_after))
+
+
+def _storage_down(error: redis.RedisError) -> Response:
+    """Limits that cannot be checked are not waived: the request is refused, as for a database outage."""
+    current_app.logger.error("rate-limit storage error: %s", type(error).__name__)
+    return errors.render(errors.ServiceUnavailable())

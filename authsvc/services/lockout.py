@@ -1,0 +1,72 @@
+"""The per-account failed-login lockout, counted per normalised email.
+
+Counted whether or not the account exists, so a lockout says nothing about which
+emails are real. A locked email gets `429` before any password work, right password
+or not, until the oldest failure that keeps it locked leaves the window
+(`AUTHSVC_LOGIN_WINDOW`, on the service clock). A successful login clears the count.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import select
+
+from authsvc import clock
+from authsvc.errors import InvalidCredentials, InvalidTotp, RateLimited
+from authsvc.extensions import db
+from authsvc.failure_log import BUSY
+from authsvc.models import User, new_id
+from authsvc.ratelimit import failure_log
+from authsvc.runtime import settings
+from authsvc.services import Client, audit
+
+FAILURES = (InvalidCredentials, InvalidTotp)
+BUSY_WAIT = 5.0  # seconds an attempt queues behind others' pending ones before a 429
+_POLL = 0.01
+
+
+def _key(prefix: str, email: str) -> str:
+    return f"{prefix}lockout:{hashlib.sha256(email.encode()).hexdigest()}"
+
+
+@contextmanager
+def attempt(email: str, client: Client) -> Iterator[None]:
+    """Guard one password (or code) check for the normalised `email`.
+
+    A slot is reserved before the check, so parallel guesses cannot all slip in under
+    the limit; it becomes a failure when the body raises `InvalidCredentials` or
+    `InvalidTotp`, is given back on any other outcome (a missing TOTP code is not a
+    guess), and a success clears the count.
+    """
+    s = settings()
+    log, prefix = failure_log()
+    key, member = _key(prefix, email), new_id()
+    deadline = time.monotonic() + BUSY_WAIT
+    while (wait := log.reserve(key, member, now=clock.now().timestamp(),
+                               window=s.login_window, limit=s.login_failures)) == BUSY:
+        if time.monotonic() >= deadline:
+            raise RateLimited(1)
+        time.sleep(_POLL)
+    if wait is not None:
+        user_id = db.session.scalar(select(User.id).where(User.email == email))
+        audit.record("login.failed", client=client, user_id=user_id, reason="locked_out")
+        db.session.commit()
+        raise RateLimited(math.ceil(wait))
+    outcome = "other"
+    try:
+        yield
+        outcome = "success"
+    except FAILURES:
+        outcome = "failure"
+        raise
+    finally:
+        if outcome == "success":
+            log.succeed(key, member)
+        elif outcome == "failure":
+            log.fail(key, member, window=s.login_window)
+        else:
+            log.release(key, member)
