@@ -1,0 +1,223 @@
+// API keys: the table, the create dialog, the show-once dialog, rotate and delete.
+import { api } from "../api.js";
+import { confirm, copyText, open } from "../dialogs.js";
+import { busy, clearErrors, showErrors, showMessage, timeEl } from "../forms.js";
+
+const STATUS = { active: "Active", expired: "Expired", revoked: "Revoked" };
+
+export async function init(main, { me }) {
+  const $ = (sel) => main.querySelector(sel);
+  const table = $("#keys-table");
+  const tbody = table.querySelector("tbody");
+  const pageError = $("#keys-error");
+  const pageStatus = $("#keys-status");
+  const createDialog = $("#create-dialog");
+  const form = $("#create-form");
+  const dateInput = $("#create-date");
+
+  // --- the table ---------------------------------------------------------------------
+  async function load() {
+    try {
+      const { items } = await api("/private-tokens");
+      render(items);
+      showMessage(pageError, "");
+    } catch (error) {
+      showMessage(pageError, error.message);
+    } finally {
+      $("#keys-loading").hidden = true;
+    }
+  }
+
+  function cell(row, label, content) {
+    const td = document.createElement("td");
+    td.dataset.label = label;
+    if (content instanceof Node) td.append(content); else td.textContent = content;
+    row.append(td);
+    return td;
+  }
+
+  function render(items) {
+    tbody.replaceChildren();
+    $("#keys-empty").hidden = items.length > 0;
+    table.hidden = items.length === 0;
+    for (const key of items) {
+      const row = document.createElement("tr");
+      row.dataset.id = key.id;
+      const name = document.createElement("th");
+      name.scope = "row";
+      name.dataset.label = "Name";
+      name.textContent = key.name;
+      if (key.description) {
+        const d = document.createElement("span");
+        d.className = "sub";
+        d.textContent = key.description;
+        name.append(d);
+      }
+      row.append(name);
+      cell(row, "Scopes", key.scopes.length ? key.scopes.join(" ") : "none");
+      cell(row, "Created", timeEl(key.created_at));
+      cell(row, "Expires", timeEl(key.expires_at));
+      cell(row, "Last used", timeEl(key.last_used_at, { withTime: true, fallback: "Never" }));
+      const badge = document.createElement("span");
+      badge.className = `badge ${key.status}`;
+      badge.textContent = STATUS[key.status] ?? key.status;
+      cell(row, "Status", badge);
+      const actions = cell(row, "Actions", "");
+      actions.className = "row-actions";
+      if (key.status === "active") actions.append(button("Rotate", `Rotate key ${key.name}`, () => rotate(key)));
+      if (key.status !== "revoked") actions.append(button("Delete", `Delete key ${key.name}`, () => remove(key), "danger"));
+      tbody.append(row);
+    }
+  }
+
+  function button(text, label, onClick, kind = "") {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.setAttribute("aria-label", label);
+    if (kind) b.className = kind;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  // --- create ------------------------------------------------------------------------
+  const scopes = $("#create-scopes");
+  for (const scope of me.scopes) {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.name = "scopes";
+    box.value = scope;
+    box.checked = true;
+    label.append(box, ` ${scope}`);
+    scopes.append(label);
+  }
+
+  const day = (offset) => {
+    const d = new Date();
+    d.setDate(d.getDate() + offset);
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+  };
+  dateInput.min = day(1);
+  dateInput.max = day(Number(dateInput.dataset.maxDays) - 1);
+  form.addEventListener("change", (event) => {
+    if (event.target.name !== "expiry") return;
+    dateInput.disabled = event.target.value !== "date";
+    if (!dateInput.disabled) dateInput.focus();
+  });
+
+  $("#create-key").addEventListener("click", () => { clearErrors(form); open(createDialog); });
+  createDialog.querySelector("[data-close]").addEventListener("click", () => createDialog.close());
+
+  function body() {
+    const data = { name: form.elements.name.value.trim(),
+                   scopes: [...form.querySelectorAll('input[name="scopes"]:checked')].map((b) => b.value) };
+    const expiry = form.elements.expiry.value;
+    if (expiry !== "date") {
+      data.expires_in_days = Number(expiry);
+    } else if (dateInput.value) {
+      // The end of the chosen day where the user is, as an RFC 3339 UTC instant.
+      const [y, m, d] = dateInput.value.split("-").map(Number);
+      data.expires_at = new Date(y, m - 1, d, 23, 59, 59).toISOString().replace(/\.\d{3}Z$/, "Z");
+    } else {
+      data.expires_at = null;
+    }
+    return data;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    try {
+      const created = await busy(form, () => api("/private-tokens", { method: "POST", body: body() }));
+      createDialog.close();
+      form.reset();
+      dateInput.disabled = true;
+      await load();
+      reveal(created, `Key “${created.name}” created.`);
+    } catch (error) {
+      showErrors(form, error);
+    }
+  });
+
+  // --- the key, shown once -------------------------------------------------------------
+  const secretDialog = $("#secret-dialog");
+  const secretValue = $("#secret-value");
+  const closeButton = $("#secret-close");
+  const secretStatus = $("#secret-status");
+  let copied = false;
+  let afterClose = "";
+
+  const markCopied = () => {
+    copied = true;
+    closeButton.disabled = false;
+    $("#secret-close-hint").hidden = true;
+    secretStatus.textContent = "Copied to the clipboard.";
+  };
+
+  function reveal(key, message) {
+    copied = false;
+    afterClose = message;
+    secretValue.value = key.token;
+    $("#secret-name").textContent = key.name;
+    closeButton.disabled = true;
+    $("#secret-close-hint").hidden = false;
+    secretStatus.textContent = "";
+    open(secretDialog);
+    $("#secret-copy").focus();
+  }
+
+  $("#secret-copy").addEventListener("click", async () => {
+    if (await copyText(secretValue.value, secretValue)) markCopied();
+    else secretStatus.textContent = "Copying is blocked here: select the key and copy it yourself (Ctrl+C or ⌘C).";
+  });
+  secretValue.addEventListener("copy", markCopied);
+  secretValue.addEventListener("focus", () => secretValue.select());
+  // Escape must not throw the only copy away.
+  secretDialog.addEventListener("cancel", (event) => {
+    if (!copied) { event.preventDefault(); secretStatus.textContent = "Copy the key before closing: it cannot be shown again."; }
+  });
+  secretDialog.addEventListener("close", () => {
+    if (!copied) { secretDialog.showModal(); return; }
+    secretValue.value = "";
+    showMessage(pageStatus, afterClose);
+  });
+  closeButton.addEventListener("click", () => { if (copied) secretDialog.close(); });
+
+  // --- rotate and delete ---------------------------------------------------------------
+  async function rotate(key) {
+    const ok = await confirm({
+      title: `Rotate “${key.name}”?`,
+      message: "A new key with the same name, scopes and lifetime replaces it. The current key stops working at once.",
+      action: "Rotate key",
+    });
+    if (!ok) return;
+    try {
+      const fresh = await api(`/private-tokens/${encodeURIComponent(key.id)}/rotate`, { method: "POST" });
+      await load();
+      reveal(fresh, `Key “${fresh.name}” rotated; the old key no longer works.`);
+    } catch (error) {
+      showMessage(pageError, error.message);
+    }
+  }
+
+  async function remove(key) {
+    const ok = await confirm({
+      title: `Delete “${key.name}”?`,
+      message: "Anything that uses this key will be refused from now on. This cannot be undone.",
+      action: "Delete key",
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await api(`/private-tokens/${encodeURIComponent(key.id)}`, { method: "DELETE" });
+      showMessage(pageStatus, `Key “${key.name}” deleted.`);
+      await load();
+      $("#create-key").focus();
+    } catch (error) {
+      showMessage(pageError, error.message);
+    }
+  }
+
+  await load();
+}
