@@ -16,7 +16,7 @@ from tests.conftest import PASSWORD, TestUser, bearer, envelope, error_of
 
 EVENTS = "/api/v1/audit-events"
 AUTH = "/api/v1/auth"
-ITEM_FIELDS = {"id", "at", "type", "user_id", "actor_id", "ip", "user_agent", "detail"}
+ITEM_FIELDS = {"id", "at", "type", "user_id", "ip", "user_agent", "detail"}  # as the contract lists them
 NEW_PASSWORD = "violet-Harbour-37-compass"
 
 
@@ -145,7 +145,7 @@ def test_events_carry_time_user_address_and_agent(frozen, app, client, user, adm
     assert item["type"] == "login.failed" and item["user_id"] == user.id
     assert item["ip"] == "198.51.100.7" and item["user_agent"] == "curl/8.5"
     assert item["at"] == "2026-11-22T10:00:00Z" and item["detail"] == {"reason": "credentials"}
-    assert isinstance(item["id"], str) and item["actor_id"] is None
+    assert isinstance(item["id"], str) and "actor_id" not in item["detail"]
 
 
 # --- listing -----------------------------------------------------------------------------
@@ -235,3 +235,12 @@ def test_an_event_exists_only_if_its_change_does(app, client, user, admin_token)
                     json={"email": user.email, "password": PASSWORD})
     assert r.status_code == 409
     assert all_rows(app) == before
+
+
+def test_an_admins_change_names_the_admin_in_detail(client, admin, admin_token, user):
+    r = client.patch(f"/api/v1/users/{user.id}", json={"scopes": ["read"]}, headers=bearer(admin_token))
+    assert r.status_code == 200
+    r = client.get(EVENTS, query_string={"type": "user.updated"}, headers=bearer(admin_token))
+    (item,) = r.get_json()["items"]
+    assert set(item) == ITEM_FIELDS
+    assert item["user_id"] == user.id and item["detail"]["actor_id"] == admin.id

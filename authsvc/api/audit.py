@@ -32,11 +32,14 @@ class AuditEventSchema(Schema):
     at = f.Timestamp(required=True)
     type = ma.fields.String(required=True)
     user_id = ma.fields.String(allow_none=True, required=True)
-    actor_id = ma.fields.String(allow_none=True, required=True, metadata={
-        "description": "The admin who made the change, when it was not the user themself."})
     ip = ma.fields.String(allow_none=True, required=True)
     user_agent = ma.fields.String(allow_none=True, required=True)
-    detail = ma.fields.Dict(required=True)
+    detail = ma.fields.Method("detail_with_actor", required=True, metadata={
+        "type": "object",
+        "description": "What happened; `actor_id` names the admin when it was not the user themself."})
+
+    def detail_with_actor(self, event: Any) -> dict[str, Any]:
+        return {**event.detail, "actor_id": event.actor_id} if event.actor_id else dict(event.detail)
 
 
 class AuditPageSchema(Schema):
