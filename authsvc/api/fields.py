@@ -6,6 +6,8 @@ per field, with a dotted `attr`.
 """
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping
 from datetime import timezone
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import ValidationError
 
+from authsvc import passwords
 from authsvc.errors import ErrorItem
 
 DETAILS = {
@@ -25,6 +28,13 @@ DETAILS = {
 }
 _CODED = {"required": "required", "null": "null", "invalid": "invalid",
           "validator_failed": "invalid"}
+
+
+# What `str.strip()` removes (every character for which `str.isspace()` holds), spelled out
+# so that the documented pattern means the same in every regex dialect a client may use.
+_SPACE = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NO_NUL = "^[^\x00]*$"
+NOT_BLANK = f"^[^\x00]*[^\x00{_SPACE}][^\x00]*$"
 
 
 def _reject_unsafe(value: str) -> None:
@@ -41,6 +51,9 @@ class Str(ma.fields.String):
         super().__init__(**kwargs)
         self.max_length = max_length
         self.allow_blank = allow_blank
+        # Documented, so that the OpenAPI document states what the field accepts.
+        self.metadata = {"maxLength": max_length,
+                         "pattern": NO_NUL if allow_blank else NOT_BLANK, **self.metadata}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -55,6 +68,7 @@ class Str(ma.fields.String):
 class Email(Str):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=320, **kwargs)
+        self.metadata = {"format": "email", **self.metadata}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
@@ -63,6 +77,15 @@ class Email(Str):
         except ValidationError:
             raise ValidationError("invalid") from None
         return text
+
+
+class NewPassword(Str):
+    """A password being set: documented with the policy's minimum length (the rest of the
+    policy, common and guessable passwords, no schema can state: `400 weak_password`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=passwords.MAX_LENGTH, **kwargs)
+        self.metadata = {"minLength": passwords.MIN_LENGTH, **self.metadata}
 
 
 class Int(ma.fields.Integer):
@@ -88,6 +111,10 @@ class ReadOnly(ma.fields.Raw):
     """A field a client may see but never send."""
 
     default_error_messages = {"null": "read_only"}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metadata = {"readOnly": True, **self.metadata}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         raise ValidationError("read_only")
@@ -119,3 +146,42 @@ class Timestamp(ma.fields.DateTime):
         if value is None:
             return None
         return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
+_SCOPES_MAX_CHARS = 1024
+_SCOPE_MAX_LENGTH, _SCOPES_MAX_COUNT = 100, 10  # 10 * 100 + 9 spaces <= 1024
+
+
+class Scope(Str):
+    """One RFC 6749 scope-token: printable ASCII, no space, quote or backslash."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=_SCOPE_MAX_LENGTH, **kwargs)
+        self.metadata["pattern"] = f"^{_SCOPE_TOKEN.pattern}$"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not _SCOPE_TOKEN.fullmatch(text):
+            raise ValidationError("invalid")
+        return text
+
+
+class Scopes(List):
+    """A list of scopes, duplicates dropped (first kept), that fits the `users.scopes` column.
+
+    The column's limit is documented as at most 10 scopes of at most 100 characters
+    each, which always fits, so that the OpenAPI document says which lists are accepted.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(Scope(), **kwargs)
+        self.metadata["maxItems"] = _SCOPES_MAX_COUNT
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        if isinstance(value, list) and len(value) > _SCOPES_MAX_COUNT:  # counted as sent
+            raise ValidationError("too_long")
+        scopes = list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
+        if len(" ".join(scopes)) > _SCOPES_MAX_CHARS:
+            raise ValidationError("too_long")
+        return scopes

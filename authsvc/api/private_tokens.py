@@ -5,7 +5,6 @@ which the contract keeps from private tokens (a leaked one must not mint its suc
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import marshmallow as ma
@@ -19,31 +18,18 @@ from authsvc.services import private_tokens
 bp = Blueprint("private_tokens", __name__, url_prefix="/api/v1/private-tokens",
                description="Long-lived tokens for scripts, CI and backends; shown once.")
 
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
-
-
-class Scope(f.Str):
-    """One RFC 6749 scope-token: printable ASCII, no space, quote or backslash."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=128, **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not _SCOPE_TOKEN.fullmatch(text):
-            raise ma.ValidationError("invalid")
-        return text
-
-
 class CreateSchema(Schema):
+    class Meta(Schema.Meta):
+        openapi = {"oneOf": [{"required": ["expires_in_days"]}, {"required": ["expires_at"]}]}
+
     name = f.Str(required=True, max_length=100)
     description = f.Str(load_default=None, allow_none=True, allow_blank=True, max_length=1000)
-    scopes = f.List(Scope(), load_default=None, allow_none=False,
-                    validate=ma.validate.Length(max=100, error="too_long"))
-    expires_in_days = f.Int(load_default=None, allow_none=False,
-                            metadata={"description": "Whole days, 1 to the configured maximum."})
-    expires_at = f.DateTime(load_default=None, allow_none=False,
-                            metadata={"description": "RFC 3339 with an offset, in the future."})
+    scopes = f.Scopes(load_default=None, allow_none=False)
+    expires_in_days = f.Int(load_default=None, allow_none=False, metadata={
+        "minimum": 1, "description": "Whole days, 1 to AUTHSVC_PRIVATE_TOKEN_MAX_DAYS."})
+    expires_at = f.DateTime(load_default=None, allow_none=False, metadata={
+        "description": "RFC 3339 with an offset, in the future, at most "
+                       "AUTHSVC_PRIVATE_TOKEN_MAX_DAYS days from now."})
 
     @ma.validates_schema
     def _one_expiry(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -1,7 +1,6 @@
 """/api/v1/users: the caller's profile and, for admins, listing, creating and changing users."""
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -18,45 +17,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users.")
 
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
-_SCOPES_MAX_CHARS = 1024
-_SCOPE_MAX_LENGTH, _SCOPES_MAX_COUNT = 100, 10  # 10 * 100 + 9 spaces <= 1024
-
-
-class Scope(f.Str):
-    """One RFC 6749 scope-token: printable ASCII, no space, quote or backslash."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=_SCOPE_MAX_LENGTH, **kwargs)
-        self.metadata["pattern"] = f"^{_SCOPE_TOKEN.pattern}$"
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not _SCOPE_TOKEN.fullmatch(text):
-            raise ma.ValidationError("invalid")
-        return text
-
-
-class Scopes(f.List):
-    """A list of scopes, duplicates dropped (first kept), that fits the `users.scopes` column.
-
-    The column's limit is documented as at most 10 scopes of at most 100 characters
-    each, which always fits, so that the OpenAPI document says which lists are accepted.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(Scope(), **kwargs)
-        self.metadata["maxItems"] = _SCOPES_MAX_COUNT
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
-        if isinstance(value, list) and len(value) > _SCOPES_MAX_COUNT:  # counted as sent
-            raise ma.ValidationError("too_long")
-        scopes = list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
-        if len(" ".join(scopes)) > _SCOPES_MAX_CHARS:
-            raise ma.ValidationError("too_long")
-        return scopes
-
-
 class AdminUserSchema(UserSchema):
     is_active = ma.fields.Boolean(required=True)
 
@@ -68,14 +28,14 @@ class UserListSchema(Schema):
 class CreateUserSchema(Schema):
     email = f.Email(required=True)
     password = f.NewPassword(required=True)
-    scopes = Scopes(load_default=None, allow_none=False, metadata={
+    scopes = f.Scopes(load_default=None, allow_none=False, metadata={
         "description": "Defaults to AUTHSVC_DEFAULT_SCOPES."})
     is_admin = f.Bool(load_default=False)
 
 
 class UpdateUserSchema(Schema):
     is_active = f.Bool()
-    scopes = Scopes()
+    scopes = f.Scopes()
     is_admin = f.Bool()
     id = f.ReadOnly()
     email = f.ReadOnly()
