@@ -14,7 +14,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import g, request
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 
 from authsvc import clock, tokens
 from authsvc.errors import BadRequest, NotAuthenticated, PermissionDenied
@@ -72,27 +72,34 @@ def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
     )
 
 
-def _state_query(v: tokens.Verified) -> Any:
+def _state_query(kind: str) -> Any:
+    """The one statement of the hot path for `kind`, built once with bound parameters."""
     users = User.__table__
     stmt = select(users.c.email, users.c.is_active, users.c.is_admin, users.c.scopes)
-    if v.kind == "private":
+    if kind == "private":
         holder = PrivateToken.__table__
-        on = and_(holder.c.jti == v.jti, holder.c.user_id == users.c.id)
+        on = and_(holder.c.jti == bindparam("jti"), holder.c.user_id == users.c.id)
     else:
         holder = Session.__table__
-        on = and_(holder.c.id == v.sid, holder.c.user_id == users.c.id)
+        on = and_(holder.c.id == bindparam("sid"), holder.c.user_id == users.c.id)
     stmt = stmt.add_columns(
         holder.c.id.label("holder_id"), holder.c.revoked_at, holder.c.last_used_at
-    ).select_from(users.outerjoin(holder, on)).where(users.c.id == v.sub)
-    if v.kind == "access":
+    ).select_from(users.outerjoin(holder, on)).where(users.c.id == bindparam("sub"))
+    if kind == "access":
         revoked = RevokedToken.__table__
-        stmt = stmt.add_columns(exists().where(revoked.c.jti == v.jti).label("jti_revoked"))
+        stmt = stmt.add_columns(
+            exists().where(revoked.c.jti == bindparam("jti")).label("jti_revoked"))
     return stmt
+
+
+_STATE_QUERIES = {kind: _state_query(kind) for kind in ("access", "private")}
 
 
 def check_state(v: tokens.Verified) -> Principal:
     """Refuse a token whose user is inactive or whose session, private token or jti is revoked."""
-    row = db.session.execute(_state_query(v)).first()
+    params = {"sub": v.sub, "jti": v.jti} if v.kind == "private" else \
+        {"sub": v.sub, "sid": v.sid, "jti": v.jti}
+    row = db.session.execute(_STATE_QUERIES[v.kind], params).first()
     if row is None or not row.is_active:
         raise tokens.InactiveUser()
     if row.holder_id is None or row.revoked_at is not None:
