@@ -62,8 +62,16 @@ def init_app(app: Flask) -> None:
         application_limits=[ApplicationLimit(
             limit_provider=app.config["AUTHSVC_ADDRESS_RATE"], scope="auth-address")],
     )
-    limiter.request_filter(lambda: not address_limited(request.path))  # the hot path skips it all
     limiter.init_app(app)
+    # Flask-Limiter checks every request; only the guessing routes are limited, so the check
+    # runs behind a path test and every other route (the hot path) skips the library.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
+
+    def check_address_limit() -> None:
+        if address_limited(request.path):
+            limiter._check_request_limit()
+
+    app.before_request(check_address_limit)
     log: FailureLog
     if url:
         log = RedisFailureLog(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2))
