@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
+from flask.sessions import SecureCookieSessionInterface
 
 HTML_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -26,6 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__, instance_path=os.environ.get("AUTHSVC_INSTANCE_PATH") or None,
                 instance_relative_config=True)
+    app.session_interface = _NoCookieSession()  # no route uses flask.session; tokens are the state
     config.load(app, test_config)
 
     db.init_app(app)
@@ -72,3 +74,10 @@ def _security_headers(response: Response) -> Response:
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", HTML_CSP)
     return response
+
+
+class _NoCookieSession(SecureCookieSessionInterface):
+    """Flask's cookie session is never read or written here: skip parsing it on every request."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None

@@ -99,7 +99,8 @@ def check_state(v: tokens.Verified) -> Principal:
     """Refuse a token whose user is inactive or whose session, private token or jti is revoked."""
     params = {"sub": v.sub, "jti": v.jti} if v.kind == "private" else \
         {"sub": v.sub, "sid": v.sid, "jti": v.jti}
-    row = db.session.execute(_STATE_QUERIES[v.kind], params).first()
+    with db.engine.connect() as conn:  # Core, not the ORM session: nothing to track or flush
+        row = conn.execute(_STATE_QUERIES[v.kind], params).first()
     if row is None or not row.is_active:
         raise tokens.InactiveUser()
     if row.holder_id is None or row.revoked_at is not None:

@@ -94,7 +94,9 @@ def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config["SECRET_KEY"] = crypto.derive_key(app.config["INSTANCE_SECRET"], "flask-session")
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["AUTHSVC_DATABASE_URL"]
     app.config["MAX_CONTENT_LENGTH"] = app.config["AUTHSVC_MAX_BODY_BYTES"]
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # A ping per checkout finds connections a PostgreSQL restart dropped; SQLite has none to drop.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
+        "pool_pre_ping": not app.config["AUTHSVC_DATABASE_URL"].startswith("sqlite")})
     validate(app.config)
 
 

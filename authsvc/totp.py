@@ -15,7 +15,6 @@ import secrets
 from datetime import datetime
 
 import pyotp
-import segno
 
 INTERVAL = 30
 DIGITS = 6
@@ -41,6 +40,8 @@ def provisioning_uri(secret: str, *, account: str, issuer: str) -> str:
 def qr_svg(uri: str) -> str:
     """The URI as a standalone SVG document, for a page to show or a client to save."""
     out = io.BytesIO()
+    import segno  # only setup draws a QR code; serving workers need not load it
+
     segno.make(uri, error="m").save(out, kind="svg", scale=4, border=4)
     return out.getvalue().decode()
 

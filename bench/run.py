@@ -103,7 +103,10 @@ def prepare(env: dict[str, str], refresh_count: int, revoked: int) -> dict[str, 
             session = Session(id=new_id(), user_id=user.id, created_at=now, last_used_at=now,
                               expires_at=now)
             db.session.add(session)
-            lines.append(sessions._issue(session, user.id, user.scope_list, now).refresh_token)
+            db.session.flush()
+            pair_of_session, refresh_row = sessions._mint(session.id, user.id, user.scope_list, now)
+            db.session.add(refresh_row)
+            lines.append(pair_of_session.refresh_token)
         db.session.commit()
         key = keystore().signing_key()
         pem = key.verifying.public_bytes(serialization.Encoding.PEM,

@@ -1,19 +1,20 @@
 """The HTTP layer: flask-smorest blueprints whose schemas both validate and document."""
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from collections.abc import Callable, Collection
 from typing import Any, NoReturn, TypeVar
 
 import flask_smorest
 import marshmallow as ma
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from flask import Flask, Request, request
-from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from authsvc.api.fields import to_items
 from authsvc.auth import BEARER_KINDS, require_token
-from authsvc.errors import ParseError, UnsupportedMediaType, ValidationFailed
+from authsvc.errors import NotFound, ParseError, UnsupportedMediaType, ValidationFailed
 from authsvc.services import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,9 +35,11 @@ class Parser(FlaskParser):
         if not is_json_request(req):
             raise UnsupportedMediaType()
         try:
-            return core.parse_json(data)
+            return json.loads(data.decode("utf-8"), parse_constant=_not_json)
         except RecursionError as exc:
             raise ParseError("The JSON body is nested too deeply.") from exc
+        except ValueError as exc:  # also bad UTF-8, and numbers of more digits than Python reads
+            raise ParseError() from exc
 
     def load_json_or_form(self, req: Request, schema: ma.Schema) -> Any:
         if req.mimetype == "application/x-www-form-urlencoded":
@@ -55,6 +58,11 @@ class Parser(FlaskParser):
             if location in self.__location_map__:
                 messages = messages[location]
         raise ValidationFailed(to_items(messages))
+
+
+def _not_json(constant: str) -> NoReturn:
+    """NaN and Infinity: Python reads them, JSON (RFC 8259) has no such values."""
+    raise ValueError(f"{constant} is not JSON")
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -85,6 +93,19 @@ class Blueprint(flask_smorest.Blueprint):
         return decorator
 
 
+class _Converter(OpenAPIConverter):
+    """Documents what a schema's `Meta.openapi` says of it: rules across fields (`oneOf`)."""
+
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        jsonschema = super().schema2jsonschema(schema)
+        jsonschema.update(getattr(getattr(schema, "Meta", None), "openapi", {}))
+        return jsonschema
+
+
+class _Plugin(MarshmallowPlugin):
+    Converter = _Converter
+
+
 class Api(flask_smorest.Api):
     def __init__(self) -> None:
         from authsvc.api.schemas import ErrorSchema
@@ -97,7 +118,19 @@ class Api(flask_smorest.Api):
 
 
 def client() -> Client:
-    return Client(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+    return Client(ip=_storable(request.remote_addr),
+                  user_agent=_storable(request.headers.get("User-Agent")))
+
+
+def _storable(value: str | None) -> str | None:
+    """What the network sent, less NUL: no PostgreSQL text column takes it."""
+    return value.replace("\x00", "") if value else value
+
+
+def _no_nul_in_path(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """An id with NUL in it names nothing (and PostgreSQL refuses to compare with it)."""
+    if values and any(isinstance(v, str) and "\x00" in v for v in values.values()):
+        raise NotFound()
 
 
 api = Api()
@@ -110,10 +143,12 @@ def init_app(app: Flask) -> None:
         API_TITLE="authsvc", API_VERSION="v1", OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",
     )
-    api.init_app(app, spec_kwargs={"info": {"description": "Token service: see README.md"}})
+    api.init_app(app, spec_kwargs={"info": {"description": "Token service: see README.md"},
+                                   "marshmallow_plugin": _Plugin()})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
                                                    "bearerFormat": "JWT"})
     api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
                                                    "name": "X-API-Key"})
     for module in (auth, users, discovery, totp, private_tokens, introspection, audit):
         api.register_blueprint(module.bp)
+    app.url_value_preprocessor(_no_nul_in_path)

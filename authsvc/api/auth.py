@@ -31,12 +31,12 @@ class TokenSchema(Schema):
 
 class RegisterSchema(Schema):
     email = f.Email(required=True)
-    password = f.Str(required=True, max_length=1024)
+    password = f.NewPassword(required=True)
 
 
 class PasswordChangeSchema(Schema):
     current_password = f.Str(required=True, max_length=1024)
-    new_password = f.Str(required=True, max_length=1024)
+    new_password = f.NewPassword(required=True)
 
 
 class SessionSchema(Schema):

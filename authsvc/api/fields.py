@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from collections.abc import Mapping
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import marshmallow as ma
@@ -37,8 +37,11 @@ NO_NUL = "^[^\x00]*$"
 NOT_BLANK = f"^[^\x00]*[^\x00{_SPACE}][^\x00]*$"
 
 
+_UNSAFE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _reject_unsafe(value: str) -> None:
-    if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if _UNSAFE.search(value):
         raise ValidationError("invalid")
 
 
@@ -89,10 +92,18 @@ class NewPassword(Str):
 
 
 class Int(ma.fields.Integer):
+    """A JSON integer. `30.0` counts as `30`: JSON (and JSON Schema's `integer`) does not
+    tell them apart, and clients' JSON encoders do not always either. `"30"` does not."""
+
     default_error_messages = {**_CODED, "too_large": "invalid"}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class Bool(ma.fields.Boolean):
@@ -100,7 +111,17 @@ class Bool(ma.fields.Boolean):
 
 
 class DateTime(ma.fields.AwareDateTime):
+    """An RFC 3339 time with an offset, returned in UTC (so one at the ends of the calendar,
+    such as 0001-01-01T00:00:00+14:00, that has no UTC equivalent is `invalid`)."""
+
     default_error_messages = {**_CODED, "format": "invalid", "awareness": "invalid"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValidationError("invalid") from None
 
 
 class List(ma.fields.List):

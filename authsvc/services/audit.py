@@ -36,6 +36,7 @@ class Page:
 
 
 MAX_LIMIT = 200
+_MAX_ID = 2**63 - 1  # the largest id a BIGINT holds: a cursor past it names no event
 
 
 def list_events(principal: Principal, *, user_id: str | None = None, type: str | None = None,
@@ -70,8 +71,10 @@ def _write_cursor(last_id: int) -> str:
 def _read_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("a") or not raw[1:].isdigit() or len(raw) > 20:
+        digits = raw[1:]
+        if not raw.startswith("a") or not (digits.isascii() and digits.isdigit()) \
+                or int(digits) > _MAX_ID:
             raise ValueError(raw)
-        return int(raw[1:])
+        return int(digits)
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed.one("cursor", "invalid", "This cursor is not one this service gave.") from None

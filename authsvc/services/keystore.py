@@ -9,12 +9,11 @@ by another host reaches this one's verification without a restart.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 
 from authsvc import clock, crypto, keys
 from authsvc.extensions import db
@@ -29,6 +28,18 @@ _NEWEST_FIRST = (case((SigningKey.retired_at.is_(None), 0), else_=1), SigningKey
 _KID_MAX = 64
 RECHECK_SECONDS = 60.0
 
+
+def _stamp() -> float:
+    """When a cache entry was read, on the service clock: tests move past RECHECK_SECONDS."""
+    return clock.now().timestamp()
+
+
+_CURRENT_KID = (  # built once: signing asks it on every login and refresh
+    select(SigningKey.kid)
+    .where(SigningKey.alg == bindparam("alg"), SigningKey.retired_at.is_(None))
+    .order_by(SigningKey.created_at.desc(), SigningKey.kid)
+    .limit(1)
+)
 
 @dataclass
 class _Entry:
@@ -60,7 +71,7 @@ class KeyStore:
 
     def _open(self, row: SigningKey) -> _Entry:
         material = crypto.open_sealed(self.secret, _PURPOSE, row.private_sealed, row.kid.encode())
-        entry = _Entry(keys.load(row.alg, material), row.publish_until, time.monotonic())
+        entry = _Entry(keys.load(row.alg, material), row.publish_until, _stamp())
         self._cache[row.kid] = entry
         return entry
 
@@ -95,17 +106,12 @@ class KeyStore:
             kid=key.kid, alg=self.alg, created_at=clock.now(),
             private_sealed=crypto.seal(self.secret, _PURPOSE, material, key.kid.encode()),
         ))
-        self._cache[key.kid] = _Entry(key, None, time.monotonic())
+        self._cache[key.kid] = _Entry(key, None, _stamp())
         return key
 
     def signing_key(self) -> Key:
         """The key to sign with now; one indexed query, the key itself from the cache."""
-        kid = db.session.scalar(
-            select(SigningKey.kid)
-            .where(SigningKey.alg == self.alg, SigningKey.retired_at.is_(None))
-            .order_by(SigningKey.created_at.desc(), SigningKey.kid)
-            .limit(1)
-        )
+        kid = db.session.scalar(_CURRENT_KID, {"alg": self.alg})
         if kid is None:
             return self.ensure()
         entry = self._cache.get(kid)
@@ -119,7 +125,7 @@ class KeyStore:
         """The published key named `kid`, or None: a retired key only until its last token expired."""
         entry = self._cache.get(kid)
         if entry is not None and entry.publish_until is None \
-                and time.monotonic() - entry.checked > RECHECK_SECONDS:
+                and _stamp() - entry.checked > RECHECK_SECONDS:
             entry = self._recheck(kid, entry)
         if entry is None:
             if len(kid) > _KID_MAX:
@@ -142,7 +148,7 @@ class KeyStore:
             self._cache.pop(kid, None)
             return None
         entry.publish_until = row.publish_until
-        entry.checked = time.monotonic()
+        entry.checked = _stamp()
         return entry
 
     def _publish_until(self, now: datetime) -> datetime:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from authsvc import clock, passwords, tokens
 from authsvc.auth import Principal, verify
@@ -32,17 +32,17 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _issue(session: Session, user_id: str, scopes: list[str], now: datetime) -> TokenPair:
+def _mint(session_id: str, user_id: str, scopes: list[str], now: datetime) -> tuple[TokenPair, RefreshToken]:
+    """Sign an access and a refresh token of a session: CPU only, nothing written yet."""
     s = settings()
     key = keystore().signing_key()
     common = dict(subject=user_id, scopes=scopes, key=key, issuer=s.issuer,
-                  audience=s.audience, now=now, session_id=session.id)
+                  audience=s.audience, now=now, session_id=session_id)
     access, _ = tokens.encode("access", expires_at=now + s.access_ttl, **common)
     refresh, claims = tokens.encode("refresh", expires_at=now + s.refresh_ttl, **common)
-    db.session.add(RefreshToken(jti=claims["jti"], session_id=session.id, issued_at=now,
-                                expires_at=now + s.refresh_ttl))
-    session.expires_at = now + s.refresh_ttl
-    return TokenPair(access, refresh, int(s.access_ttl.total_seconds()))
+    row = RefreshToken(jti=claims["jti"], session_id=session_id, issued_at=now,
+                       expires_at=now + s.refresh_ttl)
+    return TokenPair(access, refresh, int(s.access_ttl.total_seconds())), row
 
 
 def login(email: str, password: str, totp_code: str | None, client: Client) -> TokenPair:
@@ -77,53 +77,68 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
                       expires_at=now + s.refresh_ttl, ip=client.ip,
                       user_agent=(client.user_agent or "")[:512] or None)
     db.session.add(session)
-    pair = _issue(session, user.id, user.scope_list, now)
+    db.session.flush()  # the session row first: its refresh tokens reference it
+    pair, refresh_row = _mint(session.id, user.id, user.scope_list, now)
+    db.session.add(refresh_row)
     audit.record("login.succeeded", client=client, user_id=user.id, session_id=session.id)
     db.session.commit()
     return pair
+
+
+_REFRESH_STATE = (
+    select(Session.revoked_at, User.is_active, User.scopes)
+    .join(User, User.id == Session.user_id)
+    .where(Session.id == bindparam("sid"), Session.user_id == bindparam("sub"))
+)
+_SPEND = (
+    update(RefreshToken.__table__)
+    .where(RefreshToken.jti == bindparam("b_jti"), RefreshToken.session_id == bindparam("b_sid"),
+           RefreshToken.used_at.is_(None))
+    .values(used_at=bindparam("b_now"))
+)
+_PROLONG = (
+    update(Session.__table__)
+    .where(Session.id == bindparam("b_sid"), Session.revoked_at.is_(None))
+    .values(last_used_at=bindparam("b_now"), expires_at=bindparam("b_expires_at"),
+            ip=func.coalesce(bindparam("b_ip"), Session.ip))
+)
 
 
 def refresh(refresh_token: str, client: Client) -> TokenPair:
     """Rotate: the token is spent by a conditional UPDATE, so of concurrent uses one wins.
 
     A spent token presented again is theft or a broken client; either way the whole
-    session is revoked, as the contract says.
+    session is revoked, as the contract says. The new pair is signed before the write
+    transaction opens, so the database's write lock is held only for the writes.
     """
     v = verify(refresh_token, {"refresh"})
     now = clock.now()
-    spent = db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.jti == v.jti, RefreshToken.session_id == v.sid,
-               RefreshToken.used_at.is_(None))
-        .values(used_at=now)
-    )
+    state = db.session.execute(_REFRESH_STATE, {"sid": v.sid, "sub": v.sub}).first()
+    if state is None or state.revoked_at is not None:
+        db.session.rollback()
+        raise tokens.Revoked()
+    if not state.is_active:
+        db.session.rollback()
+        raise tokens.InactiveUser()
+    pair, refresh_row = _mint(v.sid, v.sub, state.scopes.split(), now)
+    db.session.rollback()  # end the read; the writes below are one short transaction
+
+    spent = db.session.execute(_SPEND, {"b_jti": v.jti, "b_sid": v.sid, "b_now": now})
     if spent.rowcount != 1:
         db.session.rollback()
         if db.session.get(RefreshToken, v.jti) is None:
             raise tokens.Revoked()
-        db.session.execute(
-            update(Session).where(Session.id == v.sid, Session.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        revoke_sessions(v.sub, only=v.sid)
         audit.record("refresh.reuse_detected", client=client, user_id=v.sub, session_id=v.sid)
         db.session.commit()
         raise tokens.Reused()
-    row = db.session.execute(
-        select(Session, User.is_active, User.scopes)
-        .join(User, User.id == Session.user_id)
-        .where(Session.id == v.sid, Session.user_id == v.sub)
-    ).first()
-    if row is None or row.Session.revoked_at is not None:
+    prolonged = db.session.execute(_PROLONG, {"b_sid": v.sid, "b_now": now, "b_ip": client.ip,
+                                              "b_expires_at": refresh_row.expires_at})
+    if prolonged.rowcount != 1:  # logged out since the read above
         db.session.rollback()
         raise tokens.Revoked()
-    if not row.is_active:
-        db.session.rollback()
-        raise tokens.InactiveUser()
-    session: Session = row.Session
-    session.last_used_at = now
-    session.ip = client.ip or session.ip
-    pair = _issue(session, v.sub, row.scopes.split(), now)
-    audit.record("token.refreshed", client=client, user_id=v.sub, session_id=session.id)
+    db.session.add(refresh_row)
+    audit.record("token.refreshed", client=client, user_id=v.sub, session_id=v.sid)
     db.session.commit()
     return pair
 

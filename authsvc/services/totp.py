@@ -13,7 +13,7 @@ from authsvc import passwords, totp
 from authsvc.auth import Principal
 from authsvc.errors import Conflict, InvalidCredentials
 from authsvc.extensions import db
-from authsvc.models import RecoveryCode, User
+from authsvc.models import RecoveryCode
 from authsvc.runtime import settings
 from authsvc.services import Client, audit, second_factor
 from authsvc.services.users import get_me
