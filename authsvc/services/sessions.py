@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 from sqlalchemy import bindparam, delete, func, select, update
 
@@ -115,7 +116,10 @@ def refresh(refresh_token: str, client: Client) -> TokenPair:
     now = clock.now()
     state = db.session.execute(_REFRESH_STATE, {"sid": v.sid, "sub": v.sub}).first()
     if state is None or state.revoked_at is not None:
+        spent = db.session.scalar(select(RefreshToken.used_at).where(RefreshToken.jti == v.jti))
         db.session.rollback()
+        if spent is not None:
+            _reuse_detected(v, client)
         raise tokens.Revoked()
     if not state.is_active:
         db.session.rollback()
@@ -128,10 +132,7 @@ def refresh(refresh_token: str, client: Client) -> TokenPair:
         db.session.rollback()
         if db.session.get(RefreshToken, v.jti) is None:
             raise tokens.Revoked()
-        revoke_sessions(v.sub, only=v.sid)
-        audit.record("refresh.reuse_detected", client=client, user_id=v.sub, session_id=v.sid)
-        db.session.commit()
-        raise tokens.Reused()
+        _reuse_detected(v, client)
     prolonged = db.session.execute(_PROLONG, {"b_sid": v.sid, "b_now": now, "b_ip": client.ip,
                                               "b_expires_at": refresh_row.expires_at})
     if prolonged.rowcount != 1:  # logged out since the read above
@@ -141,6 +142,14 @@ def refresh(refresh_token: str, client: Client) -> TokenPair:
     audit.record("token.refreshed", client=client, user_id=v.sub, session_id=v.sid)
     db.session.commit()
     return pair
+
+
+def _reuse_detected(v: tokens.Verified, client: Client) -> NoReturn:
+    """A spent refresh token came back: revoke its session (if still open), record it, refuse."""
+    revoke_sessions(v.sub, only=v.sid)
+    audit.record("refresh.reuse_detected", client=client, user_id=v.sub, session_id=v.sid)
+    db.session.commit()
+    raise tokens.Reused()
 
 
 def revoke_sessions(user_id: str, *, only: str | None = None, keep: str | None = None) -> int:
