@@ -526,8 +526,9 @@ UNTHROTTLED = {"AUTHSVC_ADDRESS_RATE": "1000000 per minute", "AUTHSVC_LOGIN_FAIL
 
 
 @dataclass
-class FuzzTarget:
-    """An app with open registration and raised limits, an admin and a plain user."""
+class HostileTarget:
+    """An app with open registration and raised limits, an admin (scopes `read write
+    introspect`) and a plain user: what fuzzing and hostile tables aim at."""
 
     app: Flask
     client: FlaskClient
@@ -537,8 +538,68 @@ class FuzzTarget:
 
 
 @pytest.fixture
-def fuzz_target(configure: Callable[..., Configured]) -> FuzzTarget:
+def hostile_target(configure: Callable[..., Configured]) -> HostileTarget:
     built = configure(AUTHSVC_OPEN_REGISTRATION=True, **UNTHROTTLED)
     admin = built.make_user("root@example.com", is_admin=True,
                             scopes=["read", "write", "introspect"])
-    return FuzzTarget(built.app, built.client, admin, built.make_user(), built.login)
+    return HostileTarget(built.app, built.client, admin, built.make_user(), built.login)
+
+
+@dataclass
+class HostileWorld:
+    """Live credentials of every kind on a `HostileTarget`, and ids for routes that take one."""
+
+    target: HostileTarget
+    access: str  # the admin's (scopes read write introspect)
+    refresh: str  # the admin's, of the same session
+    private: str  # the admin's private token
+    private_id: str
+    user_id: str
+
+    @property
+    def client(self) -> FlaskClient:
+        return self.target.client
+
+    def path(self, template: str) -> str:
+        return template.format(token_id=self.private_id, user_id=self.user_id,
+                               session_id="0" * 32)
+
+
+@pytest.fixture(scope="module")
+def hostile_world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileWorld]:
+    """A `HostileTarget` and its credentials, one per test module.
+
+    For tables of requests that must write nothing: hundreds of rows share one app, and
+    each row checks that the database is as it found it.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path_factory.mktemp("hostile") / "instance"))
+        app = create_app({"TESTING": True, "AUTHSVC_DATABASE_URL": database_url,
+                          "AUTHSVC_SECRET_KEY": SECRET, "AUTHSVC_ISSUER": "http://authsvc.test",
+                          "AUTHSVC_OPEN_REGISTRATION": True, **FAST_HASH, **UNTHROTTLED})
+    with app.app_context():
+        admin = user_service.create_user("root@example.com", PASSWORD, client=Client(),
+                                         is_admin=True, scopes=["read", "write", "introspect"])
+        user = user_service.create_user("alice@example.com", PASSWORD, client=Client())
+        admin_user, plain_user = TestUser(admin.id, admin.email), TestUser(user.id, user.email)
+    client = app.test_client()
+
+    def login(who: TestUser, **extra: Any) -> dict[str, Any]:
+        r = client.post("/api/v1/auth/login", json={"email": who.email, "password": who.password, **extra})
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    pair = login(admin_user)
+    r = client.post("/api/v1/private-tokens", headers=bearer(pair["access_token"]),
+                    json={"name": "ci", "expires_in_days": 30})
+    assert r.status_code == 201, r.get_json()
+    yield HostileWorld(HostileTarget(app, client, admin_user, plain_user, login),
+                       pair["access_token"], pair["refresh_token"], r.get_json()["token"],
+                       r.get_json()["id"], plain_user.id)
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+        db.engine.dispose()
+

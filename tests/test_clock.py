@@ -84,3 +84,59 @@ def test_frozen_context_restores_after_an_error() -> None:
 
 def test_the_frozen_fixture(frozen: datetime) -> None:
     assert frozen == T0 == clock.now()
+
+
+# Where reading the time another way is right, and why.
+OTHER_TIME_SOURCES = {
+    "authsvc/clock.py": "the one source",
+    "authsvc/logs.py": "request durations (perf_counter)",
+    "authsvc/metrics.py": "request durations (perf_counter)",
+    "authsvc/ratelimit.py": "Retry-After from Flask-Limiter's reset time, which `limits` takes "
+                            "from time.time() itself",
+    "authsvc/services/lockout.py": "a bound on real waiting behind concurrent attempts, which "
+                                   "a frozen clock would never end",
+    "authsvc/verifier.py": "for other services, whose clocks it takes as arguments",
+}
+
+
+READING_THE_TIME = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"),
+                    ("date", "today"), ("time", "time"), ("time", "time_ns"), ("time", "monotonic"),
+                    ("time", "monotonic_ns"), ("time", "perf_counter"), ("time", "localtime"),
+                    ("time", "gmtime"), ("func", "now")}
+
+
+def test_nothing_else_reads_the_time() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    found = set()
+    for path in (root / "authsvc").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            owner = getattr(node, "value", None)
+            name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
+            imported = {(node.module, alias.name) for alias in node.names} \
+                if isinstance(node, ast.ImportFrom) else set()
+            if (isinstance(node, ast.Attribute) and (name, node.attr) in READING_THE_TIME) \
+                    or imported & READING_THE_TIME:
+                found.add(str(path.relative_to(root)))
+    assert found <= OTHER_TIME_SOURCES.keys(), found - OTHER_TIME_SOURCES.keys()
+
+
+def test_the_key_cache_rechecks_on_the_service_clock(frozen, app) -> None:
+    """A key retired by another host stops verifying here once RECHECK_SECONDS have passed
+    on the service clock (a test moves it; nothing sleeps)."""
+    from sqlalchemy import update
+
+    from authsvc.extensions import db
+    from authsvc.models import SigningKey
+    from authsvc.services.keystore import RECHECK_SECONDS
+
+    with app.app_context():
+        store = app.extensions["authsvc"].keystore
+        kid = store.signing_key().kid
+        db.session.execute(update(SigningKey).values(retired_at=frozen, publish_until=frozen))
+        db.session.commit()  # as another host would: this one's cache still says "current"
+        assert store.verification_key(kid) is not None
+        clock.advance(RECHECK_SECONDS + 1)
+        assert store.verification_key(kid) is None
