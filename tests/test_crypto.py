@@ -26,7 +26,8 @@ def _flip(blob: bytes, index: int) -> bytes:
 def test_seal_then_open_round_trip(plaintext: bytes, aad: bytes) -> None:
     blob = crypto.seal(SECRET, "totp-secret", plaintext, aad)
     assert crypto.open_sealed(SECRET, "totp-secret", blob, aad) == plaintext
-    assert plaintext == b"" or plaintext not in blob
+    # the plaintext is not in the blob; a 1-byte one would turn up in random bytes by chance
+    assert len(plaintext) < 8 or plaintext not in blob
 
 
 def test_each_seal_is_fresh() -> None:
