@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 from flask import g, request
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
-from authsvc import clock, tokens
+from authsvc import bearer, clock, tokens
 from authsvc.errors import BadRequest, NotAuthenticated, PermissionDenied
 from authsvc.extensions import db
 from authsvc.models import PrivateToken, RevokedToken, Session, User
@@ -44,23 +44,10 @@ class Principal:
 
 
 def read_credentials() -> str | None:
-    """The token from `Authorization: Bearer` or `X-API-Key`; never from the query string."""
-    if "access_token" in request.args:
-        raise BadRequest("Send tokens in the Authorization header, not in the URL.",
-                         attr="access_token")
-    bearer: str | None = None
-    header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer":
-            bearer = value.strip()
-    api_key = request.headers.get("X-API-Key")
-    if bearer is not None and api_key is not None and bearer != api_key.strip():
-        raise BadRequest("Send one token: Authorization and X-API-Key disagree.")
-    token = bearer if bearer is not None else api_key
-    if token is None:
-        return None
-    return token.strip()
+    try:
+        return bearer.read_token(request.args, request.headers)
+    except bearer.AmbiguousCredentials as exc:
+        raise BadRequest(exc.detail, attr=exc.attr) from exc
 
 
 def verify(token: object, kinds: Collection[str]) -> tokens.Verified:

@@ -34,7 +34,7 @@ from typing import Any, TypeVar, cast
 import jwt
 from flask import Response, g, jsonify, request
 
-from authsvc import tokens
+from authsvc import bearer, tokens
 
 __all__ = ["Unavailable", "VerifiedToken", "Verifier"]
 
@@ -356,19 +356,10 @@ class Verifier:
 
     def _authorize(self, needed: tuple[str, ...], introspect: bool,
                    kinds: Collection[str] | None) -> Response | None:
-        if "access_token" in request.args:
-            return self.error(400, "invalid", "Send tokens in the Authorization header, not in the URL.",
-                              attr="access_token")
-        bearer: str | None = None
-        header = request.headers.get("Authorization")
-        if header is not None:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() == "bearer":
-                bearer = value.strip()
-        api_key = request.headers.get("X-API-Key")
-        if bearer is not None and api_key is not None and bearer != api_key.strip():
-            return self.error(400, "invalid", "Send one token: Authorization and X-API-Key disagree.")
-        token = bearer if bearer is not None else (api_key.strip() if api_key is not None else None)
+        try:
+            token = bearer.read_token(request.args, request.headers)
+        except bearer.AmbiguousCredentials as exc:
+            return self.error(400, "invalid", exc.detail, attr=exc.attr)
         if token is None:
             return self.error(401, "not_authenticated", "Authentication credentials were not provided.")
         try:

@@ -71,17 +71,22 @@ def config(database_url: str, tmp_path: Path) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def app(config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    monkeypatch.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app(config)
-    yield app
+def empty_database(app: Flask) -> None:
+    """Delete every row (children first) and close the app's pool: the next test starts clean."""
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app(config)
+    yield app
+    empty_database(app)
 
 
 @pytest.fixture(autouse=True)
@@ -596,10 +601,5 @@ def hostile_world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
     yield HostileWorld(HostileTarget(app, client, admin_user, plain_user, login),
                        pair["access_token"], pair["refresh_token"], r.get_json()["token"],
                        r.get_json()["id"], plain_user.id)
-    with app.app_context():
-        db.session.remove()
-        with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
-        db.engine.dispose()
+    empty_database(app)
 

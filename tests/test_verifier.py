@@ -35,7 +35,7 @@ import importlib.abc, sys
 SERVER_ONLY = {"sqlalchemy", "flask_sqlalchemy", "flask_migrate", "alembic", "flask_smorest",
                "marshmallow", "webargs", "apispec", "argon2", "zxcvbn", "pyotp", "segno",
                "flask_limiter", "redis", "psycopg", "gunicorn", "prometheus_client"}
-ALLOWED = {"authsvc", "authsvc.tokens", "authsvc.verifier"}
+ALLOWED = {"authsvc", "authsvc.bearer", "authsvc.tokens", "authsvc.verifier"}
 
 class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -55,7 +55,7 @@ def test_importable_with_only_pyjwt_cryptography_and_flask():
     result = subprocess.run([sys.executable, "-c", ISOLATED], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['authsvc', 'authsvc.tokens', 'authsvc.verifier']"
+    assert result.stdout.strip() == "['authsvc', 'authsvc.bearer', 'authsvc.tokens', 'authsvc.verifier']"
 
 
 # --- a fake authsvc behind _http_json ----------------------------------------------------------
