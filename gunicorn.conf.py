@@ -5,28 +5,11 @@ signing key, so workers never race for them. Each worker opens its own database 
 """
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
-
-
-def _return_large_blocks_to_the_os() -> None:
-    """Give argon2id's 19 MiB buffer back after each hash (glibc would keep it: ~20 MB a worker).
-
-    glibc raises its mmap threshold once a large block is freed, so later buffers come from
-    the heap and stay resident; a fixed threshold keeps them mmapped. Inherited by workers.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to tune
-        return
-    libc.mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD
-
-
-_return_large_blocks_to_the_os()
 
 # Before anything imports prometheus_client: every worker writes its counts here.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="authsvc-metrics-"))
