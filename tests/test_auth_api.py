@@ -447,3 +447,28 @@ def test_me(client, user, tokens):
     assert body["id"] == user.id and body["email"] == user.email
     assert body["scopes"] == ["read", "write"] and body["is_admin"] is False
     assert body["totp_enabled"] is False and body["created_at"].endswith("Z")
+
+
+def test_what_the_network_sends_is_stored_bounded_and_without_nul(app, client, user):
+    agent = "agent\x00" + "x" * 1000
+    r = client.post(LOGIN, json={"email": user.email, "password": PASSWORD},
+                    headers={"User-Agent": agent})
+    assert r.status_code == 200
+    with app.app_context():
+        session = db.session.scalars(select(Session)).one()
+        event = db.session.scalars(select(AuditEvent).where(AuditEvent.type == "login.succeeded")).one()
+    assert session.user_agent == event.user_agent == ("agent" + "x" * 1000)[:512]
+
+
+@pytest.fixture
+def one_trusted_proxy(config):
+    config["AUTHSVC_TRUSTED_PROXIES"] = 1
+
+
+def test_an_overlong_forwarded_address_is_stored_cut_to_its_column(one_trusted_proxy, app, client, user):
+    forwarded = "2001:db8::" + "f" * 200
+    r = client.post(LOGIN, json={"email": user.email, "password": PASSWORD},
+                    headers={"X-Forwarded-For": forwarded})
+    assert r.status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(Session.ip)).one() == forwarded[:64]

@@ -118,13 +118,7 @@ class Api(flask_smorest.Api):
 
 
 def client() -> Client:
-    return Client(ip=_storable(request.remote_addr),
-                  user_agent=_storable(request.headers.get("User-Agent")))
-
-
-def _storable(value: str | None) -> str | None:
-    """What the network sent, less NUL: no PostgreSQL text column takes it."""
-    return value.replace("\x00", "") if value else value
+    return Client(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
 
 
 def _no_nul_in_path(endpoint: str | None, values: dict[str, Any] | None) -> None:

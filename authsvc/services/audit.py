@@ -25,7 +25,7 @@ def record(event_type: str, *, client: Client | None, user_id: str | None = None
     metrics.observe_event(event_type)
     db.session.add(AuditEvent(
         at=clock.now(), type=event_type, user_id=user_id, actor_id=actor_id,
-        ip=client.ip, user_agent=(client.user_agent or "")[:512] or None, detail=detail,
+        ip=client.ip, user_agent=client.user_agent, detail=detail,
     ))
 
 

@@ -76,7 +76,7 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
         user.password_hash = passwords.hash_password(password, s.hash_params)
     session = Session(id=new_id(), user_id=user.id, created_at=now, last_used_at=now,
                       expires_at=now + s.refresh_ttl, ip=client.ip,
-                      user_agent=(client.user_agent or "")[:512] or None)
+                      user_agent=client.user_agent)
     db.session.add(session)
     db.session.flush()  # the session row first: its refresh tokens reference it
     pair, refresh_row = _mint(session.id, user.id, user.scope_list, now)
