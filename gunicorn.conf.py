@@ -2,6 +2,16 @@
 
 Before any worker starts, a child of the master applies migrations and makes the first
 signing key, so workers never race for them. Each worker opens its own database pool.
+
+Workers are gevent workers: a connection costs a greenlet, not a worker, so clients that send
+their headers or body a byte at a time cannot take the service down (issue 13, item 9; the
+measurements are in docs/operations.md). Deadlines: a request's headers must arrive within
+`keepalive` seconds (gunicorn's async workers parse each request under that timeout), its body
+within `AUTHSVC_BODY_TIMEOUT` (authsvc.transport). In production put a buffering reverse proxy
+(nginx) in front all the same: see docs/operations.md.
+
+`AUTHSVC_METRICS_BIND` (e.g. `127.0.0.1:9100`) serves `/metrics`, every worker's counts
+summed, on that address only, from the master; the public address never serves it.
 """
 from __future__ import annotations
 
@@ -15,12 +25,16 @@ import tempfile
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="authsvc-metrics-"))
 
 bind = os.environ.get("AUTHSVC_BIND", "127.0.0.1:8000")
-# argon2id is CPU-bound: about two workers per core keeps cores busy during logins.
+# argon2id is CPU-bound and holds a worker's event loop for a login (~26 ms): about two
+# workers per core keeps cores busy during logins.
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
-worker_class = "sync"
+worker_class = "gevent"
+worker_connections = 1000  # open connections per worker, slow ones included
 timeout = 30
 graceful_timeout = 30
-keepalive = 5
+# Idle time between two requests on a kept-alive connection, and the deadline for the
+# headers of each request (a slow-header client is closed after it).
+keepalive = int(os.environ.get("AUTHSVC_HEADER_TIMEOUT", "5"))
 max_requests = 20000
 max_requests_jitter = 2000
 limit_request_field_size = 16384
@@ -33,6 +47,21 @@ def on_starting(server):  # noqa: ANN001, ANN201 (gunicorn hook)
     # of what only a first start needs (Alembic, key generation).
     subprocess.run([sys.executable, "-c", "from authsvc import create_app; create_app()"],
                    check=True)
+
+
+def when_ready(server):  # noqa: ANN001, ANN201 (gunicorn hook)
+    address = os.environ.get("AUTHSVC_METRICS_BIND", "").strip()
+    if not address:
+        return
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SystemExit(f"AUTHSVC_METRICS_BIND must read like 127.0.0.1:9100, not {address!r}")
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=registry)
+    server.log.info("metrics on http://%s/metrics", address)
 
 
 def child_exit(server, worker):  # noqa: ANN001, ANN201 (gunicorn hook)

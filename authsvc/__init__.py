@@ -21,7 +21,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from sqlalchemy import event
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from authsvc import api, cli, config, console, errors, logs, metrics, runtime, schema
+    from authsvc import api, cli, config, console, errors, logs, metrics, runtime, schema, transport
     from authsvc.extensions import db
     from authsvc import ratelimit
 
@@ -40,6 +40,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)
+    transport.init_app(app)
     ratelimit.init_app(app)
     rt = runtime.init_app(app)
     api.init_app(app)

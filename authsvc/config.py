@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "AUTHSVC_ADDRESS_RATE": "50 per minute",
     "AUTHSVC_TRUSTED_PROXIES": 0,
     "AUTHSVC_MAX_BODY_BYTES": 64 * 1024,
+    "AUTHSVC_BODY_TIMEOUT": 10,  # seconds for a whole request body to arrive (gevent workers)
     "AUTHSVC_AUTO_MIGRATE": True,
     "AUTHSVC_ARGON2_MEMORY_KIB": OWASP_MINIMUM.memory_kib,
     "AUTHSVC_ARGON2_TIME_COST": OWASP_MINIMUM.time_cost,
@@ -106,7 +107,8 @@ def validate(config: Mapping[str, Any]) -> None:
     if len(config["INSTANCE_SECRET"]) < 32:
         raise ConfigError("AUTHSVC_SECRET_KEY must be at least 32 characters")
     for name in ("AUTHSVC_ACCESS_TTL", "AUTHSVC_REFRESH_TTL", "AUTHSVC_PRIVATE_TOKEN_MAX_DAYS",
-                 "AUTHSVC_LOGIN_FAILURES", "AUTHSVC_LOGIN_WINDOW", "AUTHSVC_MAX_BODY_BYTES"):
+                 "AUTHSVC_LOGIN_FAILURES", "AUTHSVC_LOGIN_WINDOW", "AUTHSVC_MAX_BODY_BYTES",
+                 "AUTHSVC_BODY_TIMEOUT"):
         if not isinstance(config[name], int) or config[name] <= 0:
             raise ConfigError(f"{name} must be a positive whole number")
     if config["AUTHSVC_ACCESS_TTL"] > config["AUTHSVC_REFRESH_TTL"]:

@@ -1,14 +1,19 @@
 """Prometheus metrics: logins by outcome, refreshes, reuse detections, rejected tokens by
 reason, and request latency. Under gunicorn, `PROMETHEUS_MULTIPROC_DIR` (set by
-`gunicorn.conf.py`) makes every worker's counts add up in `/metrics`."""
+`gunicorn.conf.py`) makes every worker's counts add up.
+
+The public app does not serve them (issue 13, item 8): they tell an outsider how many logins
+fail and how many refresh tokens are replayed. `gunicorn.conf.py` serves `/metrics` on
+`AUTHSVC_METRICS_BIND` only; `exposition_app()` is the same text as a WSGI app."""
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
-                               generate_latest, multiprocess)
+from prometheus_client import (REGISTRY, CollectorRegistry, Counter, Histogram, make_wsgi_app,
+                               multiprocess)
 
 LOGINS = Counter("authsvc_logins_total", "Login attempts by outcome.", ["outcome"])
 REFRESHES = Counter("authsvc_refreshes_total", "Successful refresh-token rotations.")
@@ -50,17 +55,20 @@ def _finish(response: Response) -> Response:
     return response
 
 
-def render() -> Response:
+def registry() -> CollectorRegistry:
+    """Every worker's counts under a multiprocess server, else this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        body = generate_latest(registry)
-    else:
-        body = generate_latest()
-    return Response(body, content_type=CONTENT_TYPE_LATEST)
+        summed = CollectorRegistry()
+        multiprocess.MultiProcessCollector(summed)
+        return summed
+    return REGISTRY
+
+
+def exposition_app() -> Callable[..., Iterable[bytes]]:
+    """`/metrics` as a WSGI app of its own, for a private address (and for tests)."""
+    return make_wsgi_app(registry())
 
 
 def init_app(app: Flask) -> None:
     app.before_request(_start)
     app.after_request(_finish)
-    app.add_url_rule("/metrics", "metrics", render, methods=["GET"])

@@ -6,13 +6,21 @@ import logging
 
 import pytest
 
-from tests.conftest import bearer
+from werkzeug.test import Client
+
+from authsvc import metrics
+from tests.conftest import bearer, envelope, error_of
 
 LOGIN = "/api/v1/auth/login"
 
 
+def scrape():
+    """`/metrics` as Prometheus reads it: from the metrics app, not the public one (issue 13)."""
+    return Client(metrics.exposition_app()).get("/metrics")
+
+
 def metric(client, name: str) -> float:
-    text = client.get("/metrics").get_data(as_text=True)
+    text = scrape().get_data(as_text=True)
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith(name + " ") or line.startswith(name + "{"))
 
@@ -34,9 +42,19 @@ def test_metrics_count_logins_refreshes_reuse_and_rejections(client, user):
     after = {key: metric(client, name) for key, name in names.items()}
     assert {key: after[key] - before[key] for key in names} == {
         "ok": 1, "failed": 1, "refreshes": 1, "reuse": 1, "rejected": 1}
-    r = client.get("/metrics")
+    r = scrape()
     assert r.status_code == 200 and r.content_type.startswith("text/plain")
     assert 'authsvc_request_duration_seconds_bucket{endpoint="/api/v1/auth/login"' in r.get_data(as_text=True)
+
+
+def test_the_public_app_does_not_serve_metrics(client, user):
+    client.post(LOGIN, json={"email": user.email, "password": "wrong-password-123456"})
+    for method in ("GET", "HEAD"):
+        r = client.open("/metrics", method=method)
+        assert r.status_code == 404
+    r = client.get("/metrics")
+    assert error_of(r) == envelope("not_found")
+    assert b"authsvc_logins_total" not in r.data
 
 
 @pytest.fixture
