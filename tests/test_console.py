@@ -270,6 +270,7 @@ def test_refresh_rotates_the_cookie(app: Any, client: FlaskClient, user: TestUse
     assert client.post(f"{SESSION}/refresh", headers=GUARD).status_code == 200
 
 
+@pytest.mark.parametrize("refresh_window", [0])
 def test_a_replayed_cookie_revokes_the_session_and_is_forgotten(app: Any, client: FlaskClient,
                                                                 user: TestUser) -> None:
     access = console_login(client, user).get_json()["access_token"]
