@@ -21,16 +21,17 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('sessions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('refresh_jti', sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column('refresh_iat', sa.BigInteger(), nullable=True))
-        batch_op.add_column(sa.Column('refresh_exp', sa.BigInteger(), nullable=True))
-        batch_op.add_column(sa.Column('previous_refresh_jti', sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column('rotated_at', sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column('replay_recorded', sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
-        batch_op.add_column(sa.Column('reuse_recorded_at', sa.DateTime(), nullable=True))
-        batch_op.create_index(batch_op.f('ix_sessions_expires_at'), ['expires_at'], unique=False)
+    # Plain ADD COLUMN (SQLite has it): a batch would rebuild `sessions`, which
+    # refresh_tokens still references.
+    op.add_column('sessions', sa.Column('refresh_jti', sa.String(length=64), nullable=True))
+    op.add_column('sessions', sa.Column('refresh_iat', sa.BigInteger(), nullable=True))
+    op.add_column('sessions', sa.Column('refresh_exp', sa.BigInteger(), nullable=True))
+    op.add_column('sessions', sa.Column('previous_refresh_jti', sa.String(length=64), nullable=True))
+    op.add_column('sessions', sa.Column('rotated_at', sa.DateTime(), nullable=True))
+    op.add_column('sessions', sa.Column('replay_recorded', sa.Boolean(), nullable=False,
+                                        server_default=sa.false()))
+    op.add_column('sessions', sa.Column('reuse_recorded_at', sa.DateTime(), nullable=True))
+    op.create_index(op.f('ix_sessions_expires_at'), 'sessions', ['expires_at'], unique=False)
 
     # The unspent token of each session becomes its current one. Its predecessor is not
     # known (no replay across the upgrade); its iat/exp are needed only for a replay.
@@ -47,18 +48,16 @@ def upgrade():
 
 
 def downgrade():
+    # refresh_tokens gets its foreign key last: on SQLite, dropping the session columns
+    # rebuilds `sessions`, which a referencing table would forbid.
     op.create_table('refresh_tokens',
     sa.Column('jti', sa.String(length=64), nullable=False),
     sa.Column('session_id', sa.String(length=32), nullable=False),
     sa.Column('issued_at', sa.DateTime(), nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=False),
     sa.Column('used_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['session_id'], ['sessions.id'], ),
     sa.PrimaryKeyConstraint('jti')
     )
-    with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_refresh_tokens_expires_at'), ['expires_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_refresh_tokens_session_id'), ['session_id'], unique=False)
     # Each session's current token stays usable; the replay window is lost.
     op.execute(
         "INSERT INTO refresh_tokens (jti, session_id, issued_at, expires_at)"
@@ -74,3 +73,8 @@ def downgrade():
         batch_op.drop_column('refresh_exp')
         batch_op.drop_column('refresh_iat')
         batch_op.drop_column('refresh_jti')
+    with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
+        batch_op.create_foreign_key('fk_refresh_tokens_session_id_sessions', 'sessions',
+                                    ['session_id'], ['id'])
+        batch_op.create_index(batch_op.f('ix_refresh_tokens_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_refresh_tokens_session_id'), ['session_id'], unique=False)
