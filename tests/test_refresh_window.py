@@ -373,7 +373,30 @@ def test_audience_equal_to_issuer_is_refused(config, tmp_path, monkeypatch):
 
 # --- the migration ---------------------------------------------------------------------------
 
-def test_migration_0003_keeps_each_sessions_live_token_and_downgrades(config, tmp_path, monkeypatch):
+@pytest.fixture
+def scratch_database(database_url, tmp_path):
+    """A database of its own (the test migrates it down and up): SQLite, or PostgreSQL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'm.sqlite3'}"
+        return
+    url = make_url(database_url)
+    name = f"{url.database}_m"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_migration_0003_keeps_each_sessions_live_token_and_downgrades(config, tmp_path, monkeypatch,
+                                                                     scratch_database):
     """Down to 0001, a session with a spent and a live refresh token, up again: the live one works."""
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import text
@@ -383,7 +406,7 @@ def test_migration_0003_keeps_each_sessions_live_token_and_downgrades(config, tm
     from authsvc.services import users as user_service
 
     monkeypatch.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app({**config, "AUTHSVC_DATABASE_URL": f"sqlite:///{tmp_path / 'm.sqlite3'}"})
+    app = create_app({**config, "AUTHSVC_DATABASE_URL": scratch_database})
     with app.app_context():
         schema.init_migrations(app)
         user_id = user_service.create_user("old@example.com", PASSWORD, client=Client()).id

@@ -77,7 +77,8 @@ def login(body: dict[str, Any]) -> sessions.TokenPair:
 @bp.response(200, TokenPairSchema)
 @bp.errors(401, 415)
 def refresh(body: dict[str, Any]) -> sessions.TokenPair:
-    """Rotate a refresh token; a spent one revokes its whole session."""
+    """Rotate a refresh token. Its immediate predecessor, within the reuse window, gets the
+    same successor again; any other spent one revokes its whole session."""
     return sessions.refresh(body["refresh_token"], client())
 
 
