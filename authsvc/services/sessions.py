@@ -196,10 +196,10 @@ def _try_refresh(v: tokens.Verified, client: Client) -> TokenPair | None:
         if current or replay:
             raise tokens.Revoked()  # closed on purpose: a retry is no alarm
         _reuse_detected(v, state, client, now)
+    if not state.is_active:  # a suspension: nothing is spent or revoked, as before
+        raise tokens.InactiveUser()
     if not current and not replay:
         _reuse_detected(v, state, client, now)
-    if not state.is_active:
-        raise tokens.InactiveUser()
     scopes = state.scopes.split()
     if replay:
         return _replay(v, state, scopes, client, now)
