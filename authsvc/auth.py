@@ -56,6 +56,10 @@ def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
     return tokens.decode(
         token, kinds=kinds, keys=keystore().verification_key, algorithm=s.alg,
         issuer=s.issuer, audience=s.audience, now=clock.now(), leeway=s.leeway,
+        # Refresh tokens signed before they carried aud = issuer: accepted here (to rotate
+        # once, or be revoked) until the last of them expires, AUTHSVC_REFRESH_TTL after
+        # the upgrade. Never by authsvc.verifier.
+        refresh_audiences=(s.audience,),
     )
 
 

@@ -57,7 +57,7 @@ def init_command() -> None:
 @click.command("prune")
 @with_appcontext
 def prune_command() -> None:
-    """Delete revoked jtis and refresh tokens whose tokens have expired."""
+    """Delete revoked jtis and sessions whose tokens have all expired."""
     counts = sessions.prune()
     click.echo(", ".join(f"{name}: {count} deleted" for name, count in counts.items()))
 

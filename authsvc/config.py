@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "AUTHSVC_DEFAULT_SCOPES": "read write",
     "AUTHSVC_ACCESS_TTL": 3600,
     "AUTHSVC_REFRESH_TTL": 30 * 24 * 3600,
+    "AUTHSVC_REFRESH_REUSE_WINDOW": 10,  # seconds the predecessor is answered with its successor
     "AUTHSVC_PRIVATE_TOKEN_MAX_DAYS": 365,
     "AUTHSVC_LEEWAY": 10,
     "AUTHSVC_OPEN_REGISTRATION": False,
@@ -122,6 +123,12 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("AUTHSVC_TRUSTED_PROXIES must be a whole number of proxy hops, 0 or more")
     if not 0 <= config["AUTHSVC_LEEWAY"] <= 300:
         raise ConfigError("AUTHSVC_LEEWAY must be between 0 and 300 seconds")
+    window = config["AUTHSVC_REFRESH_REUSE_WINDOW"]
+    if not isinstance(window, int) or isinstance(window, bool) or not 0 <= window <= 60:
+        raise ConfigError("AUTHSVC_REFRESH_REUSE_WINDOW must be a whole number of seconds, 0 to 60")
+    if config["AUTHSVC_AUDIENCE"] == config["AUTHSVC_ISSUER"]:
+        # Refresh tokens carry aud = issuer: the two must differ for aud to tell them apart.
+        raise ConfigError("AUTHSVC_AUDIENCE must differ from AUTHSVC_ISSUER")
     weaker = (
         config["AUTHSVC_ARGON2_MEMORY_KIB"] < OWASP_MINIMUM.memory_kib
         or config["AUTHSVC_ARGON2_TIME_COST"] < OWASP_MINIMUM.time_cost
@@ -141,6 +148,7 @@ class Settings:
     leeway: int
     access_ttl: timedelta
     refresh_ttl: timedelta
+    refresh_reuse_window: timedelta
     private_max_days: int
     default_scopes: tuple[str, ...]
     open_registration: bool
@@ -162,6 +170,7 @@ class Settings:
             leeway=config["AUTHSVC_LEEWAY"],
             access_ttl=timedelta(seconds=config["AUTHSVC_ACCESS_TTL"]),
             refresh_ttl=timedelta(seconds=config["AUTHSVC_REFRESH_TTL"]),
+            refresh_reuse_window=timedelta(seconds=config["AUTHSVC_REFRESH_REUSE_WINDOW"]),
             private_max_days=config["AUTHSVC_PRIVATE_TOKEN_MAX_DAYS"],
             default_scopes=tuple(config["AUTHSVC_DEFAULT_SCOPES"].split()),
             open_registration=config["AUTHSVC_OPEN_REGISTRATION"],

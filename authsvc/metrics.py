@@ -18,7 +18,10 @@ from prometheus_client import (REGISTRY, CollectorRegistry, Counter, Histogram, 
 LOGINS = Counter("authsvc_logins_total", "Login attempts by outcome.", ["outcome"])
 REFRESHES = Counter("authsvc_refreshes_total", "Successful refresh-token rotations.")
 REUSE = Counter("authsvc_refresh_reuse_detections_total",
-                "Spent refresh tokens presented again (each revoked a session).")
+                "Sessions revoked because a spent refresh token came back (once per session).")
+REPLAYS = Counter("authsvc_refresh_replays_total",
+                  "Successors answered again to their predecessor within the reuse window "
+                  "(once per successor).")
 REJECTED = Counter("authsvc_rejected_tokens_total", "Tokens refused, by reason.", ["reason"])
 LATENCY = Histogram("authsvc_request_duration_seconds", "Request latency by route.",
                     ["method", "endpoint"],
@@ -29,6 +32,7 @@ _EVENTS = {
     "login.failed": lambda: LOGINS.labels("failed").inc(),
     "token.refreshed": REFRESHES.inc,
     "refresh.reuse_detected": REUSE.inc,
+    "token.refresh_replayed": REPLAYS.inc,
 }
 
 

@@ -1,7 +1,7 @@
 """Tables. Times are stored as naive UTC and read back as aware UTC.
 
-Every table the product needs is here from the first migration: users (with their TOTP
-state), sessions and the refresh tokens of each, revoked jtis, private tokens, recovery
+Users (with their TOTP state), sessions (each holding the state of its refresh-token
+chain: no table of refresh tokens, since 0003), revoked jtis, private tokens, recovery
 codes, signing keys and audit events.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer,
                         LargeBinary, String, Text)
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import false
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -59,7 +60,13 @@ class User(db.Model):
 
 
 class Session(db.Model):
-    """One login: the family every refresh token of that login belongs to."""
+    """One login: the chain of refresh tokens of that login, of which only two jtis matter.
+
+    `refresh_jti` is the session's current refresh token, with the `iat`/`exp` it was
+    signed with (so its predecessor can be answered with it again, re-signed);
+    `previous_refresh_jti` is the token it replaced at `rotated_at`. Any other refresh
+    token of the session is spent. No token is stored, only its claims.
+    """
 
     __tablename__ = "sessions"
 
@@ -67,20 +74,18 @@ class Session(db.Model):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user_agent: Mapped[str | None] = mapped_column(String(512))
     ip: Mapped[str | None] = mapped_column(String(64))
-
-
-class RefreshToken(db.Model):
-    __tablename__ = "refresh_tokens"
-
-    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
-    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refresh_jti: Mapped[str | None] = mapped_column(String(64))
+    refresh_iat: Mapped[int | None] = mapped_column(BigInteger)
+    refresh_exp: Mapped[int | None] = mapped_column(BigInteger)
+    previous_refresh_jti: Mapped[str | None] = mapped_column(String(64))
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A replay of the predecessor is audited once per successor; reuse once per session.
+    replay_recorded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    reuse_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RevokedToken(db.Model):

@@ -139,6 +139,13 @@ class Verified:
         return self.claims["scope"].split()
 
 
+def audience_for(kind: str, *, issuer: str, audience: str) -> str:
+    """`aud` of a token of `kind`: the issuer itself for refresh tokens, which only the
+    issuer accepts (RFC 8725 section 3.12), so a verifier that checks `aud` but forgets
+    `typ` still refuses a refresh token as a bearer token; `audience` for the others."""
+    return issuer if kind == "refresh" else audience
+
+
 def new_jti() -> str:
     return uuid.uuid4().hex
 
@@ -259,8 +266,14 @@ def decode(
     audience: str,
     now: datetime,
     leeway: float = 10,
+    refresh_audiences: Collection[str] = (),
 ) -> Verified:
-    """Verify `token` as one of `kinds`, or raise the `InvalidToken` that says why."""
+    """Verify `token` as one of `kinds`, or raise the `InvalidToken` that says why.
+
+    Access and private tokens must carry `aud` = `audience`, refresh tokens `aud` =
+    `issuer` (`audience_for`) or one of `refresh_audiences` (the issuing service passes
+    its old audience, so refresh tokens signed before the change still rotate once).
+    """
     _require_aware(now)
     if not isinstance(token, str):
         raise Malformed()
@@ -295,7 +308,10 @@ def decode(
     kind = _KIND_BY_TYP.get(header.get("typ")) if isinstance(header.get("typ"), str) else None
     if kind is None or kind not in kinds:
         raise WrongType()
-    _check_claims(claims, kind, issuer=issuer, audience=audience)
+    audiences = {audience_for(kind, issuer=issuer, audience=audience)}
+    if kind == "refresh":
+        audiences.update(refresh_audiences)
+    _check_claims(claims, kind, issuer=issuer, audiences=audiences)
     _check_times(claims, now=now.timestamp(), leeway=leeway)
     return Verified(kind=kind, claims=claims, header=header)
 
@@ -305,7 +321,7 @@ def _is_timestamp(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TIMESTAMP
 
 
-def _check_claims(claims: dict[str, Any], kind: str, *, issuer: str, audience: str) -> None:
+def _check_claims(claims: dict[str, Any], kind: str, *, issuer: str, audiences: Collection[str]) -> None:
     required = REQUIRED_CLAIMS + (("sid",) if kind in SESSION_KINDS else ())
     if any(name not in claims for name in required):
         raise Malformed()
@@ -318,7 +334,7 @@ def _check_claims(claims: dict[str, Any], kind: str, *, issuer: str, audience: s
     dates = ("iat", "exp", "nbf") if "nbf" in claims else ("iat", "exp")
     if not all(_is_timestamp(claims[name]) for name in dates):
         raise Malformed()
-    if claims["iss"] != issuer or not isinstance(claims["aud"], str) or claims["aud"] != audience:
+    if claims["iss"] != issuer or not isinstance(claims["aud"], str) or claims["aud"] not in audiences:
         raise Malformed()
 
 

@@ -60,7 +60,16 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def config(database_url: str, tmp_path: Path) -> dict[str, Any]:
+def refresh_window() -> int | None:
+    """AUTHSVC_REFRESH_REUSE_WINDOW for the test (None: the default, 10 s).
+
+    Tests of strict single use parametrize it: `@pytest.mark.parametrize("refresh_window", [0])`.
+    """
+    return None
+
+
+@pytest.fixture
+def config(database_url: str, tmp_path: Path, refresh_window: int | None) -> dict[str, Any]:
     """The test config; a test may change it before asking for `app`."""
     return {
         "TESTING": True,
@@ -68,6 +77,7 @@ def config(database_url: str, tmp_path: Path) -> dict[str, Any]:
         "AUTHSVC_SECRET_KEY": SECRET,
         "AUTHSVC_ISSUER": "http://authsvc.test",
         **FAST_HASH,
+        **({} if refresh_window is None else {"AUTHSVC_REFRESH_REUSE_WINDOW": refresh_window}),
     }
 
 

@@ -22,7 +22,7 @@ def test_fresh_instance_gets_secret_database_and_key(tmp_path, monkeypatch):
     for name in ("secret_key", "authsvc.sqlite3"):
         assert stat.S_IMODE((instance / name).stat().st_mode) == 0o600, name
     with app.app_context():
-        assert {"users", "sessions", "refresh_tokens", "revoked_tokens", "private_tokens",
+        assert {"users", "sessions", "revoked_tokens", "private_tokens",
                 "signing_keys", "audit_events", "alembic_version"} <= set(inspect(db.engine).get_table_names())
         with db.engine.connect() as conn:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"

@@ -77,6 +77,10 @@ def test_a_full_flow_records_every_event_and_no_secret(frozen, config, request):
     r = post(f"{AUTH}/refresh", refresh_token=pair["refresh_token"])
     assert r.status_code == 200
     secrets.extend([r.get_json()["access_token"], r.get_json()["refresh_token"]])
+    r = post(f"{AUTH}/refresh", refresh_token=pair["refresh_token"])  # a retry, in the window
+    assert r.status_code == 200
+    secrets.extend([r.get_json()["access_token"], r.get_json()["refresh_token"]])
+    clock.advance(11)  # past the reuse window: now it is reuse
     assert post(f"{AUTH}/refresh", refresh_token=pair["refresh_token"]).status_code == 401
 
     access = login("bob@example.com").get_json()["access_token"]
@@ -120,7 +124,8 @@ def test_a_full_flow_records_every_event_and_no_secret(frozen, config, request):
     rows = all_rows(app)
     types = {row["type"] for row in rows}
     assert types >= {
-        "login.succeeded", "login.failed", "token.refreshed", "refresh.reuse_detected", "logout",
+        "login.succeeded", "login.failed", "token.refreshed", "token.refresh_replayed",
+        "refresh.reuse_detected", "logout",
         "session.revoked", "session.revoked_all", "token.revoked", "password.changed",
         "user.created", "user.registered", "user.updated", "totp.setup", "totp.enabled",
         "totp.disabled", "totp.recovery_code_used", "private_token.created",

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from authsvc import clock
 from authsvc.extensions import db
-from authsvc.models import RefreshToken, RevokedToken, User
+from authsvc.models import RevokedToken, Session, User
 from tests.conftest import PASSWORD
 
 
@@ -54,7 +54,10 @@ def test_prune_deletes_only_what_expired(frozen, app, client, runner, user, logi
     assert result.exit_code == 0 and "revoked_tokens: 1 deleted" in result.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(RevokedToken)) == 1
-        assert db.session.scalar(select(func.count()).select_from(RefreshToken)) == 2
-    clock.advance(timedelta(days=31))
-    result = runner.invoke(args=["prune"])
-    assert "revoked_tokens: 1 deleted, refresh_tokens: 2 deleted" in result.output
+        assert db.session.scalar(select(func.count()).select_from(Session)) == 2
+    clock.freeze(frozen + timedelta(days=30, seconds=5))  # past the older session's expiry, not its leeway
+    assert "revoked_tokens: 1 deleted, sessions: 0 deleted" in runner.invoke(args=["prune"]).output
+    clock.advance(timedelta(seconds=6))
+    assert "sessions: 1 deleted" in runner.invoke(args=["prune"]).output
+    clock.advance(timedelta(hours=2))
+    assert "revoked_tokens: 0 deleted, sessions: 1 deleted" in runner.invoke(args=["prune"]).output

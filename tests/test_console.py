@@ -270,6 +270,7 @@ def test_refresh_rotates_the_cookie(app: Any, client: FlaskClient, user: TestUse
     assert client.post(f"{SESSION}/refresh", headers=GUARD).status_code == 200
 
 
+@pytest.mark.parametrize("refresh_window", [0])
 def test_a_replayed_cookie_revokes_the_session_and_is_forgotten(app: Any, client: FlaskClient,
                                                                 user: TestUser) -> None:
     access = console_login(client, user).get_json()["access_token"]
@@ -359,3 +360,23 @@ def test_a_private_token_cannot_log_out_a_console_session(client: FlaskClient, u
 def test_session_routes_take_post_only(client: FlaskClient, method: str) -> None:
     r = client.open(f"{SESSION}/refresh", method=method, headers=GUARD)
     assert r.status_code == 405 and error_of(r) == envelope("method_not_allowed")
+
+
+def test_a_retried_cookie_within_the_window_gets_the_same_successor(app: Any, client: FlaskClient,
+                                                                    user: TestUser) -> None:
+    """Two tabs (or a reload that lost the answer) refreshing with one cookie stay signed in."""
+    import jwt
+
+    console_login(client, user)
+    old = cookie_value(client)
+    assert client.post(f"{SESSION}/refresh", headers=GUARD).status_code == 200
+    first = cookie_value(client)
+    client.set_cookie(COOKIE, old, path=SESSION)  # the other tab still has the old cookie
+    r = client.post(f"{SESSION}/refresh", headers=GUARD)
+    assert r.status_code == 200
+    second = cookie_value(client)
+    a, b = (jwt.decode(t, options={"verify_signature": False}) for t in (first, second))
+    assert (a["jti"], a["iat"], a["exp"]) == (b["jti"], b["iat"], b["exp"])
+    assert client.get("/api/v1/auth/verify", headers=bearer(r.get_json()["access_token"])).status_code == 200
+    assert client.post(f"{SESSION}/refresh", headers=GUARD).status_code == 200
+    assert "refresh.reuse_detected" not in audit_types(app)

@@ -4,7 +4,7 @@ Malformed and deeply nested JSON at every route that reads a body, bodies and he
 over any sane size, NUL and lone surrogates in credentials, tokens of the wrong kind at
 every authenticated route, tokens in the URL or in two places at once. Every row checks
 the status, the envelope, and that nothing was written (row counts, live sessions,
-unspent refresh tokens, unrevoked private tokens).
+refresh chains, unrevoked private tokens).
 
 The rows reach the app as a WSGI server hands them over. In front of it, gunicorn
 refuses some on its own (a header field over `limit_request_field_size`, more than
@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from authsvc.extensions import db
-from authsvc.models import PrivateToken, RefreshToken, Session
+from authsvc.models import PrivateToken, Session
 from tests.conftest import PASSWORD, HostileTarget, HostileWorld, bearer, envelope, error_of
 
 NEW_PASSWORD = "Tundra-Gable-73-orchid"
@@ -32,8 +32,10 @@ def stored(target: HostileTarget) -> dict[str, int]:
                   for table in db.metadata.sorted_tables}
         counts["live sessions"] = db.session.scalar(
             select(func.count()).select_from(Session).where(Session.revoked_at.is_(None)))
-        counts["unspent refresh tokens"] = db.session.scalar(
-            select(func.count()).select_from(RefreshToken).where(RefreshToken.used_at.is_(None)))
+        # every session's refresh chain: a rotation or a replay claim changes it
+        counts["refresh chains"] = sorted(map(tuple, db.session.execute(  # type: ignore[assignment]
+            select(Session.id, Session.refresh_jti, Session.previous_refresh_jti,
+                   Session.replay_recorded, Session.reuse_recorded_at)).all()))
         counts["live private tokens"] = db.session.scalar(
             select(func.count()).select_from(PrivateToken).where(PrivateToken.revoked_at.is_(None)))
         db.session.remove()

@@ -25,6 +25,7 @@ def metric(client, name: str) -> float:
                if line.startswith(name + " ") or line.startswith(name + "{"))
 
 
+@pytest.mark.parametrize("refresh_window", [0])
 def test_metrics_count_logins_refreshes_reuse_and_rejections(client, user):
     names = {
         "ok": 'authsvc_logins_total{outcome="succeeded"}',

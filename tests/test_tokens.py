@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import ECAlgorithm
@@ -481,7 +482,7 @@ def test_bad_signature(token: str) -> None:
 
 def _encode(kind: str, key: tokens.Key = KEY, **overrides: Any) -> tuple[str, dict[str, Any]]:
     args: dict[str, Any] = dict(subject="user-1", scopes=["read", "write"], key=key, issuer=ISS,
-                                audience=AUD, now=T0, expires_at=T0 + timedelta(hours=1),
+                                audience=tokens.audience_for(kind, issuer=ISS, audience=AUD), now=T0, expires_at=T0 + timedelta(hours=1),
                                 session_id="session-1" if kind in tokens.SESSION_KINDS else None)
     args.update(overrides)
     return tokens.encode(kind, **args)
@@ -496,8 +497,8 @@ def test_round_trip_for_every_kind_and_algorithm(alg: str, kind: str) -> None:
                       audience=AUD, now=T0, leeway=0)
     assert v.kind == kind and v.claims == body and tokens.read_kind(token) == kind
     assert v.header == {"alg": alg, "typ": tokens.KINDS[kind], "kid": key.kid}
-    assert body == {"iss": ISS, "aud": AUD, "sub": "user-1", "iat": NOW, "exp": NOW + 3600,
-                    "jti": "fixed-jti", "scope": "read write",
+    assert body == {"iss": ISS, "aud": ISS if kind == "refresh" else AUD, "sub": "user-1",
+                    "iat": NOW, "exp": NOW + 3600, "jti": "fixed-jti", "scope": "read write",
                     **({"sid": "session-1"} if kind in tokens.SESSION_KINDS else {})}
 
 
@@ -507,6 +508,27 @@ def test_a_token_is_accepted_only_as_its_own_kind() -> None:
         assert decode(token, kinds=tuple(tokens.KINDS)).kind == kind
         for other in set(tokens.KINDS) - {kind}:
             reject(token, WrongType, kinds=(other,))
+
+
+def test_refresh_tokens_carry_the_issuer_as_aud_so_aud_alone_refuses_them() -> None:
+    refresh, claims = _encode("refresh")
+    assert claims["aud"] == ISS
+    # a resource server that checks aud but forgets typ: a plain PyJWT decode
+    with pytest.raises(jwt.InvalidAudienceError):
+        jwt.decode(refresh, KEY.verifying, algorithms=["ES256"], audience=AUD,
+                   options={"verify_exp": False})
+    access, _ = _encode("access")
+    assert jwt.decode(access, KEY.verifying, algorithms=["ES256"], audience=AUD,
+                      options={"verify_exp": False})["aud"] == AUD
+    # an access token with the issuer as aud is foreign; so is a refresh token with AUD,
+    # unless the issuing service still accepts its pre-change refresh tokens
+    reject(_encode("access", audience=ISS)[0], Malformed)
+    legacy, _ = _encode("refresh", audience=AUD)
+    reject(legacy, Malformed, kinds=("refresh",))
+    assert tokens.decode(legacy, kinds=("refresh",), keys={KEY.kid: KEY}, algorithm="ES256",
+                         issuer=ISS, audience=AUD, now=T0, refresh_audiences=(AUD,)).kind == "refresh"
+    # the legacy allowance is for refresh tokens only
+    reject(_encode("access", audience="other")[0], Malformed)
 
 
 def test_each_kind_has_its_own_typ_and_access_is_rfc9068() -> None:

@@ -265,7 +265,8 @@ def test_tokens_the_service_signed_round_trip(kind: str, alg: str, subject: str,
                                               jti: str, sid: str, lifetime: int) -> None:
     key = KEY_BY_ALG[alg]
     token, body = tokens.encode(
-        kind, subject=subject, scopes=scopes, key=key, issuer=ISS, audience=AUD, now=T0,
+        kind, subject=subject, scopes=scopes, key=key, issuer=ISS,
+        audience=tokens.audience_for(kind, issuer=ISS, audience=AUD), now=T0,
         expires_at=T0 + timedelta(seconds=lifetime), jti=jti,
         session_id=sid if kind in tokens.SESSION_KINDS else None)
     v = tokens.decode(token, kinds=(kind,), keys={key.kid: key}, algorithm=alg, issuer=ISS,

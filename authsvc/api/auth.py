@@ -77,7 +77,12 @@ def login(body: dict[str, Any]) -> sessions.TokenPair:
 @bp.response(200, TokenPairSchema)
 @bp.errors(401, 415)
 def refresh(body: dict[str, Any]) -> sessions.TokenPair:
-    """Rotate a refresh token; a spent one revokes its whole session."""
+    """Rotate a refresh token; a retry within the reuse window gets the same successor.
+
+    The immediate predecessor of the session's current refresh token, presented within
+    AUTHSVC_REFRESH_REUSE_WINDOW of the rotation, is answered with the same successor;
+    any other spent one revokes its whole session (`reused`).
+    """
     return sessions.refresh(body["refresh_token"], client())
 
 

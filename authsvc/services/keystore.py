@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, case, func, select, update
 
 from authsvc import clock, crypto, keys
 from authsvc.extensions import db
-from authsvc.models import PrivateToken, RefreshToken, SigningKey
+from authsvc.models import PrivateToken, Session, SigningKey
 from authsvc.services import Client, audit
 from authsvc.tokens import Key
 
@@ -160,8 +160,9 @@ class KeyStore:
         stored = [
             db.session.scalar(select(func.max(PrivateToken.expires_at))
                               .where(PrivateToken.revoked_at.is_(None))),
-            db.session.scalar(select(func.max(RefreshToken.expires_at))
-                              .where(RefreshToken.used_at.is_(None))),
+            # a session's expiry is its current refresh token's
+            db.session.scalar(select(func.max(Session.expires_at))
+                              .where(Session.revoked_at.is_(None))),
         ]
         until = now + self.longest_lifetime
         for moment in stored:

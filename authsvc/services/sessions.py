@@ -2,20 +2,22 @@
 
 A session is one login: every refresh token it ever issued belongs to it, and every
 access token names it (`sid`), so revoking the session row revokes them all at once.
+The row also holds the refresh chain's state (current jti with its iat/exp, previous jti,
+rotated_at), so rotation, replay within the window and reuse are all decided by it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import NoReturn
+from datetime import datetime, timedelta, timezone
+from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, false, func, select, update
 
 from authsvc import clock, passwords, tokens
 from authsvc.auth import Principal, verify
 from authsvc.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
 from authsvc.extensions import db
-from authsvc.models import PrivateToken, RefreshToken, RevokedToken, Session, User, new_id
+from authsvc.models import PrivateToken, RevokedToken, Session, User, new_id
 from authsvc.runtime import keystore, settings
 from authsvc.services import Client, audit, second_factor
 from authsvc.services import lockout
@@ -33,17 +35,35 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _mint(session_id: str, user_id: str, scopes: list[str], now: datetime) -> tuple[TokenPair, RefreshToken]:
-    """Sign an access and a refresh token of a session: CPU only, nothing written yet."""
+def _sign_refresh(session_id: str, user_id: str, scopes: list[str], *, iat: int, exp: int,
+                  jti: str | None = None) -> tuple[str, dict[str, Any]]:
+    """A refresh token of a session: aud is the issuer (`tokens.audience_for`)."""
     s = settings()
-    key = keystore().signing_key()
-    common = dict(subject=user_id, scopes=scopes, key=key, issuer=s.issuer,
-                  audience=s.audience, now=now, session_id=session_id)
-    access, _ = tokens.encode("access", expires_at=now + s.access_ttl, **common)
-    refresh, claims = tokens.encode("refresh", expires_at=now + s.refresh_ttl, **common)
-    row = RefreshToken(jti=claims["jti"], session_id=session_id, issued_at=now,
-                       expires_at=now + s.refresh_ttl)
-    return TokenPair(access, refresh, int(s.access_ttl.total_seconds())), row
+    return tokens.encode(
+        "refresh", subject=user_id, scopes=scopes, key=keystore().signing_key(),
+        issuer=s.issuer, audience=tokens.audience_for("refresh", issuer=s.issuer, audience=s.audience),
+        now=datetime.fromtimestamp(iat, timezone.utc), expires_at=datetime.fromtimestamp(exp, timezone.utc),
+        jti=jti, session_id=session_id)
+
+
+def _sign_access(session_id: str, user_id: str, scopes: list[str], now: datetime) -> str:
+    s = settings()
+    access, _ = tokens.encode(
+        "access", subject=user_id, scopes=scopes, key=keystore().signing_key(), issuer=s.issuer,
+        audience=s.audience, now=now, expires_at=now + s.access_ttl, session_id=session_id)
+    return access
+
+
+def _mint(session_id: str, user_id: str, scopes: list[str], now: datetime) -> tuple[TokenPair, dict[str, Any]]:
+    """Sign an access and a new refresh token of a session: CPU only, nothing written yet.
+
+    Returns the pair and the refresh token's claims (what the session row keeps of it).
+    """
+    s = settings()
+    access = _sign_access(session_id, user_id, scopes, now)
+    refresh, claims = _sign_refresh(session_id, user_id, scopes, iat=int(now.timestamp()),
+                                    exp=int((now + s.refresh_ttl).timestamp()))
+    return TokenPair(access, refresh, int(s.access_ttl.total_seconds())), claims
 
 
 def login(email: str, password: str, totp_code: str | None, client: Client) -> TokenPair:
@@ -74,81 +94,163 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
         raise
     if passwords.needs_rehash(user.password_hash, s.hash_params):
         user.password_hash = passwords.hash_password(password, s.hash_params)
-    session = Session(id=new_id(), user_id=user.id, created_at=now, last_used_at=now,
-                      expires_at=now + s.refresh_ttl, ip=client.ip,
-                      user_agent=client.user_agent)
-    db.session.add(session)
-    db.session.flush()  # the session row first: its refresh tokens reference it
-    pair, refresh_row = _mint(session.id, user.id, user.scope_list, now)
-    db.session.add(refresh_row)
-    audit.record("login.succeeded", client=client, user_id=user.id, session_id=session.id)
+    session_id = new_id()
+    pair, claims = _mint(session_id, user.id, user.scope_list, now)
+    db.session.add(Session(id=session_id, user_id=user.id, created_at=now, last_used_at=now,
+                           expires_at=now + s.refresh_ttl, ip=client.ip,
+                           user_agent=client.user_agent, refresh_jti=claims["jti"],
+                           refresh_iat=claims["iat"], refresh_exp=claims["exp"]))
+    audit.record("login.succeeded", client=client, user_id=user.id, session_id=session_id)
     db.session.commit()
     return pair
 
 
+_sessions = Session.__table__
 _REFRESH_STATE = (
-    select(Session.revoked_at, User.is_active, User.scopes)
-    .join(User, User.id == Session.user_id)
-    .where(Session.id == bindparam("sid"), Session.user_id == bindparam("sub"))
+    select(_sessions.c.revoked_at, _sessions.c.refresh_jti, _sessions.c.refresh_iat,
+           _sessions.c.refresh_exp, _sessions.c.previous_refresh_jti, _sessions.c.rotated_at,
+           _sessions.c.replay_recorded, _sessions.c.reuse_recorded_at,
+           User.is_active, User.scopes)
+    .join(User, User.id == _sessions.c.user_id)
+    .where(_sessions.c.id == bindparam("sid"), _sessions.c.user_id == bindparam("sub"))
 )
-_SPEND = (
-    update(RefreshToken.__table__)
-    .where(RefreshToken.jti == bindparam("b_jti"), RefreshToken.session_id == bindparam("b_sid"),
-           RefreshToken.used_at.is_(None))
-    .values(used_at=bindparam("b_now"))
+# Rotation: a compare-and-swap on the current jti. Of concurrent rotations of one token, in
+# any number of processes or hosts, exactly one matches; a revocation committed first
+# (revoked_at set) makes it match nothing. Also the session's one write per refresh.
+_ROTATE = (
+    update(_sessions)
+    .where(_sessions.c.id == bindparam("b_sid"), _sessions.c.refresh_jti == bindparam("b_jti"),
+           _sessions.c.revoked_at.is_(None))
+    .values(refresh_jti=bindparam("b_new_jti"), refresh_iat=bindparam("b_iat"),
+            refresh_exp=bindparam("b_exp"), previous_refresh_jti=bindparam("b_jti"),
+            rotated_at=bindparam("b_now"), replay_recorded=False,
+            last_used_at=bindparam("b_now"), expires_at=bindparam("b_expires_at"),
+            ip=func.coalesce(bindparam("b_ip"), _sessions.c.ip))
 )
-_PROLONG = (
-    update(Session.__table__)
-    .where(Session.id == bindparam("b_sid"), Session.revoked_at.is_(None))
-    .values(last_used_at=bindparam("b_now"), expires_at=bindparam("b_expires_at"),
-            ip=func.coalesce(bindparam("b_ip"), Session.ip))
+# The first replay of a successor's predecessor claims the audit event; later ones find it taken.
+_CLAIM_REPLAY = (
+    update(_sessions)
+    .where(_sessions.c.id == bindparam("b_sid"), _sessions.c.refresh_jti == bindparam("b_jti"),
+           _sessions.c.replay_recorded == false())
+    .values(replay_recorded=True)
 )
+# Reuse: revoke the session (if still open) and claim its one reuse event.
+_CLAIM_REUSE = (
+    update(_sessions)
+    .where(_sessions.c.id == bindparam("b_sid"), _sessions.c.reuse_recorded_at.is_(None))
+    .values(reuse_recorded_at=bindparam("b_now"),
+            revoked_at=func.coalesce(_sessions.c.revoked_at, bindparam("b_now")))
+)
+_ATTEMPTS = 3  # a failed swap re-reads: the token is then the predecessor, or the session is closed
 
 
 def refresh(refresh_token: str, client: Client) -> TokenPair:
-    """Rotate: the token is spent by a conditional UPDATE, so of concurrent uses one wins.
+    """POST /auth/refresh and the console's cookie refresh: verify, then `refresh_session`."""
+    return refresh_session(verify(refresh_token, {"refresh"}), client)
 
-    A spent token presented again is theft or a broken client; either way the whole
-    session is revoked, as the contract says. The new pair is signed before the write
-    transaction opens, so the database's write lock is held only for the writes.
+
+def refresh_session(v: tokens.Verified, client: Client) -> TokenPair:
+    """Rotate the refresh token `v` of its session, or answer a retry, or detect reuse.
+
+    `v` is a verified refresh token (signature, typ, claims, time): the JSON API and the
+    console verify a refresh JWT; an OAuth `refresh_token` grant verifies its own and
+    calls this, so one set of rules holds for all of them:
+
+    - `v` is the session's current token: swap in a new one (compare-and-swap on the
+      current jti; the new pair is signed before the write, so the write lock is held
+      only for one UPDATE and one audit INSERT).
+    - `v` is its immediate predecessor and the rotation is less than
+      AUTHSVC_REFRESH_REUSE_WINDOW old: the same successor (same jti, iat, exp), signed
+      again, and a fresh access token. No write, but once per successor for the audit.
+    - any other token of the session: reuse; the session is revoked.
+
+    A session closed by logout, revocation or a password change refuses every token
+    (`revoked`, or `reused` for a spent one); a deactivated user's `inactive_user`.
+    Every token of the pair names the session, and every use reads the session and the
+    user, so whatever commits a revocation first, the pair from a refresh racing it
+    does not work.
     """
-    v = verify(refresh_token, {"refresh"})
-    now = clock.now()
-    state = db.session.execute(_REFRESH_STATE, {"sid": v.sid, "sub": v.sub}).first()
-    if state is None or state.revoked_at is not None:
-        spent = db.session.scalar(select(RefreshToken.used_at).where(RefreshToken.jti == v.jti))
-        db.session.rollback()
-        if spent is not None:
-            _reuse_detected(v, client)
-        raise tokens.Revoked()
-    if not state.is_active:
-        db.session.rollback()
-        raise tokens.InactiveUser()
-    pair, refresh_row = _mint(v.sid, v.sub, state.scopes.split(), now)
-    db.session.rollback()  # end the read; the writes below are one short transaction
+    if v.sid is None:  # pragma: no cover - decode requires sid on refresh tokens
+        raise tokens.Malformed()
+    for _ in range(_ATTEMPTS):
+        pair = _try_refresh(v, client)
+        if pair is not None:
+            return pair
+    raise tokens.Revoked()  # pragma: no cover - three swaps lost in a row to one token
 
-    spent = db.session.execute(_SPEND, {"b_jti": v.jti, "b_sid": v.sid, "b_now": now})
-    if spent.rowcount != 1:
-        db.session.rollback()
-        if db.session.get(RefreshToken, v.jti) is None:
-            raise tokens.Revoked()
-        _reuse_detected(v, client)
-    prolonged = db.session.execute(_PROLONG, {"b_sid": v.sid, "b_now": now, "b_ip": client.ip,
-                                              "b_expires_at": refresh_row.expires_at})
-    if prolonged.rowcount != 1:  # logged out since the read above
-        db.session.rollback()
+
+def _try_refresh(v: tokens.Verified, client: Client) -> TokenPair | None:
+    """One read and at most one decision; None when a concurrent rotation won the swap."""
+    s = settings()
+    state = db.session.execute(_REFRESH_STATE, {"sid": v.sid, "sub": v.sub}).first()
+    db.session.rollback()  # end the read; a write below is one short transaction of its own
+    now = clock.now()  # after the read: a rotation this read sees is never in our future
+    if state is None:
         raise tokens.Revoked()
-    db.session.add(refresh_row)
+    current = v.jti == state.refresh_jti
+    # Window 0 is strict single use, whatever the clocks of concurrent requests say.
+    replay = (bool(s.refresh_reuse_window) and v.jti == state.previous_refresh_jti
+              and state.rotated_at is not None
+              and now < _aware(state.rotated_at) + s.refresh_reuse_window)
+    if state.revoked_at is not None:
+        if current or replay:
+            raise tokens.Revoked()  # closed on purpose: a retry is no alarm
+        _reuse_detected(v, state, client, now)
+    if not state.is_active:  # a suspension: nothing is spent or revoked, as before
+        raise tokens.InactiveUser()
+    if not current and not replay:
+        _reuse_detected(v, state, client, now)
+    scopes = state.scopes.split()
+    if replay:
+        return _replay(v, state, scopes, client, now)
+
+    pair, claims = _mint(v.sid, v.sub, scopes, now)
+    swapped = db.session.execute(_ROTATE, {
+        "b_sid": v.sid, "b_jti": v.jti, "b_new_jti": claims["jti"], "b_iat": claims["iat"],
+        "b_exp": claims["exp"], "b_now": now, "b_ip": client.ip,
+        "b_expires_at": now + s.refresh_ttl})
+    if swapped.rowcount != 1:  # rotated by a concurrent refresh, or closed: read again
+        db.session.rollback()
+        return None
     audit.record("token.refreshed", client=client, user_id=v.sub, session_id=v.sid)
     db.session.commit()
     return pair
 
 
-def _reuse_detected(v: tokens.Verified, client: Client) -> NoReturn:
-    """A spent refresh token came back: revoke its session (if still open), record it, refuse."""
-    revoke_sessions(v.sub, only=v.sid)
-    audit.record("refresh.reuse_detected", client=client, user_id=v.sub, session_id=v.sid)
-    db.session.commit()
+def _replay(v: tokens.Verified, state: Any, scopes: list[str], client: Client,
+            now: datetime) -> TokenPair:
+    """The predecessor within the window: the stored successor, re-signed, and a new access token."""
+    s = settings()
+    refresh, _ = _sign_refresh(v.sid, v.sub, scopes, iat=state.refresh_iat,
+                               exp=state.refresh_exp, jti=state.refresh_jti)
+    access = _sign_access(v.sid, v.sub, scopes, now)
+    if not state.replay_recorded:
+        claimed = db.session.execute(_CLAIM_REPLAY, {"b_sid": v.sid, "b_jti": state.refresh_jti})
+        if claimed.rowcount == 1:
+            audit.record("token.refresh_replayed", client=client, user_id=v.sub, session_id=v.sid,
+                         jti=state.refresh_jti)
+        db.session.commit()
+    return TokenPair(access, refresh, int(s.access_ttl.total_seconds()))
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes from Core selects; they are UTC.
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def _reuse_detected(v: tokens.Verified, state: Any, client: Client, now: datetime) -> NoReturn:
+    """A spent refresh token came back: revoke its session, record it once, refuse.
+
+    Only the first reuse of a session writes (the revocation and one audit event); any
+    later replay of its spent tokens, an anonymous request, is answered the same and
+    writes nothing, so it cannot grow a table.
+    """
+    if state.reuse_recorded_at is None:
+        claimed = db.session.execute(_CLAIM_REUSE, {"b_sid": v.sid, "b_now": now})
+        if claimed.rowcount == 1:
+            audit.record("refresh.reuse_detected", client=client, user_id=v.sub,
+                         session_id=v.sid, jti=v.jti)
+        db.session.commit()
     raise tokens.Reused()
 
 
@@ -223,9 +325,14 @@ def revoke_token(token: str, client: Client) -> None:
 
 
 def prune() -> dict[str, int]:
-    """Delete what can no longer matter: revoked jtis and refresh tokens past their expiry."""
+    """Delete what can no longer matter: revoked jtis and sessions past their expiry.
+
+    A session expires with its current refresh token (each rotation moves both), and its
+    access tokens are older; past the leeway no token of it can be accepted any more.
+    """
     now = clock.now()
     revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now))
-    spent = db.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
+    cutoff = now - timedelta(seconds=settings().leeway)
+    ended = db.session.execute(delete(Session).where(Session.expires_at <= cutoff))
     db.session.commit()
-    return {"revoked_tokens": revoked.rowcount, "refresh_tokens": spent.rowcount}
+    return {"revoked_tokens": revoked.rowcount, "sessions": ended.rowcount}

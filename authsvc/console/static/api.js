@@ -60,7 +60,11 @@ export async function login(email, password, totpCode) {
   keep(await send(`${SESSION}/login`, { method: "POST", body, headers: GUARD }));
 }
 
-/** Trade the cookie for a fresh access token; one at a time across every open tab. */
+/**
+ * Trade the cookie for a fresh access token; one at a time across every open tab.
+ * The Web Lock saves requests, nothing more: two tabs refreshing with one cookie within
+ * the service's reuse window both get the same successor, so neither signs the user out.
+ */
 export function refresh() {
   if (!refreshing) {
     const run = async () => {
