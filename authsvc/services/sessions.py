@@ -15,7 +15,8 @@ from authsvc import clock, passwords, tokens
 from authsvc.auth import Principal, verify
 from authsvc.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
 from authsvc.extensions import db
-from authsvc.models import PrivateToken, RefreshToken, RevokedToken, Session, User, new_id
+from authsvc.models import (PrivateToken, RefreshToken, RevokedToken, Session, User,
+                            effective_scopes, new_id)
 from authsvc.runtime import keystore, settings
 from authsvc.services import Client, audit, second_factor
 from authsvc.services import lockout
@@ -79,7 +80,7 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
                       user_agent=client.user_agent)
     db.session.add(session)
     db.session.flush()  # the session row first: its refresh tokens reference it
-    pair, refresh_row = _mint(session.id, user.id, user.scope_list, now)
+    pair, refresh_row = _mint(session.id, user.id, user.effective_scopes, now)
     db.session.add(refresh_row)
     audit.record("login.succeeded", client=client, user_id=user.id, session_id=session.id)
     db.session.commit()
@@ -87,7 +88,7 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
 
 
 _REFRESH_STATE = (
-    select(Session.revoked_at, User.is_active, User.scopes)
+    select(Session.revoked_at, User.is_active, User.is_admin, User.scopes)
     .join(User, User.id == Session.user_id)
     .where(Session.id == bindparam("sid"), Session.user_id == bindparam("sub"))
 )
@@ -124,7 +125,7 @@ def refresh(refresh_token: str, client: Client) -> TokenPair:
     if not state.is_active:
         db.session.rollback()
         raise tokens.InactiveUser()
-    pair, refresh_row = _mint(v.sid, v.sub, state.scopes.split(), now)
+    pair, refresh_row = _mint(v.sid, v.sub, effective_scopes(state.scopes, state.is_admin), now)
     db.session.rollback()  # end the read; the writes below are one short transaction
 
     spent = db.session.execute(_SPEND, {"b_jti": v.jti, "b_sid": v.sid, "b_now": now})
