@@ -36,6 +36,9 @@ class RecoveryCodesSchema(Schema):
 
 
 class TotpDisableSchema(Schema):
+    class Meta(Schema.Meta):
+        openapi = {"oneOf": [{"required": ["password"]}, {"required": ["current_password"]}]}
+
     password = f.Str(allow_none=False, max_length=1024, metadata={
         "description": f"{SUDO} Required; `current_password` is accepted in its place."})
     current_password = f.Str(allow_none=False, max_length=1024, metadata={
