@@ -19,7 +19,7 @@ from sqlalchemy import and_, bindparam, exists, or_, select, update
 from authsvc import bearer, clock, tokens
 from authsvc.errors import BadRequest, NotAuthenticated, PermissionDenied
 from authsvc.extensions import db
-from authsvc.models import PrivateToken, RevokedToken, Session, User
+from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes
 from authsvc.runtime import keystore, settings
 
 ALL_KINDS = frozenset(tokens.KINDS)
@@ -99,7 +99,7 @@ def check_state(v: tokens.Verified) -> Principal:
     if v.kind == "access" and row.jti_revoked:
         raise tokens.Revoked()
     _touch(v.kind, row.holder_id, row.last_used_at)
-    user_scopes = set(row.scopes.split())
+    user_scopes = set(effective_scopes(row.scopes, row.is_admin))  # a demotion drops `admin` now
     return Principal(
         user_id=v.sub, email=row.email, is_admin=row.is_admin, kind=v.kind, jti=v.jti,
         session_id=v.sid, scopes=tuple(s for s in v.scopes if s in user_scopes),

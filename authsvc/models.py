@@ -39,6 +39,18 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+ADMIN_SCOPE = "admin"
+
+
+def effective_scopes(scopes: str, is_admin: bool) -> list[str]:
+    """The scopes a user holds: the stored ones, with `admin` exactly while they are an admin.
+
+    `is_admin` is the one source of `admin`: a stored `admin` of a non-admin grants nothing.
+    """
+    held = [s for s in scopes.split() if s != ADMIN_SCOPE]
+    return [*held, ADMIN_SCOPE] if is_admin else held
+
+
 class User(db.Model):
     __tablename__ = "users"
 
@@ -57,6 +69,10 @@ class User(db.Model):
     @property
     def scope_list(self) -> list[str]:
         return self.scopes.split()
+
+    @property
+    def effective_scopes(self) -> list[str]:
+        return effective_scopes(self.scopes, self.is_admin)
 
 
 class Session(db.Model):

@@ -207,11 +207,13 @@ def enable_totp(client: FlaskClient, login: Callable[..., dict[str, Any]]) -> Ca
 
     def enable(who: TestUser) -> TotpState:
         access = login(who)["access_token"]
-        r = client.post("/api/v1/auth/totp/setup", headers=bearer(access))
+        r = client.post("/api/v1/auth/totp/setup", headers=bearer(access),
+                        json={"current_password": who.password})
         assert r.status_code == 200, r.get_json()
         secret = r.get_json()["secret"]
         r = client.post("/api/v1/auth/totp/enable", headers=bearer(access),
-                        json={"totp_code": pyotp.TOTP(secret).at(clock.now())})
+                        json={"current_password": who.password,
+                              "totp_code": pyotp.TOTP(secret).at(clock.now())})
         assert r.status_code == 200, r.get_json()
         return TotpState(secret, r.get_json()["recovery_codes"], access)
 
@@ -606,7 +608,7 @@ def hostile_world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
 
     pair = login(admin_user)
     r = client.post("/api/v1/private-tokens", headers=bearer(pair["access_token"]),
-                    json={"name": "ci", "expires_in_days": 30})
+                    json={"name": "ci", "expires_in_days": 30, "current_password": PASSWORD})
     assert r.status_code == 201, r.get_json()
     yield HostileWorld(HostileTarget(app, client, admin_user, plain_user, login),
                        pair["access_token"], pair["refresh_token"], r.get_json()["token"],

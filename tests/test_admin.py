@@ -74,7 +74,9 @@ def test_admin_routes_need_credentials(client, method, path, body):
 
 
 def test_private_token_of_an_admin_may_administer(app, client, admin):
-    r = client.get(USERS, headers={"X-API-Key": mint_private_token(app, admin.id)})
+    # issue 13: only one that carries the scope admin (tests/test_security_authz.py)
+    r = client.get(USERS, headers={"X-API-Key": mint_private_token(app, admin.id,
+                                                                  ("read", "admin"))})
     assert r.status_code == 200
 
 

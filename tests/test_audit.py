@@ -96,14 +96,15 @@ def test_a_full_flow_records_every_event_and_no_secret(frozen, config, request):
                 ).status_code == 200
 
     access = login("bob@example.com").get_json()["access_token"]
-    r = post("/api/v1/private-tokens", access, name="ci", expires_in_days=30)
+    r = post("/api/v1/private-tokens", access, name="ci", expires_in_days=30,
+             current_password=PASSWORD)
     assert r.status_code == 201, r.get_json()
     secrets.append(r.get_json()["token"])
     token_id = r.get_json()["id"]
     r = client.patch(f"/api/v1/private-tokens/{token_id}", json={"name": "ci-2"},
                      headers=bearer(access))
     assert r.status_code == 200
-    r = post(f"/api/v1/private-tokens/{token_id}/rotate", access)
+    r = post(f"/api/v1/private-tokens/{token_id}/rotate", access, current_password=PASSWORD)
     assert r.status_code == 201
     secrets.append(r.get_json()["token"])
     r = client.delete(f"/api/v1/private-tokens/{r.get_json()['id']}", headers=bearer(access))

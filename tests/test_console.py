@@ -349,7 +349,7 @@ def test_logout_with_a_dead_token_still_forgets_the_cookie(client: FlaskClient,
 def test_a_private_token_cannot_log_out_a_console_session(client: FlaskClient, user: TestUser,
                                                          tokens: dict[str, Any]) -> None:
     r = client.post("/api/v1/private-tokens", headers=bearer(tokens["access_token"]),
-                    json={"name": "ci", "expires_in_days": 7})
+                    json={"name": "ci", "expires_in_days": 7, "current_password": user.password})
     assert r.status_code == 201, r.get_json()
     console_login(client, user)
     r = client.post(f"{SESSION}/logout", headers={**GUARD, **bearer(r.get_json()["token"])})

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import CHROMIUM, bearer
+from tests.conftest import CHROMIUM, PASSWORD, bearer
 from tests.conftest import BrowserTab as BrowserTabType
 
 if not os.access(CHROMIUM, os.X_OK):
@@ -75,14 +75,22 @@ def test_errors_are_shown_next_to_the_field_they_name(tab: BrowserTab, user: Tes
     expect(page.locator("#signin-password-error")).to_be_hidden()
 
 
-def create_key(tab: BrowserTab, name: str, expiry: str = "In 30 days") -> str:
-    """Create a key through the dialog, copy it with the Copy button, close; returns the key."""
+def create_key(tab: BrowserTab, name: str, expiry: str = "In 30 days",
+               password: str = PASSWORD, code: str | None = None) -> str:
+    """Create a key through the dialog, copy it with the Copy button, close; returns the key.
+
+    Sudo mode: the dialog asks for the password, and for a code when two-factor is on."""
     page = tab.page
     page.get_by_role("button", name="Create key").click()
     dialog = page.get_by_role("dialog", name="Create an API key")
     expect(dialog).to_be_visible()
     dialog.get_by_label("Name").fill(name)
     dialog.get_by_label(expiry).check()
+    dialog.get_by_label("Your password").fill(password)
+    if code is None:
+        expect(dialog.get_by_label("Two-factor code")).to_be_hidden()
+    else:
+        dialog.get_by_label("Two-factor code").fill(code)
     dialog.get_by_role("button", name="Create key").click()
     return copy_shown_key(tab)
 
@@ -159,6 +167,7 @@ def test_the_create_dialog_keeps_keyboard_users_in_charge(tab: BrowserTab, user:
     dialog.get_by_role("button", name="Create key").click()
     expect(page.locator("#create-name-error")).to_have_text("This field may not be blank.")
     expect(page.locator("#create-expiry-error")).to_be_visible()
+    expect(page.locator("#create-password-error")).to_be_visible()  # sudo mode
     expect(dialog.get_by_label("Name")).to_be_focused()
     expect(page.locator("#keys-table tbody tr")).to_have_count(0)
 
@@ -171,6 +180,13 @@ def test_rotate_and_delete(tab: BrowserTab, client: FlaskClient, user: TestUser)
     row(tab, "nightly backup").get_by_role("button", name="Rotate key nightly backup").click()
     confirm = page.get_by_role("dialog", name="Rotate “nightly backup”?")
     expect(confirm).to_be_visible()
+    # Sudo mode: rotating asks for the password; a wrong one is refused and nothing changes.
+    expect(confirm.get_by_label("Your password")).to_be_focused()
+    confirm.get_by_label("Your password").fill("not-the-password-42")
+    confirm.get_by_role("button", name="Rotate key").click()
+    expect(page.locator("#rotate-password-error")).to_have_text("The current password is incorrect.")
+    assert client.get("/api/v1/auth/verify", headers=bearer(old)).status_code == 200
+    confirm.get_by_label("Your password").fill(user.password)
     confirm.get_by_role("button", name="Rotate key").click()
     new = copy_shown_key(tab)
     assert new != old
@@ -204,6 +220,7 @@ def test_an_ended_session_asks_to_sign_in_again_and_keeps_what_was_typed(
     dialog = page.get_by_role("dialog", name="Create an API key")
     dialog.get_by_label("Name").fill("typed before the session ended")
     dialog.get_by_label("In 7 days").check()
+    dialog.get_by_label("Your password").fill(user.password)
     other = login(user)["access_token"]
     assert client.delete("/api/v1/auth/sessions", headers=bearer(other)).status_code == 204
 
@@ -263,6 +280,13 @@ def test_two_factor_setup_then_sign_in_with_a_code_and_a_recovery_code(
     page = tab.page
     sign_in(tab, user, "/console/two-factor")
     expect(page.get_by_role("heading", name="Two-factor is off")).to_be_visible()
+    # Sudo mode: setting up asks for the password first.
+    page.get_by_role("button", name="Set up two-factor").click()
+    expect(page.locator("#tf-setup-password-error")).to_be_visible()
+    page.locator("#tf-setup-form").get_by_label("Your password").fill("not-the-password-42")
+    page.get_by_role("button", name="Set up two-factor").click()
+    expect(page.locator("#tf-setup-password-error")).to_have_text("The current password is incorrect.")
+    page.locator("#tf-setup-form").get_by_label("Your password").fill(user.password)
     page.get_by_role("button", name="Set up two-factor").click()
     qr = page.get_by_role("img", name=re.compile("QR code"))
     expect(qr).to_be_visible()
@@ -314,6 +338,22 @@ def test_two_factor_setup_then_sign_in_with_a_code_and_a_recovery_code(
     page.get_by_role("button", name="Verify").click()
     expect(page).to_have_url(re.compile(r"/console/keys$"))
 
+    # With two-factor on, creating a key asks for a code as well as the password.
+    page.get_by_role("button", name="Create key").click()
+    dialog = page.get_by_role("dialog", name="Create an API key")
+    dialog.get_by_label("Name").fill("needs a code")
+    dialog.get_by_label("Your password").fill(user.password)
+    dialog.get_by_role("button", name="Create key").click()
+    expect(page.locator("#create-code-error")).to_have_text("A two-factor code is required.")
+    dialog.get_by_label("Two-factor code").fill("000000")
+    dialog.get_by_role("button", name="Create key").click()
+    expect(page.locator("#create-password-error")).to_have_text(
+        "The password or the two-factor code is incorrect.")
+    dialog.get_by_role("button", name="Cancel").click()
+    clock.advance(30)
+    create_key(tab, "needs a code", code=pyotp.TOTP(secret).at(clock.now()))
+    expect(row(tab, "needs a code")).to_have_count(1)
+
     page.get_by_role("link", name="Two-factor").click()
     clock.advance(30)
     off = page.locator("#tf-disable-form")
@@ -330,6 +370,13 @@ def test_change_password(tab: BrowserTab, client: FlaskClient, user: TestUser) -
     key = create_key(tab, "soon revoked")
     page.get_by_role("link", name="Password").click()
     form = page.locator("#password-form")
+    expect(form.get_by_label("Two-factor code")).to_be_hidden()  # two-factor is off
+    form.get_by_label("Current password").fill("not-the-password-42")
+    form.get_by_label("New password", exact=True).fill("another-Granite-77-harbour")
+    form.get_by_label("New password again").fill("another-Granite-77-harbour")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("#password-current-error")).to_have_text("The current password is incorrect.")
+    assert client.get("/api/v1/auth/verify", headers=bearer(key)).status_code == 200
     form.get_by_label("Current password").fill(user.password)
     form.get_by_label("New password", exact=True).fill("another-Granite-77-harbour")
     form.get_by_label("New password again").fill("something else entirely")
@@ -378,7 +425,8 @@ def test_pages_fit_a_phone_screen(chromium: Any, live_server: str, client: Flask
                                   user: TestUser, login: Any) -> None:
     access = login(user)["access_token"]
     r = client.post("/api/v1/private-tokens", headers=bearer(access),
-                    json={"name": "a rather long key name for a narrow screen", "expires_in_days": 30})
+                    json={"name": "a rather long key name for a narrow screen", "expires_in_days": 30,
+                          "current_password": PASSWORD})
     assert r.status_code == 201
     context = chromium.new_context(base_url=live_server, viewport={"width": 360, "height": 740},
                                    is_mobile=True, has_touch=True)
@@ -415,7 +463,7 @@ def test_screenshots(chromium: Any, live_server: str, client: FlaskClient, user:
     access = login(user)["access_token"]
     for name, days in (("billing exporter", 90), ("old laptop script", 30)):
         r = client.post("/api/v1/private-tokens", headers=bearer(access),
-                        json={"name": name, "expires_in_days": days,
+                        json={"name": name, "expires_in_days": days, "current_password": PASSWORD,
                               "scopes": ["read"] if "billing" in name else ["read", "write"]})
         assert r.status_code == 201
         if "billing" in name:

@@ -201,7 +201,8 @@ def test_private_token_create_fails_whole_and_shows_no_token(app, make_app, toke
     before = stored(app)
     with failing_writes(app, make_app) as broken:
         r = broken.app.test_client().post(PRIVATE_TOKENS, headers=bearer(tokens["access_token"]),
-                                          json={"name": "ci", "expires_in_days": 30})
+                                          json={"name": "ci", "expires_in_days": 30,
+                                                "current_password": PASSWORD})
     assert broken.failures
     assert_unavailable(r)
     assert stored(app) == before

@@ -98,8 +98,12 @@ class Credentials:
 
     def _private_token(self, who: TestUser) -> tuple[str, str]:
         access = self.target.login(who)["access_token"]
+        # an admin's key asks for `admin`, so that the admin routes are fuzzed through it too
+        scopes = ["read", "write", "introspect", "admin"] if who is self.target.admin else None
         r = self.target.client.post("/api/v1/private-tokens", headers=bearer(access),
-                                    json={"name": "fuzz", "expires_in_days": 30})
+                                    json={"name": "fuzz", "expires_in_days": 30,
+                                          "current_password": who.password,
+                                          **({"scopes": scopes} if scopes else {})})
         assert r.status_code == 201, r.get_json()
         return r.get_json()["id"], r.get_json()["token"]
 
@@ -141,6 +145,9 @@ class Credentials:
                     body[name] = self.token(caller)
             if case.path == "/api/v1/auth/login":
                 body["email"], body["password"] = who.email, who.password
+            # sudo mode: the real password, except where a success would change it
+            if isinstance(body.get("current_password"), str) and case.path != "/api/v1/auth/password":
+                body["current_password"] = who.password
             case.body = body
         params = case.path_parameters
         if real_ids and params and not case.meta.is_negative_at(ParameterLocation.PATH):

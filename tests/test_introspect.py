@@ -51,7 +51,8 @@ def test_an_accepted_access_token_is_active_with_rfc7662_fields(client, caller, 
 
 def test_a_private_token_is_active_with_its_own_type(client, caller, tokens, user):
     r = client.post("/api/v1/private-tokens", headers=bearer(tokens["access_token"]),
-                    json={"name": "ci", "scopes": ["read"], "expires_in_days": 30})
+                    json={"name": "ci", "scopes": ["read"], "expires_in_days": 30,
+                          "current_password": user.password})
     assert r.status_code == 201, r.get_json()
     private = r.get_json()["token"]
     body = introspect(client, caller, private).get_json()
@@ -63,7 +64,8 @@ def test_a_private_token_is_active_with_its_own_type(client, caller, tokens, use
 def test_a_private_token_with_the_scope_may_introspect(client, admin, login, tokens):
     access = login(admin)["access_token"]
     r = client.post("/api/v1/private-tokens", headers=bearer(access),
-                    json={"name": "gateway", "scopes": ["introspect"], "expires_in_days": 30})
+                    json={"name": "gateway", "scopes": ["introspect"], "expires_in_days": 30,
+                          "current_password": admin.password})
     assert r.status_code == 201, r.get_json()
     gateway = r.get_json()["token"]
     r = client.post(URL, json={"token": tokens["access_token"]}, headers={"X-API-Key": gateway})

@@ -48,7 +48,7 @@ def reason_of(client: Any, token: str, **headers: str) -> str | None:
 
 def private_token(client: Any, access: str, days: int = 365) -> str:
     r = client.post("/api/v1/private-tokens", headers=bearer(access),
-                    json={"name": "ci", "expires_in_days": days})
+                    json={"name": "ci", "expires_in_days": days, "current_password": PASSWORD})
     assert r.status_code == 201, r.get_json()
     return r.get_json()["token"]
 

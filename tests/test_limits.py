@@ -355,9 +355,10 @@ def test_token_bearing_answers_are_not_stored(client, user, tokens):
     assert r.status_code == 200 and "access_token" in r.get_json()
     assert r.headers["Cache-Control"] == "no-store"
     r = client.post("/api/v1/private-tokens", headers=bearer(tokens["access_token"]),
-                    json={"name": "ci", "expires_in_days": 1})
+                    json={"name": "ci", "expires_in_days": 1, "current_password": PASSWORD})
     assert r.status_code == 201 and r.headers["Cache-Control"] == "no-store"
-    r = client.post("/api/v1/auth/totp/setup", headers=bearer(tokens["access_token"]))
+    r = client.post("/api/v1/auth/totp/setup", headers=bearer(tokens["access_token"]),
+                    json={"current_password": PASSWORD})
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
 
 

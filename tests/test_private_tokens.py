@@ -16,9 +16,10 @@ from sqlalchemy import event, func, select, update
 from authsvc import clock
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, PrivateToken, User
-from tests.conftest import T0, bearer, envelope, error_of
+from tests.conftest import PASSWORD, T0, bearer, envelope, error_of
 
 URL = "/api/v1/private-tokens"
+PROOF = {"current_password": PASSWORD}  # sudo mode (issue 13)
 FIELDS = {"id", "name", "description", "scopes", "created_at", "expires_at", "last_used_at",
           "status"}
 
@@ -29,6 +30,7 @@ def z(when: Any) -> str:
 
 def create(client: Any, access: str, **body: Any) -> dict[str, Any]:
     body.setdefault("name", "ci")
+    body.setdefault("current_password", PASSWORD)
     if "expires_at" not in body:
         body.setdefault("expires_in_days", 30)
     r = client.post(URL, json=body, headers=bearer(access))
@@ -84,7 +86,7 @@ def private_token_updates(app: Any) -> Iterator[list[str]]:
 def test_create_shows_the_token_once_and_stores_only_its_jti(frozen, app, client, tokens, user,
                                                              caplog):
     caplog.set_level(logging.DEBUG)
-    r = client.post(URL, json={"name": "deploy bot", "description": "GitHub Actions",
+    r = client.post(URL, json={"current_password": PASSWORD, "name": "deploy bot", "description": "GitHub Actions",
                                "expires_in_days": 30}, headers=bearer(tokens["access_token"]))
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
@@ -142,7 +144,7 @@ def test_create_with_no_scopes_is_allowed(client, tokens):
 
 def test_scopes_outside_the_callers_are_refused_and_nothing_is_minted(app, client, tokens):
     before = counts(app)
-    r = client.post(URL, json={"name": "x", "expires_in_days": 1,
+    r = client.post(URL, json={"current_password": PASSWORD, "name": "x", "expires_in_days": 1,
                                "scopes": ["read", "admin", "introspect"]},
                     headers=bearer(tokens["access_token"]))
     assert r.status_code == 403
@@ -188,7 +190,7 @@ MAX = {"max_days": 365}
 def test_bad_create_bodies_are_400_and_mint_nothing(frozen, app, client, tokens, body, attr,
                                                     code, extra):
     before = counts(app)
-    r = client.post(URL, json=body, headers=bearer(tokens["access_token"]))
+    r = client.post(URL, json={"current_password": PASSWORD, **body}, headers=bearer(tokens["access_token"]))
     assert r.status_code == 400
     assert error_of(r) == {**envelope(code, type="validation_error", attr=attr), "extra": extra}
     assert counts(app) == before
@@ -213,7 +215,7 @@ def test_max_lifetime_is_configurable(short_max, frozen, app, client, tokens):
     h = bearer(tokens["access_token"])
     for body, attr in (({"expires_in_days": 8}, "expires_in_days"),
                        ({"expires_at": "2026-11-29T10:00:01Z"}, "expires_at")):
-        r = client.post(URL, json={"name": "x", **body}, headers=h)
+        r = client.post(URL, json={"current_password": PASSWORD, "name": "x", **body}, headers=h)
         assert r.status_code == 400
         assert error_of(r)["attr"] == attr and error_of(r)["extra"] == {"max_days": 7}
     create(client, tokens["access_token"], expires_in_days=7)
@@ -235,14 +237,15 @@ def totp_policy(config):
     config["AUTHSVC_REQUIRE_TOTP_FOR_PRIVATE_TOKENS"] = True
 
 
-def test_totp_policy_refuses_users_without_totp(totp_policy, app, client, tokens, user):
+def test_totp_policy_refuses_users_without_totp(totp_policy, app, client, tokens, user,
+                                                enable_totp):
     before = counts(app)
-    r = client.post(URL, json={"name": "x", "expires_in_days": 1},
+    r = client.post(URL, json={"current_password": PASSWORD, "name": "x", "expires_in_days": 1},
                     headers=bearer(tokens["access_token"]))
     assert r.status_code == 403 and error_of(r) == envelope("permission_denied")
     assert counts(app) == before
-    set_user(app, user.id, totp_enabled=True)
-    create(client, tokens["access_token"])
+    state = enable_totp(user)  # sudo mode then needs a code as well
+    create(client, tokens["access_token"], totp_code=state.recovery_codes[0])
 
 
 # --- who may manage them --------------------------------------------------------------------
@@ -310,7 +313,7 @@ def test_another_users_tokens_are_not_found(frozen, app, client, tokens, make_us
     for token_id in (theirs["id"], revoked["id"], "no-such-id"):
         for r in (client.get(f"{URL}/{token_id}", headers=h),
                   client.patch(f"{URL}/{token_id}", json={"name": "mine now"}, headers=h),
-                  client.post(f"{URL}/{token_id}/rotate", headers=h),
+                  client.post(f"{URL}/{token_id}/rotate", json=PROOF, headers=h),
                   client.delete(f"{URL}/{token_id}", headers=h)):
             assert r.status_code == 404 and error_of(r) == envelope("not_found")
     assert counts(app) == before
@@ -380,7 +383,7 @@ def test_rotate_keeps_name_scopes_and_lifetime_length_and_kills_the_old_one(froz
                   expires_at="2026-12-02T13:30:00Z")  # 10 days 3 h 30 min
     clock.advance(timedelta(days=4))
     access = login(user)["access_token"]
-    r = client.post(f"{URL}/{made['id']}/rotate", headers=bearer(access))
+    r = client.post(f"{URL}/{made['id']}/rotate", json=PROOF, headers=bearer(access))
     assert r.status_code == 201
     new = r.get_json()
     assert set(new) == FIELDS | {"token"}
@@ -402,7 +405,7 @@ def test_rotate_keeps_name_scopes_and_lifetime_length_and_kills_the_old_one(froz
     assert made["token"] not in json.dumps(rotated) and new["token"] not in json.dumps(rotated)
 
     before = counts(app)
-    r = client.post(f"{URL}/{made['id']}/rotate", headers=bearer(access))
+    r = client.post(f"{URL}/{made['id']}/rotate", json=PROOF, headers=bearer(access))
     assert r.status_code == 409 and error_of(r) == envelope("conflict")
     assert counts(app) == before
 
@@ -411,7 +414,7 @@ def test_rotating_an_expired_token_renews_it(frozen, client, tokens, user, login
     made = create(client, tokens["access_token"], expires_in_days=7)
     clock.advance(timedelta(days=9))
     access = login(user)["access_token"]
-    new = client.post(f"{URL}/{made['id']}/rotate", headers=bearer(access)).get_json()
+    new = client.post(f"{URL}/{made['id']}/rotate", json=PROOF, headers=bearer(access)).get_json()
     assert new["status"] == "active" and new["expires_at"] == "2026-12-08T10:00:00Z"
 
 
@@ -419,7 +422,7 @@ def test_rotation_is_capped_by_todays_maximum(frozen, app, client, tokens):
     made = create(client, tokens["access_token"], expires_in_days=300)
     rt = app.extensions["authsvc"]
     app.extensions["authsvc"] = replace(rt, settings=replace(rt.settings, private_max_days=30))
-    new = client.post(f"{URL}/{made['id']}/rotate",
+    new = client.post(f"{URL}/{made['id']}/rotate", json=PROOF,
                       headers=bearer(tokens["access_token"])).get_json()
     assert new["expires_at"] == "2026-12-22T10:00:00Z"
 
@@ -428,17 +431,17 @@ def test_rotation_refuses_scopes_the_user_lost(app, client, tokens, user):
     made = create(client, tokens["access_token"], scopes=["write"])
     set_user(app, user.id, scopes="read")
     before = counts(app)
-    r = client.post(f"{URL}/{made['id']}/rotate", headers=bearer(tokens["access_token"]))
+    r = client.post(f"{URL}/{made['id']}/rotate", json=PROOF, headers=bearer(tokens["access_token"]))
     assert r.status_code == 403
     assert error_of(r) == {**envelope("insufficient_scope"), "extra": {"scopes": ["write"]}}
     assert counts(app) == before
 
 
-def test_rotation_follows_the_totp_policy(totp_policy, app, client, tokens, user):
-    set_user(app, user.id, totp_enabled=True)
-    made = create(client, tokens["access_token"])
+def test_rotation_follows_the_totp_policy(totp_policy, app, client, tokens, user, enable_totp):
+    state = enable_totp(user)
+    made = create(client, tokens["access_token"], totp_code=state.recovery_codes[0])
     set_user(app, user.id, totp_enabled=False)
-    r = client.post(f"{URL}/{made['id']}/rotate", headers=bearer(tokens["access_token"]))
+    r = client.post(f"{URL}/{made['id']}/rotate", json=PROOF, headers=bearer(tokens["access_token"]))
     assert r.status_code == 403 and error_of(r) == envelope("permission_denied")
     assert client.get("/api/v1/auth/verify", headers=bearer(made["token"])).status_code == 200
 

@@ -21,6 +21,8 @@ LOGIN = "/api/v1/auth/login"
 SETUP = "/api/v1/auth/totp/setup"
 ENABLE = "/api/v1/auth/totp/enable"
 DISABLE = "/api/v1/auth/totp/disable"
+PROOF = {"current_password": PASSWORD}  # sudo mode (issue 13)
+WRONG_PROOF = envelope("invalid_credentials", attr="current_password")
 STEP0 = int(T0.timestamp()) // 30
 
 
@@ -74,7 +76,7 @@ def private_token(app, user_id: str) -> str:
 # --- setup -------------------------------------------------------------------------------
 
 def test_setup_gives_a_pending_secret_uri_and_qr(app, client, user, tokens):
-    r = client.post(SETUP, headers=bearer(tokens["access_token"]))
+    r = client.post(SETUP, headers=bearer(tokens["access_token"]), json=PROOF)
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     assert set(body) == {"secret", "otpauth_uri", "qr_svg"}
@@ -96,25 +98,26 @@ def test_setup_uses_the_configured_issuer(app, client, user, login, monkeypatch)
     rt = app.extensions["authsvc"]
     monkeypatch.setitem(app.extensions, "authsvc", dataclasses.replace(
         rt, settings=dataclasses.replace(rt.settings, totp_issuer="Acme Login")))
-    r = client.post(SETUP, headers=bearer(login(user)["access_token"]))
+    r = client.post(SETUP, headers=bearer(login(user)["access_token"]), json=PROOF)
     uri = urlparse(r.get_json()["otpauth_uri"])
     assert unquote(uri.path) == "/Acme Login:alice@example.com"
     assert parse_qs(uri.query)["issuer"] == ["Acme Login"]
 
 
 def test_setup_again_replaces_the_pending_secret(frozen, client, tokens):
-    first = client.post(SETUP, headers=bearer(tokens["access_token"])).get_json()["secret"]
-    second = client.post(SETUP, headers=bearer(tokens["access_token"])).get_json()["secret"]
+    first = client.post(SETUP, headers=bearer(tokens["access_token"]), json=PROOF).get_json()["secret"]
+    second = client.post(SETUP, headers=bearer(tokens["access_token"]), json=PROOF).get_json()["secret"]
     assert first != second
-    r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json={"totp_code": code(first)})
-    assert r.status_code == 401 and error_of(r) == envelope("invalid_totp", attr="totp_code")
-    r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json={"totp_code": code(second)})
+    r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json={**PROOF, "totp_code": code(first)})
+    # issue 13: a wrong code at a sudo route answers as a wrong password does (no oracle)
+    assert r.status_code == 401 and error_of(r) == WRONG_PROOF
+    r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json={**PROOF, "totp_code": code(second)})
     assert r.status_code == 200, r.get_json()
 
 
 def test_setup_when_already_on_is_a_conflict(app, client, user, totp_user):
     before = stored_user(app, user.id)
-    r = client.post(SETUP, headers=bearer(totp_user.access_token))
+    r = client.post(SETUP, headers=bearer(totp_user.access_token), json=PROOF)
     assert r.status_code == 409 and error_of(r) == envelope("conflict")
     after = stored_user(app, user.id)
     assert after.totp_secret == before.totp_secret and after.totp_pending_secret is None
@@ -124,8 +127,8 @@ def test_setup_when_already_on_is_a_conflict(app, client, user, totp_user):
 
 def test_enable_turns_totp_on_and_returns_ten_recovery_codes_stored_as_hashes(
         app, frozen, client, user, tokens):
-    secret = client.post(SETUP, headers=bearer(tokens["access_token"])).get_json()["secret"]
-    r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json={"totp_code": code(secret)})
+    secret = client.post(SETUP, headers=bearer(tokens["access_token"]), json=PROOF).get_json()["secret"]
+    r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json={**PROOF, "totp_code": code(secret)})
     assert r.status_code == 200, r.get_json()
     codes = r.get_json()["recovery_codes"]
     assert set(r.get_json()) == {"recovery_codes"}
@@ -147,22 +150,22 @@ def test_enable_turns_totp_on_and_returns_ten_recovery_codes_stored_as_hashes(
 
 def test_enable_again_is_a_conflict(client, totp_user):
     r = client.post(ENABLE, headers=bearer(totp_user.access_token),
-                    json={"totp_code": code(totp_user.secret)})
+                    json={**PROOF, "totp_code": code(totp_user.secret)})
     assert r.status_code == 409 and error_of(r) == envelope("conflict")
 
 
 def test_enable_without_setup_is_a_conflict(app, frozen, client, user, tokens):
-    r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json={"totp_code": "123456"})
+    r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json={**PROOF, "totp_code": "123456"})
     assert r.status_code == 409 and error_of(r) == envelope("conflict")
     assert stored_user(app, user.id).totp_enabled is False
 
 
 def test_enable_with_a_wrong_code_changes_nothing(app, frozen, client, user, tokens):
-    secret = client.post(SETUP, headers=bearer(tokens["access_token"])).get_json()["secret"]
+    secret = client.post(SETUP, headers=bearer(tokens["access_token"]), json=PROOF).get_json()["secret"]
     for wrong in (code(secret, 2), code(secret, -2), "000000" if code(secret) != "000000" else "111111",
                   "aaaa-bbbb-cccc"):
-        r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json={"totp_code": wrong})
-        assert r.status_code == 401 and error_of(r) == envelope("invalid_totp", attr="totp_code")
+        r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json={**PROOF, "totp_code": wrong})
+        assert r.status_code == 401 and error_of(r) == WRONG_PROOF  # issue 13: no oracle
     stored = stored_user(app, user.id)
     assert not stored.totp_enabled and stored.totp_secret is None
     assert stored.totp_pending_secret is not None and stored.totp_last_step is None
@@ -194,7 +197,7 @@ def test_the_stored_secret_is_sealed_under_the_instance_secret(app, user, totp_u
 
 
 def test_the_pending_secret_is_sealed_too(app, client, user, tokens):
-    secret = client.post(SETUP, headers=bearer(tokens["access_token"])).get_json()["secret"]
+    secret = client.post(SETUP, headers=bearer(tokens["access_token"]), json=PROOF).get_json()["secret"]
     pending = stored_user(app, user.id).totp_pending_secret
     assert secret.encode() not in pending
     assert crypto.open_sealed(SECRET.encode(), "totp-secret", pending,
@@ -342,9 +345,9 @@ def test_recovery_codes_from_a_previous_enable_stop_working(frozen, client, user
     r = client.post(DISABLE, headers=bearer(totp_user.access_token),
                     json={"password": PASSWORD, "totp_code": code(totp_user.secret)})
     assert r.status_code == 204, r.get_json()
-    secret = client.post(SETUP, headers=bearer(totp_user.access_token)).get_json()["secret"]
+    secret = client.post(SETUP, headers=bearer(totp_user.access_token), json=PROOF).get_json()["secret"]
     r = client.post(ENABLE, headers=bearer(totp_user.access_token),
-                    json={"totp_code": code(secret)})
+                    json={**PROOF, "totp_code": code(secret)})
     assert r.status_code == 200
     assert set(r.get_json()["recovery_codes"]).isdisjoint(old)
     r = login_with(client, user, old[0])
@@ -389,7 +392,8 @@ def test_disable_with_a_bad_code_changes_nothing(app, client, user, totp_user, w
         bad = "000000" if code(totp_user.secret) != "000000" else "111111"
     r = client.post(DISABLE, headers=bearer(totp_user.access_token),
                     json={"password": PASSWORD, "totp_code": bad})
-    assert r.status_code == 401 and error_of(r) == envelope("invalid_totp", attr="totp_code")
+    # issue 13: the same answer as a wrong password, so the route is no password oracle
+    assert r.status_code == 401 and error_of(r) == envelope("invalid_credentials", attr="password")
     assert stored_user(app, user.id).totp_enabled
     assert count(app, RecoveryCode) == 10 and events(app, "totp.disabled") == []
 
@@ -402,7 +406,7 @@ def test_disable_when_off_is_a_conflict(client, tokens):
 
 # --- who may call the routes -------------------------------------------------------------
 
-ROUTES = [(SETUP, None), (ENABLE, {"totp_code": "123456"}),
+ROUTES = [(SETUP, PROOF), (ENABLE, {**PROOF, "totp_code": "123456"}),
           (DISABLE, {"password": PASSWORD, "totp_code": "123456"})]
 
 
@@ -445,8 +449,8 @@ BAD_CODES = [
 
 @pytest.mark.parametrize("body,error", BAD_CODES)
 def test_enable_bad_input(app, client, user, tokens, body, error):
-    client.post(SETUP, headers=bearer(tokens["access_token"]))
-    r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json=body)
+    client.post(SETUP, headers=bearer(tokens["access_token"]), json=PROOF)
+    r = client.post(ENABLE, headers=bearer(tokens["access_token"]), json={**PROOF, **body})
     assert r.status_code == 400
     assert error_of(r) == envelope(error, type="validation_error", attr="totp_code")
     assert stored_user(app, user.id).totp_enabled is False

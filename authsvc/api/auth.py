@@ -7,7 +7,7 @@ import marshmallow as ma
 
 from authsvc.api import Blueprint, client
 from authsvc.api import fields as f
-from authsvc.api.schemas import EmptySchema, Schema, TokenPairSchema, UserSchema
+from authsvc.api.schemas import EmptySchema, Schema, SudoSchema, TokenPairSchema, UserSchema
 from authsvc.auth import ACCESS_ONLY, current_principal
 from authsvc.services import sessions, users
 
@@ -34,8 +34,7 @@ class RegisterSchema(Schema):
     password = f.NewPassword(required=True)
 
 
-class PasswordChangeSchema(Schema):
-    current_password = f.Str(required=True, max_length=1024)
+class PasswordChangeSchema(SudoSchema):
     new_password = f.NewPassword(required=True)
 
 
@@ -152,8 +151,8 @@ def register(body: dict[str, Any]) -> Any:
 @bp.authenticated(ACCESS_ONLY)
 @bp.arguments(PasswordChangeSchema)
 @bp.response(204)
-@bp.errors(415)
+@bp.errors(415, 429)
 def change_password(body: dict[str, Any]) -> None:
-    """Change your password; every other session and every private token is revoked."""
+    """Change your password; every other session and every private token is revoked (sudo mode)."""
     users.change_password(current_principal(), body["current_password"],
-                          body["new_password"], client())
+                          body["new_password"], client(), body["totp_code"])

@@ -11,15 +11,15 @@ import marshmallow as ma
 
 from authsvc.api import Blueprint, client
 from authsvc.api import fields as f
-from authsvc.api.schemas import Schema
+from authsvc.api.schemas import Schema, SudoSchema
 from authsvc.auth import ACCESS_ONLY, current_principal
 from authsvc.services import private_tokens
 
 bp = Blueprint("private_tokens", __name__, url_prefix="/api/v1/private-tokens",
                description="Long-lived tokens for scripts, CI and backends; shown once.")
 
-class CreateSchema(Schema):
-    class Meta(Schema.Meta):
+class CreateSchema(SudoSchema):
+    class Meta(SudoSchema.Meta):
         openapi = {"oneOf": [{"required": ["expires_in_days"]}, {"required": ["expires_at"]}]}
 
     name = f.Str(required=True, max_length=100)
@@ -73,9 +73,9 @@ class PrivateTokenListSchema(Schema):
 @bp.authenticated(ACCESS_ONLY)
 @bp.arguments(CreateSchema)
 @bp.response(201, CreatedSchema)
-@bp.errors(400, 415)
+@bp.errors(400, 415, 429)
 def create(body: dict[str, Any]) -> private_tokens.MintedToken:
-    """Mint a private token; the answer is the only place the token ever appears."""
+    """Mint a private token; the answer is the only place the token ever appears (sudo mode)."""
     return private_tokens.create(current_principal(), client=client(), **body)
 
 
@@ -109,11 +109,13 @@ def update(body: dict[str, Any], token_id: str) -> private_tokens.TokenInfo:
 
 @bp.route("/<token_id>/rotate", methods=["POST"])
 @bp.authenticated(ACCESS_ONLY)
+@bp.arguments(SudoSchema)
 @bp.response(201, CreatedSchema)
-@bp.errors(404, 409)
-def rotate(token_id: str) -> private_tokens.MintedToken:
-    """A new token with the same name, scopes and lifetime length; the old one dies now."""
-    return private_tokens.rotate(current_principal(), token_id, client())
+@bp.errors(400, 404, 409, 415, 429)
+def rotate(body: dict[str, Any], token_id: str) -> private_tokens.MintedToken:
+    """A new token with the same name, scopes and lifetime length; the old one dies now (sudo mode)."""
+    return private_tokens.rotate(current_principal(), token_id, client(),
+                                 body["current_password"], body["totp_code"])
 
 
 @bp.route("/<token_id>", methods=["DELETE"])

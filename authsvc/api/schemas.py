@@ -42,3 +42,17 @@ class UserSchema(Schema):
 
 class EmptySchema(Schema):
     pass
+
+
+SUDO = ("Sudo mode: the caller's password, checked like a login (wrong ones count towards "
+        "the account's lockout).")
+
+
+class SudoSchema(Schema):
+    """The proof a sensitive change needs (`services.reauth`): the password, and the second
+    factor when two-factor is on."""
+
+    current_password = f.Str(required=True, max_length=1024, metadata={"description": SUDO})
+    totp_code = f.Str(load_default=None, allow_none=True, max_length=64, metadata={
+        "description": "Required when two-factor is on: a current code or an unused recovery "
+                       "code (else `401 mfa_required`)."})

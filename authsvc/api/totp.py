@@ -7,7 +7,7 @@ import marshmallow as ma
 
 from authsvc.api import Blueprint, client
 from authsvc.api import fields as f
-from authsvc.api.schemas import Schema
+from authsvc.api.schemas import SUDO, Schema
 from authsvc.auth import ACCESS_ONLY, current_principal
 from authsvc.services import totp
 
@@ -21,8 +21,14 @@ class TotpSetupSchema(Schema):
     qr_svg = ma.fields.String(required=True, metadata={"description": "The URI as an SVG QR code."})
 
 
+class TotpSetupBodySchema(Schema):
+    current_password = f.Str(required=True, max_length=1024, metadata={"description": SUDO})
+
+
 class TotpEnableSchema(Schema):
-    totp_code = f.Str(required=True, max_length=64)
+    current_password = f.Str(required=True, max_length=1024, metadata={"description": SUDO})
+    totp_code = f.Str(required=True, max_length=64, metadata={
+        "description": "A current code of the pending secret: with the password, the proof."})
 
 
 class RecoveryCodesSchema(Schema):
@@ -30,17 +36,32 @@ class RecoveryCodesSchema(Schema):
 
 
 class TotpDisableSchema(Schema):
-    password = f.Str(required=True, max_length=1024)
+    class Meta(Schema.Meta):
+        openapi = {"oneOf": [{"required": ["password"]}, {"required": ["current_password"]}]}
+
+    password = f.Str(allow_none=False, max_length=1024, metadata={
+        "description": f"{SUDO} Required; `current_password` is accepted in its place."})
+    current_password = f.Str(allow_none=False, max_length=1024, metadata={
+        "description": "The same as `password` (the other sudo routes' name); send one of them."})
     totp_code = f.Str(required=True, max_length=64)
+
+    @ma.validates_schema
+    def _one_password(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "password" not in data and "current_password" not in data:
+            raise ma.ValidationError("required", field_name="password")
+        if "password" in data and "current_password" in data:
+            raise ma.ValidationError("Send one of password and current_password.",
+                                     field_name="current_password")
 
 
 @bp.route("/setup", methods=["POST"])
 @bp.authenticated(ACCESS_ONLY)
+@bp.arguments(TotpSetupBodySchema)
 @bp.response(200, TotpSetupSchema)
-@bp.errors(409, 429)
-def setup() -> totp.Setup:
-    """Start two-factor setup: a new pending secret, its otpauth URI and QR code."""
-    return totp.setup(current_principal(), client())
+@bp.errors(400, 409, 415, 429)
+def setup(body: dict[str, Any]) -> totp.Setup:
+    """Start two-factor setup: a new pending secret, its otpauth URI and QR code (sudo mode)."""
+    return totp.setup(current_principal(), body["current_password"], client())
 
 
 @bp.route("/enable", methods=["POST"])
@@ -49,8 +70,11 @@ def setup() -> totp.Setup:
 @bp.response(200, RecoveryCodesSchema)
 @bp.errors(409, 415, 429)
 def enable(body: dict[str, Any]) -> dict[str, Any]:
-    """Turn two-factor login on with a code from the pending secret; recovery codes are shown once."""
-    return {"recovery_codes": totp.enable(current_principal(), body["totp_code"], client())}
+    """Turn two-factor login on with a code from the pending secret; recovery codes are shown once.
+
+    Sudo mode: the password and that code; a wrong one of either gets the same answer."""
+    return {"recovery_codes": totp.enable(current_principal(), body["current_password"],
+                                          body["totp_code"], client())}
 
 
 @bp.route("/disable", methods=["POST"])
@@ -59,5 +83,8 @@ def enable(body: dict[str, Any]) -> dict[str, Any]:
 @bp.response(204)
 @bp.errors(409, 415, 429)
 def disable(body: dict[str, Any]) -> None:
-    """Turn two-factor login off: needs the password and a current or recovery code."""
-    totp.disable(current_principal(), body["password"], body["totp_code"], client())
+    """Turn two-factor login off: needs the password and a current or recovery code.
+
+    A wrong password and a wrong code get the same answer; both count towards the lockout."""
+    attr = "password" if "password" in body else "current_password"
+    totp.disable(current_principal(), body[attr], body["totp_code"], client(), password_attr=attr)

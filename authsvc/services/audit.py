@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from authsvc import clock, metrics
-from authsvc.errors import PermissionDenied, ValidationFailed
+from authsvc.errors import ValidationFailed
 from authsvc.extensions import db
 from authsvc.models import AuditEvent
 from authsvc.services import Client
@@ -46,8 +46,9 @@ def list_events(principal: Principal, *, user_id: str | None = None, type: str |
 
     `next` is an opaque cursor for the following page, None on the last one.
     """
-    if not principal.is_admin:
-        raise PermissionDenied("Only administrators may read the audit log.")
+    from authsvc.services.users import require_admin  # users imports audit
+
+    require_admin(principal)
     limit = min(limit, MAX_LIMIT)
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit + 1)
     if cursor is not None:

@@ -16,9 +16,11 @@ from authsvc import clock, tokens
 from authsvc.auth import Principal
 from authsvc.errors import Conflict, InsufficientScope, NotFound, PermissionDenied, ValidationFailed
 from authsvc.extensions import db
-from authsvc.models import PrivateToken, User, new_id
+from authsvc.models import ADMIN_SCOPE, PrivateToken, User, new_id
 from authsvc.runtime import keystore, settings
 from authsvc.services import Client, audit
+from authsvc.services.reauth import require_recent_proof
+from authsvc.services.users import get_me
 
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
 
@@ -118,6 +120,11 @@ def _mint(user_id: str, name: str, description: str | None, scopes: list[str],
     return row, token
 
 
+def _prove(principal: Principal, password: str | None, totp_code: str | None, client: Client,
+           action: str) -> None:
+    require_recent_proof(get_me(principal), password, totp_code, client, action=action)
+
+
 def _own(principal: Principal, token_id: str) -> PrivateToken:
     """The caller's token; anyone else's answers exactly as a missing one does."""
     row = db.session.scalar(select(PrivateToken).where(
@@ -144,13 +151,19 @@ def _clean_description(description: str | None) -> str | None:
 
 def create(principal: Principal, *, name: str, description: str | None,
            scopes: Sequence[str] | None, expires_in_days: int | None,
-           expires_at: datetime | None, client: Client) -> MintedToken:
-    """Mint a token for the caller; every check runs before anything is signed or stored."""
+           expires_at: datetime | None, client: Client, current_password: str | None = None,
+           totp_code: str | None = None) -> MintedToken:
+    """Mint a token for the caller; every check runs before anything is signed or stored.
+
+    Sudo mode: the body's checks first, then the proof (password, and code with 2FA on).
+    """
     now = _now()
     _check_totp(principal.user_id)
     expiry = _expiry(now, expires_in_days, expires_at)
-    chosen = list(dict.fromkeys(principal.scopes if scopes is None else scopes))
+    default = [s for s in principal.scopes if s != ADMIN_SCOPE]  # `admin` only when asked for
+    chosen = list(dict.fromkeys(default if scopes is None else scopes))
     _check_scopes(principal, chosen)
+    _prove(principal, current_password, totp_code, client, "private_token.create")
     row, token = _mint(principal.user_id, name.strip(), _clean_description(description),
                        chosen, now, expiry)
     minted = _minted(row, token, now)
@@ -198,7 +211,8 @@ def update_token(principal: Principal, token_id: str, *, changes: dict[str, str 
     return info
 
 
-def rotate(principal: Principal, token_id: str, client: Client) -> MintedToken:
+def rotate(principal: Principal, token_id: str, client: Client,
+           current_password: str | None = None, totp_code: str | None = None) -> MintedToken:
     """A new token with the old one's name, scopes and lifetime length; the old dies now.
 
     The length is capped at today's maximum, so a lowered `AUTHSVC_PRIVATE_TOKEN_MAX_DAYS`
@@ -211,6 +225,7 @@ def rotate(principal: Principal, token_id: str, client: Client) -> MintedToken:
     _check_totp(principal.user_id)
     scopes = row.scopes.split()
     _check_scopes(principal, scopes)
+    _prove(principal, current_password, totp_code, client, "private_token.rotate")
     length = min(row.expires_at - row.created_at, _max_lifetime())
     if not _revoke(row, now):
         db.session.rollback()

@@ -17,7 +17,7 @@ from authsvc import clock, passwords, tokens
 from authsvc.auth import Principal, verify
 from authsvc.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
 from authsvc.extensions import db
-from authsvc.models import PrivateToken, RevokedToken, Session, User, new_id
+from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes, new_id
 from authsvc.runtime import keystore, settings
 from authsvc.services import Client, audit, second_factor
 from authsvc.services import lockout
@@ -95,7 +95,7 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
     if passwords.needs_rehash(user.password_hash, s.hash_params):
         user.password_hash = passwords.hash_password(password, s.hash_params)
     session_id = new_id()
-    pair, claims = _mint(session_id, user.id, user.scope_list, now)
+    pair, claims = _mint(session_id, user.id, user.effective_scopes, now)
     db.session.add(Session(id=session_id, user_id=user.id, created_at=now, last_used_at=now,
                            expires_at=now + s.refresh_ttl, ip=client.ip,
                            user_agent=client.user_agent, refresh_jti=claims["jti"],
@@ -110,7 +110,7 @@ _REFRESH_STATE = (
     select(_sessions.c.revoked_at, _sessions.c.refresh_jti, _sessions.c.refresh_iat,
            _sessions.c.refresh_exp, _sessions.c.previous_refresh_jti, _sessions.c.rotated_at,
            _sessions.c.replay_recorded, _sessions.c.reuse_recorded_at,
-           User.is_active, User.scopes)
+           User.is_active, User.is_admin, User.scopes)
     .join(User, User.id == _sessions.c.user_id)
     .where(_sessions.c.id == bindparam("sid"), _sessions.c.user_id == bindparam("sub"))
 )
@@ -200,7 +200,7 @@ def _try_refresh(v: tokens.Verified, client: Client) -> TokenPair | None:
         raise tokens.InactiveUser()
     if not current and not replay:
         _reuse_detected(v, state, client, now)
-    scopes = state.scopes.split()
+    scopes = effective_scopes(state.scopes, state.is_admin)
     if replay:
         return _replay(v, state, scopes, client, now)
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete
 
-from authsvc import passwords, totp
+from authsvc import totp
 from authsvc.auth import Principal
-from authsvc.errors import Conflict, InvalidCredentials
+from authsvc.errors import Conflict
 from authsvc.extensions import db
 from authsvc.models import RecoveryCode
 from authsvc.runtime import settings
 from authsvc.services import Client, audit, second_factor
+from authsvc.services.reauth import require_recent_proof
 from authsvc.services.users import get_me
 
 
@@ -26,11 +27,15 @@ class Setup:
     qr_svg: str
 
 
-def setup(principal: Principal, client: Client) -> Setup:
-    """Make a new pending secret (replacing a pending one); `409` when TOTP is already on."""
+def setup(principal: Principal, current_password: str | None, client: Client) -> Setup:
+    """Make a new pending secret (replacing a pending one); `409` when TOTP is already on.
+
+    Sudo mode: needs the password (two-factor is off here, or this is a 409).
+    """
     user = get_me(principal)
     if user.totp_enabled:
         raise Conflict("Two-factor authentication is already on; disable it first.")
+    require_recent_proof(user, current_password, None, client, action="totp.setup")
     secret = totp.new_secret()
     user.totp_pending_secret = second_factor.seal_secret(user.id, secret)
     audit.record("totp.setup", client=client, user_id=user.id)
@@ -39,15 +44,20 @@ def setup(principal: Principal, client: Client) -> Setup:
     return Setup(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
 
 
-def enable(principal: Principal, code: str, client: Client) -> list[str]:
-    """Turn TOTP on with a code from the pending secret; return the recovery codes, once."""
+def enable(principal: Principal, current_password: str | None, code: str,
+           client: Client) -> list[str]:
+    """Turn TOTP on with a code from the pending secret; return the recovery codes, once.
+
+    Sudo mode: the password, and the code of the pending secret as the second factor.
+    """
     user = get_me(principal)
     if user.totp_enabled:
         raise Conflict("Two-factor authentication is already on.")
     pending = user.totp_pending_secret
     if pending is None:
         raise Conflict("There is no pending secret; call /auth/totp/setup first.")
-    second_factor.spend_totp(user, pending, code)
+    require_recent_proof(user, current_password, code, client, action="totp.enable",
+                         pending_secret=pending)
     user.totp_secret = pending
     user.totp_pending_secret = None
     user.totp_enabled = True
@@ -62,14 +72,14 @@ def enable(principal: Principal, code: str, client: Client) -> list[str]:
     return codes
 
 
-def disable(principal: Principal, password: str, code: str, client: Client) -> None:
+def disable(principal: Principal, password: str | None, code: str, client: Client, *,
+            password_attr: str = "password") -> None:
     """Turn TOTP off: needs the password and a current code or an unused recovery code."""
     user = get_me(principal)
     if not user.totp_enabled:
         raise Conflict("Two-factor authentication is not on.")
-    if not passwords.verify(user.password_hash, password, settings().hash_params):
-        raise InvalidCredentials("The password is incorrect.", attr="password")
-    method = second_factor.spend(user, code, client)
+    method = require_recent_proof(user, password, code, client, action="totp.disable",
+                                  password_attr=password_attr)
     user.totp_enabled = False
     user.totp_secret = None
     user.totp_pending_secret = None

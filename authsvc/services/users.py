@@ -9,11 +9,13 @@ from sqlalchemy.exc import IntegrityError
 
 from authsvc import clock, passwords
 from authsvc.auth import Principal
-from authsvc.errors import Conflict, InvalidCredentials, NotFound, PermissionDenied, ValidationFailed
+from authsvc.errors import (REALM, Conflict, InsufficientScope, NotFound,
+                            PermissionDenied, ValidationFailed)
 from authsvc.extensions import db
-from authsvc.models import PrivateToken, User, new_id
+from authsvc.models import ADMIN_SCOPE, PrivateToken, User, new_id
 from authsvc.runtime import settings
-from authsvc.services import Client, audit, lockout
+from authsvc.services import Client, audit
+from authsvc.services.reauth import require_recent_proof
 from authsvc.services.sessions import revoke_sessions, normalize_email
 
 
@@ -66,13 +68,13 @@ def get_me(principal: Principal) -> User:
 
 
 def change_password(principal: Principal, current_password: str, new_password: str,
-                    client: Client) -> None:
-    """Revokes every other session and every private token: a changed password means "not them"."""
+                    client: Client, totp_code: str | None = None) -> None:
+    """Revokes every other session and every private token: a changed password means "not them".
+
+    Sudo mode: the current password, and a code when two-factor is on.
+    """
     user = get_me(principal)
-    with lockout.attempt(user.email, client):  # a stolen access token must not guess unlimited
-        if not passwords.verify(user.password_hash, current_password, settings().hash_params):
-            raise InvalidCredentials("The current password is incorrect.",
-                                     attr="current_password")
+    require_recent_proof(user, current_password, totp_code, client, action="password.change")
     check_password(new_password, user.email, attr="new_password")
     user.password_hash = passwords.hash_password(new_password, settings().hash_params)
     now = clock.now()
@@ -92,9 +94,21 @@ ADMIN_FIELDS = ("is_active", "scopes", "is_admin")
 
 
 def require_admin(principal: Principal) -> None:
-    """`principal.is_admin` is read from the user row on this request, so a demotion bites at once."""
+    """An administrator, through a token that carries the scope `admin`.
+
+    `principal.is_admin` is read from the user row on this request, and `principal.scopes`
+    is the token's scopes intersected with the user's effective ones (`admin` only while
+    an admin), so a demotion bites at once. A private token carries `admin` only when it
+    was asked for at creation: an admin's read-only CI key cannot make admins.
+    """
     if not principal.is_admin:
         raise PermissionDenied("Only administrators may do this.")
+    if ADMIN_SCOPE not in principal.scopes:
+        raise InsufficientScope(
+            "This token lacks the scope admin: use an access token, or a private token "
+            "created with the scope admin.", extra={"scopes": [ADMIN_SCOPE]},
+            headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", '
+                                         f'scope="{ADMIN_SCOPE}"'})
 
 
 def list_users(principal: Principal) -> list[User]:

@@ -35,10 +35,24 @@ export function showErrors(form, error) {
       el.hidden = false;
     }
     for (const input of inputs) input.setAttribute("aria-invalid", "true");
-    first ??= inputs.find((el) => !el.disabled) ?? null;
   }
+  // The first bad field in the form's order, whatever order the API listed them in.
+  first = [...form.querySelectorAll('[aria-invalid="true"]')].find((el) => !el.disabled) ?? null;
   if (first) first.focus();
   else slots(form, null)[0]?.focus?.();
+}
+
+/** Sudo mode: show the two-factor code field only where two-factor is on. */
+export function proofFields(form, me) {
+  for (const el of form.querySelectorAll("[data-totp-only]")) el.hidden = !me.totp_enabled;
+}
+
+/** The proof a sensitive change sends: the password, and the code when that field is shown. */
+export function proof(form) {
+  const body = { current_password: form.elements.current_password.value };
+  const code = form.querySelector("[data-totp-only]:not([hidden]) [name=totp_code]");
+  if (code?.value.trim()) body.totp_code = code.value.trim();
+  return body;
 }
 
 export function showMessage(el, text) {

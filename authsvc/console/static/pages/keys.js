@@ -1,7 +1,7 @@
 // API keys: the table, the create dialog, the show-once dialog, rotate and delete.
 import { api } from "../api.js";
 import { confirm, copyText, open } from "../dialogs.js";
-import { busy, clearErrors, showErrors, showMessage, timeEl } from "../forms.js";
+import { busy, clearErrors, proof, proofFields, showErrors, showMessage, timeEl } from "../forms.js";
 
 const STATUS = { active: "Active", expired: "Expired", revoked: "Revoked" };
 
@@ -14,6 +14,10 @@ export async function init(main, { me }) {
   const createDialog = $("#create-dialog");
   const form = $("#create-form");
   const dateInput = $("#create-date");
+  const rotateDialog = $("#rotate-dialog");
+  const rotateForm = $("#rotate-form");
+  proofFields(form, me);
+  proofFields(rotateForm, me);
 
   // --- the table ---------------------------------------------------------------------
   async function load() {
@@ -110,7 +114,7 @@ export async function init(main, { me }) {
   createDialog.querySelector("[data-close]").addEventListener("click", () => createDialog.close());
 
   function body() {
-    const data = { name: form.elements.name.value.trim(),
+    const data = { ...proof(form), name: form.elements.name.value.trim(),
                    scopes: [...form.querySelectorAll('input[name="scopes"]:checked')].map((b) => b.value) };
     const expiry = form.elements.expiry.value;
     if (expiry !== "date") {
@@ -185,21 +189,32 @@ export async function init(main, { me }) {
   closeButton.addEventListener("click", () => { if (copied) secretDialog.close(); });
 
   // --- rotate and delete ---------------------------------------------------------------
-  async function rotate(key) {
-    const ok = await confirm({
-      title: `Rotate “${key.name}”?`,
-      message: "A new key with the same name, scopes and lifetime replaces it. The current key stops working at once.",
-      action: "Rotate key",
-    });
-    if (!ok) return;
+  // Rotating mints a key, so it asks for the password (and code) as creating does.
+  let rotating = null;
+  function rotate(key) {
+    rotating = key;
+    rotateForm.reset();
+    clearErrors(rotateForm);
+    $("#rotate-title").textContent = `Rotate “${key.name}”?`;
+    open(rotateDialog);
+    rotateForm.elements.current_password.focus();
+  }
+  rotateDialog.querySelector("[data-close]").addEventListener("click", () => rotateDialog.close());
+  rotateDialog.addEventListener("close", () => { rotateForm.reset(); });
+  rotateForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(rotateForm);
+    const key = rotating;
     try {
-      const fresh = await api(`/private-tokens/${encodeURIComponent(key.id)}/rotate`, { method: "POST" });
+      const fresh = await busy(rotateForm, () => api(
+        `/private-tokens/${encodeURIComponent(key.id)}/rotate`, { method: "POST", body: proof(rotateForm) }));
+      rotateDialog.close();
       await load();
       reveal(fresh, `Key “${fresh.name}” rotated; the old key no longer works.`);
     } catch (error) {
-      showMessage(pageError, error.message);
+      showErrors(rotateForm, error);
     }
-  }
+  });
 
   async function remove(key) {
     const ok = await confirm({

@@ -1,8 +1,10 @@
 // Two-factor: set up (QR from the API as an <img> data: URI, allowed by img-src), enable
-// with a code, show the recovery codes once, disable with password and code.
+// with a code, show the recovery codes once, disable with password and code. Setup and
+// enable are sudo mode: the password typed at setup is sent again with the code at enable
+// (it stays in this page's memory only until then).
 import { api } from "../api.js";
 import { copyText, open } from "../dialogs.js";
-import { busy, clearErrors, showErrors, showMessage } from "../forms.js";
+import { busy, clearErrors, proof, showErrors, showMessage } from "../forms.js";
 
 export async function init(main, { loadMe }) {
   const $ = (sel) => main.querySelector(sel);
@@ -10,27 +12,35 @@ export async function init(main, { loadMe }) {
   const pageError = $("#tf-error");
   const enableForm = $("#tf-enable-form");
   const disableForm = $("#tf-disable-form");
+  const setupForm = $("#tf-setup-form");
+  let password = "";
 
   function show(enabled) {
     $("#tf-loading").hidden = true;
     $("#tf-off").hidden = enabled;
     $("#tf-on").hidden = !enabled;
     enableForm.hidden = true;
-    $("#tf-start").hidden = false;
+    setupForm.hidden = false;
+    password = "";
   }
 
-  $("#tf-start").addEventListener("click", async (event) => {
+  setupForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
     showMessage(pageError, "");
+    clearErrors(setupForm);
     try {
-      const setup = await busy(event.target.parentElement, () => api("/auth/totp/setup", { method: "POST" }));
+      const body = proof(setupForm);
+      const setup = await busy(setupForm, () => api("/auth/totp/setup", { method: "POST", body }));
+      password = body.current_password;
+      setupForm.reset();
       $("#tf-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(setup.qr_svg)}`;
       $("#tf-secret").textContent = setup.secret;
-      $("#tf-start").hidden = true;
+      setupForm.hidden = true;
       enableForm.hidden = false;
       clearErrors(enableForm);
       enableForm.elements.totp_code.focus();
     } catch (error) {
-      showMessage(pageError, error.message);
+      showErrors(setupForm, error);
     }
   });
 
@@ -39,8 +49,10 @@ export async function init(main, { loadMe }) {
     clearErrors(enableForm);
     try {
       const { recovery_codes: codes } = await busy(enableForm, () => api("/auth/totp/enable", {
-        method: "POST", body: { totp_code: enableForm.elements.totp_code.value.trim() } }));
+        method: "POST", body: { current_password: password,
+                                totp_code: enableForm.elements.totp_code.value.trim() } }));
       enableForm.reset();
+      password = "";
       showCodes(codes);
     } catch (error) {
       showErrors(enableForm, error);

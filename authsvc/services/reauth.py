@@ -1,0 +1,68 @@
+"""Sudo mode: a fresh proof of the password (and of the second factor) for sensitive changes.
+
+Every sensitive route (two-factor setup, enable and disable, creating and rotating private
+tokens, changing the password) calls `require_recent_proof` before it changes anything.
+The proof travels in the body: `current_password`, plus `totp_code` when two-factor is on
+(at enable, the code of the pending secret being enabled). It is one guess as a login is:
+
+- it runs inside `lockout.attempt` on the caller's own email (read from the user row,
+  never from the body), so wrong answers count towards the account's lockout, a locked
+  account gets `429` even with the right answer, and a right answer clears the count just
+  as a successful login does;
+- a wrong password and a right password with a wrong code get one and the same answer
+  (`401 invalid_credentials` naming the password field), so the route is no oracle for the
+  password; both are checked every time, the code first, so both cost the same work;
+- a wrong answer writes one `login.failed` audit event (with `action`), and nothing else;
+- two-factor on and no code is `401 mfa_required` before the password is looked at: not a
+  guess, not counted, nothing written.
+
+A code that proves is spent in the caller's transaction, so it is used up only if the
+change commits.
+"""
+from __future__ import annotations
+
+from authsvc import passwords
+from authsvc.errors import InvalidCredentials, InvalidTotp, MfaRequired, ValidationFailed
+from authsvc.extensions import db
+from authsvc.models import User
+from authsvc.runtime import settings
+from authsvc.services import Client, audit, lockout, second_factor
+
+PASSWORD_ONLY = "The current password is incorrect."
+PASSWORD_OR_CODE = "The password or the two-factor code is incorrect."
+
+
+def require_recent_proof(user: User, password: str | None, totp_code: str | None,
+                         client: Client, *, action: str, password_attr: str = "current_password",
+                         pending_secret: bytes | None = None) -> str | None:
+    """Check the proof for `action`, or raise; return how the second factor was proven.
+
+    `pending_secret`: the code must come from this secret instead (enabling two-factor).
+    The return value is `"totp"`, `"recovery_code"` or None (no second factor asked).
+    """
+    if password is None:
+        raise ValidationFailed.one(password_attr, "required", "Missing data for required field.")
+    user_id = user.id
+    with lockout.attempt(user.email, client):
+        second = pending_secret is not None or user.totp_enabled
+        if second and totp_code is None:
+            raise MfaRequired()
+        method, code_ok = None, True
+        if second:
+            try:
+                if pending_secret is not None:
+                    second_factor.spend_totp(user, pending_secret, totp_code or "")
+                    method = "totp"
+                else:
+                    method = second_factor.spend(user, totp_code or "", client)
+            except InvalidTotp:
+                code_ok = False
+        password_ok = passwords.verify(user.password_hash, password, settings().hash_params)
+        if not (password_ok and code_ok):
+            db.session.rollback()  # a code spent above is given back
+            audit.record("login.failed", client=client, user_id=user_id, action=action,
+                         reason="credentials" if not password_ok else "totp")
+            db.session.commit()
+            raise InvalidCredentials(PASSWORD_OR_CODE if second else PASSWORD_ONLY,
+                                     attr=password_attr)
+        return method
