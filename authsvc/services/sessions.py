@@ -6,8 +6,8 @@ access token names it (`sid`), so revoking the session row revokes them all at o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import NoReturn
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
 from sqlalchemy import bindparam, delete, func, select, update
 
@@ -199,27 +199,47 @@ def revoke_all_sessions(principal: Principal, client: Client) -> None:
 
 
 def revoke_token(token: str, client: Client) -> None:
-    """RFC 7009: whoever holds a token may kill it; an invalid token is quietly ignored."""
+    """RFC 7009: whoever holds a token may kill it; an invalid token is quietly ignored.
+
+    Anonymous, so it must not grow a table on repetition: a revocation that changes nothing
+    (an already revoked jti, session or private token) writes nothing, audit event included.
+    """
     try:
         v = verify(token, tokens.KINDS.keys())
     except tokens.InvalidToken:
         return
     now = clock.now()
     if v.kind == "access":
-        if db.session.get(RevokedToken, v.jti) is None:
-            db.session.add(RevokedToken(
-                jti=v.jti, revoked_at=now,
-                expires_at=datetime.fromtimestamp(v.claims["exp"], now.tzinfo)))
+        changed = db.session.execute(
+            insert_revoked_jti(), {"jti": v.jti, "revoked_at": now,
+                                   "expires_at": datetime.fromtimestamp(v.claims["exp"], now.tzinfo)},
+        ).rowcount
     elif v.kind == "refresh":
-        revoke_sessions(v.sub, only=v.sid)
+        changed = revoke_sessions(v.sub, only=v.sid)
     else:
-        db.session.execute(
+        changed = db.session.execute(
             update(PrivateToken)
             .where(PrivateToken.jti == v.jti, PrivateToken.revoked_at.is_(None))
             .values(revoked_at=now)
-        )
+        ).rowcount
+    if changed != 1:
+        db.session.rollback()
+        return
     audit.record("token.revoked", client=client, user_id=v.sub, kind=v.kind, jti=v.jti)
     db.session.commit()
+
+
+def insert_revoked_jti() -> Any:
+    """INSERT of a revoked jti that does nothing (rowcount 0) when it is already there, so two
+    concurrent revocations of one token write one row and one audit event."""
+    table = RevokedToken.__table__
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=["jti"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=["jti"])
 
 
 def prune() -> dict[str, int]:
