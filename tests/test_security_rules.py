@@ -53,3 +53,59 @@ def test_failure_rows_are_capped_per_key_and_expire_with_the_window(frozen, app)
     fail_login(client, "late@example.com")  # one reservation sweeps what the window left behind
     assert count(app, LoginFailure) == 1 and SWEEP_BATCH >= 35
     assert count(app, LoginFailure, LoginFailure.pending.is_(True)) == 0
+
+
+# --- Audit log growth -----------------------------------------------------------------------
+
+def test_revoking_an_already_revoked_token_writes_nothing(app, client, user, login):
+    pair = login(user)
+    r = client.post("/api/v1/private-tokens", headers=bearer(pair["access_token"]),
+                    json={"name": "ci", "expires_in_days": 30})
+    private = r.get_json()["token"]
+    revoked = AuditEvent.type == "token.revoked"
+    for token in (pair["access_token"], private, pair["refresh_token"]):
+        before = count(app, AuditEvent, revoked)
+        for _ in range(10):
+            r = client.post(REVOKE, json={"token": token})
+            assert r.status_code == 200 and r.get_json() == {}
+        assert count(app, AuditEvent, revoked) == before + 1
+    assert count(app, RevokedToken) == 1
+    assert count(app, AuditEvent, revoked) == 3
+
+
+# --- Prune and leeway -----------------------------------------------------------------------
+
+def test_prune_keeps_a_revoked_access_token_until_exp_plus_leeway(frozen, app, client, runner,
+                                                                  user, login):
+    access = login(user)["access_token"]
+    assert client.post(REVOKE, json={"token": access}).status_code == 200
+    clock.advance(timedelta(seconds=3600 + 5))  # past exp, inside the 10 s leeway
+    assert runner.invoke(args=["prune"]).output.startswith("revoked_tokens: 0 deleted")
+    r = client.get(VERIFY, headers=bearer(access))
+    assert r.status_code == 401 and error_of(r) == envelope("invalid_token", reason="revoked")
+    clock.advance(timedelta(seconds=5))  # exp + leeway: expired on its own, now it may go
+    r = client.get(VERIFY, headers=bearer(access))
+    assert r.status_code == 401 and error_of(r) == envelope("invalid_token", reason="expired")
+    assert runner.invoke(args=["prune"]).output.startswith("revoked_tokens: 1 deleted")
+
+
+def test_refusals_while_locked_are_audited_once_per_lock(frozen, app, client, user):
+    for _ in range(5):
+        fail_login(client, user.email)
+        fail_login(client, "ghost@example.com")
+    for _ in range(10):
+        assert fail_login(client, user.email, PASSWORD).status_code == 429
+        assert fail_login(client, "ghost@example.com").status_code == 429
+    failed = AuditEvent.type == "login.failed"
+    with app.app_context():
+        reasons = [(r.user_id, r.detail["reason"]) for r in db.session.scalars(
+            select(AuditEvent).where(failed).order_by(AuditEvent.id))]
+    assert reasons.count((user.id, "locked_out")) == 1
+    assert reasons.count((None, "locked_out")) == 1
+    assert len(reasons) == 12
+    clock.advance(timedelta(seconds=901))  # a new lock is recorded again
+    for _ in range(6):
+        fail_login(client, user.email)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            failed, AuditEvent.user_id == user.id)) == 5 + 1 + 5 + 1

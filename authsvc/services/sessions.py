@@ -243,9 +243,19 @@ def insert_revoked_jti() -> Any:
 
 
 def prune() -> dict[str, int]:
-    """Delete what can no longer matter: revoked jtis and refresh tokens past their expiry."""
-    now = clock.now()
-    revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now))
-    spent = db.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
+    """Delete what can no longer matter: revoked jtis and refresh tokens past expiry + leeway.
+
+    A token is accepted until `exp + leeway` (`tokens.decode`), so its revocation (and its
+    refresh row, which tells reuse from a never-issued token) must outlive that moment: pruned
+    at `exp`, a revoked access token would work again for the leeway's seconds.
+    """
+    from authsvc.failure_log import DatabaseFailureLog
+
+    cutoff = clock.now() - timedelta(seconds=settings().leeway)
+    revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= cutoff))
+    spent = db.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= cutoff))
     db.session.commit()
-    return {"revoked_tokens": revoked.rowcount, "refresh_tokens": spent.rowcount}
+    failures = DatabaseFailureLog(db.engine).sweep(
+        now=clock.now().timestamp(), window=settings().login_window)
+    return {"revoked_tokens": revoked.rowcount, "refresh_tokens": spent.rowcount,
+            "login_failures": failures}
