@@ -107,7 +107,15 @@ class Int(ma.fields.Integer):
 
 
 class Bool(ma.fields.Boolean):
+    """A JSON `true` or `false`, nothing else: marshmallow's truthy strings ("yes", "on",
+    "1", "t") and the numbers 0 and 1 are `invalid`."""
+
     default_error_messages = _CODED
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
 
 
 class DateTime(ma.fields.AwareDateTime):
