@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import bindparam, delete, func, select, update
 
-from authsvc import clock, passwords, tokens
+from authsvc import clock, emails, passwords, tokens
 from authsvc.auth import Principal, verify
 from authsvc.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
 from authsvc.extensions import db
@@ -30,7 +30,8 @@ class TokenPair:
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """NFKC, trimmed, lower-cased (`emails.canonical`): what every email is compared as."""
+    return emails.canonical(email)
 
 
 def _mint(session_id: str, user_id: str, scopes: list[str], now: datetime) -> tuple[TokenPair, RefreshToken]:
