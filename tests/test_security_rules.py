@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from authsvc import clock
@@ -109,3 +110,111 @@ def test_refusals_while_locked_are_audited_once_per_lock(frozen, app, client, us
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
             failed, AuditEvent.user_id == user.id)) == 5 + 1 + 5 + 1
+
+
+# --- Input rules ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["yes", "on", "1", "true", "True", 1, 0, "", None, [], {}])
+def test_booleans_are_json_true_or_false_only(client, admin_token, user, value):
+    r = client.patch(f"/api/v1/users/{user.id}", headers=bearer(admin_token),
+                     json={"is_admin": value})
+    assert r.status_code == 400
+    assert error_of(r) == envelope("null" if value is None else "invalid",
+                                   type="validation_error", attr="is_admin")
+    r = client.post("/api/v1/users", headers=bearer(admin_token),
+                    json={"email": "new@example.com", "password": PASSWORD, "is_admin": value})
+    assert r.status_code == 400 and error_of(r)["attr"] == "is_admin"
+    me = client.get("/api/v1/users", headers=bearer(admin_token)).get_json()["items"]
+    assert [u["is_admin"] for u in me if u["id"] == user.id] == [False]
+    assert client.patch(f"/api/v1/users/{user.id}", headers=bearer(admin_token),
+                        json={"is_admin": True}).get_json()["is_admin"] is True
+
+
+@pytest.mark.parametrize("body", [
+    '{"email": "a@example.com", "email": "b@example.com", "password": "x"}',
+    '{"email": "a@example.com", "password": "x", "extra": {"k": 1, "k": 2}}',
+    '[{"a": 1, "a": 1}]',
+])
+def test_duplicate_member_names_are_a_parse_error(client, user, body):
+    for path in (LOGIN, "/console/session/login"):
+        r = client.post(path, data=body, headers={"Content-Type": "application/json",
+                                                  "X-Authsvc-Console": "1"})
+        assert r.status_code == 400 and error_of(r) == envelope("parse_error"), path
+
+
+def test_duplicate_names_cannot_make_an_admin(client, admin_token, user):
+    r = client.patch(f"/api/v1/users/{user.id}", headers={**bearer(admin_token),
+                     "Content-Type": "application/json"},
+                     data='{"is_admin": false, "is_admin": true}')
+    assert r.status_code == 400 and error_of(r) == envelope("parse_error")
+
+
+INVISIBLE_OR_CONFUSABLE = [
+    "ali\u200bce@example.com",     # zero-width space
+    "\ufeffalice@example.com",     # byte-order mark / zero-width no-break space
+    "alice\u202e@example.com",     # right-to-left override
+    "ali\u2066ce@example.com",     # left-to-right isolate
+    "\u0430lice@example.com",      # Cyrillic a in a Latin local part
+    "alice@ex\u0430mple.com",      # Cyrillic a in a Latin domain
+    "alic\u03b5@example.com",      # Greek epsilon among Latin letters
+]
+
+
+@pytest.mark.parametrize("email", INVISIBLE_OR_CONFUSABLE)
+def test_invisible_and_mixed_script_emails_are_refused_everywhere(configure, email):
+    c = configure(AUTHSVC_OPEN_REGISTRATION=True)
+    admin = c.make_user("root@example.com", is_admin=True)
+    access = c.login(admin)["access_token"]
+    for path, headers in (("/api/v1/users", bearer(access)), ("/api/v1/auth/register", {}),
+                          (LOGIN, {})):
+        r = c.client.post(path, headers=headers, json={"email": email, "password": PASSWORD})
+        assert r.status_code == 400, (path, r.get_json())
+        assert error_of(r) == envelope("invalid", type="validation_error", attr="email"), path
+    result = c.app.test_cli_runner().invoke(args=["create-user", email, "--password-stdin"],
+                                            input=PASSWORD + "\n")
+    assert result.exit_code != 0 and "email" in result.output
+    from authsvc.models import User
+    assert count(c.app, User) == 1
+
+
+def test_fullwidth_letters_are_the_same_account(client, user, admin_token):
+    fullwidth = "\uff41\uff4c\uff49\uff43\uff45@example.com"  # ａｌｉｃｅ
+    r = client.post("/api/v1/users", headers=bearer(admin_token),
+                    json={"email": fullwidth, "password": PASSWORD})
+    assert r.status_code == 409 and error_of(r)["attr"] == "email"
+    r = client.post(LOGIN, json={"email": fullwidth, "password": PASSWORD})
+    assert r.status_code == 200
+    for _ in range(5):  # and the lockout counts both spellings as one email
+        fail_login(client, fullwidth)
+    assert fail_login(client, user.email, PASSWORD).status_code == 429
+
+
+def test_an_address_wholly_in_one_other_script_is_allowed(client, admin_token):
+    r = client.post("/api/v1/users", headers=bearer(admin_token),
+                    json={"email": "\u0438\u0432\u0430\u043d@example.com", "password": PASSWORD})
+    assert r.status_code == 201 and r.get_json()["email"] == "иван@example.com"
+
+
+SPOOFED = {"SCRIPT_NAME": "/evil", "HTTP_HOST": "evil.example",
+           "HTTP_X_FORWARDED_HOST": "evil.example", "HTTP_X_FORWARDED_PROTO": "https",
+           "HTTP_X_FORWARDED_PREFIX": "/evil", "HTTP_SCRIPT_NAME": "/evil"}
+
+
+@pytest.mark.parametrize("trusted_proxies", [0, 1])
+def test_metadata_and_redirects_come_from_the_issuer_only(configure, trusted_proxies):
+    c = configure(AUTHSVC_TRUSTED_PROXIES=trusted_proxies)
+    r = c.client.get("/.well-known/oauth-authorization-server", environ_base=SPOOFED)
+    body = r.get_json()
+    urls = [body[k] for k in ("token_endpoint", "revocation_endpoint", "introspection_endpoint",
+                              "jwks_uri")]
+    assert body["issuer"] == "http://authsvc.test"
+    assert urls == ["http://authsvc.test/api/v1/auth/login", "http://authsvc.test/api/v1/auth/revoke",
+                    "http://authsvc.test/api/v1/auth/introspect", "http://authsvc.test/.well-known/jwks.json"]
+    r = c.client.get("/console/", environ_base=SPOOFED)
+    assert r.status_code == 302 and r.headers["Location"] == "http://authsvc.test/console/keys"
+
+
+def test_an_issuer_with_a_path_prefixes_the_metadata(configure):
+    c = configure(AUTHSVC_ISSUER="https://example.com/auth/")
+    body = c.client.get("/.well-known/oauth-authorization-server").get_json()
+    assert body["token_endpoint"] == "https://example.com/auth/api/v1/auth/login"
