@@ -211,10 +211,11 @@ def revoke_token(token: str, client: Client) -> None:
         return
     now = clock.now()
     if v.kind == "access":
-        changed = db.session.execute(
+        inserted = db.session.execute(
             insert_revoked_jti(), {"jti": v.jti, "revoked_at": now,
                                    "expires_at": datetime.fromtimestamp(v.claims["exp"], now.tzinfo)},
-        ).rowcount
+        ).first()
+        changed = 0 if inserted is None else 1
     elif v.kind == "refresh":
         changed = revoke_sessions(v.sub, only=v.sid)
     else:
@@ -231,16 +232,17 @@ def revoke_token(token: str, client: Client) -> None:
 
 
 def insert_revoked_jti() -> Any:
-    """INSERT of a revoked jti that does nothing (rowcount 0) when it is already there, so two
-    concurrent revocations of one token write one row and one audit event."""
+    """INSERT of a revoked jti that does nothing (returns no row) when it is already there, so
+    two concurrent revocations of one token write one row and one audit event. (RETURNING,
+    not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT.)"""
     table = RevokedToken.__table__
     if db.engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing(index_elements=["jti"])
+        return pg_insert(table).on_conflict_do_nothing(index_elements=["jti"]).returning(table.c.jti)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=["jti"])
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=["jti"]).returning(table.c.jti)
 
 
 def prune() -> dict[str, int]:
