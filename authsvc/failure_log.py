@@ -1,4 +1,9 @@
-"""A sliding-window log of failed attempts per key, in this process or in Redis.
+"""A sliding-window log of failed attempts per key: in the database, in Redis, or in this process.
+
+Without Redis the log lives in the database (`login_failures`), which every worker of a
+host (and every host over one PostgreSQL) shares: a count kept per process would let
+each gunicorn worker allow the limit on its own. Redis, where configured, takes the
+load off the database for many hosts. The in-process log is for unit tests only.
 
 Flask-Limiter's storages (the `limits` library) read `time.time()` themselves, so a
 lockout built on them could not follow the service clock that tests freeze and move.
@@ -14,12 +19,18 @@ A pending slot older than `PENDING_TTL` seconds (its worker died) stops counting
 """
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
+
+from sqlalchemy import and_, delete, insert, or_, select, text, update
+from sqlalchemy.engine import Connection, Engine
 
 BUSY = -1.0
 PENDING_TTL = 60
 _SWEEP_EVERY = 1024
+SWEEP_BATCH = 100  # rows past the window deleted per reservation (more than it adds: one)
 
 
 class FailureLog(Protocol):
@@ -39,7 +50,7 @@ class FailureLog(Protocol):
 
 
 class MemoryFailureLog:
-    """One process's log: right for a single worker, and for tests."""
+    """One process's log: for unit tests (each worker would count alone)."""
 
     def __init__(self) -> None:
         self._failures: dict[str, list[float]] = {}
@@ -84,6 +95,91 @@ class MemoryFailureLog:
             del self._failures[key]
         for key in [k for k, v in self._pending.items() if not v]:
             del self._pending[key]
+
+
+class DatabaseFailureLog:
+    """The log in `login_failures`, shared by every worker and host over one database.
+
+    Each reservation is one short transaction on its own connection (never the request's),
+    serialised per key: on PostgreSQL by a transaction-scoped advisory lock on the key, on
+    SQLite by starting with a write (SQLite has one writer at a time). A key never holds
+    more than `limit` live rows (a reservation beyond them is refused); its rows past the
+    window are deleted at its next reservation; and every reservation also deletes up to
+    `SWEEP_BATCH` rows of any key that are past the window (`SKIP LOCKED`, so the sweep
+    never waits for, or deadlocks with, another key's transaction). Rows therefore never
+    outlive the window by much, whatever keys an anonymous caller makes up.
+    """
+
+    def __init__(self, engine: Engine | Callable[[], Engine] | None = None) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from authsvc.extensions import db
+
+            return db.engine
+        return self._engine if isinstance(self._engine, Engine) else self._engine()
+
+    @staticmethod
+    def _table() -> Any:
+        from authsvc.models import LoginFailure
+
+        return LoginFailure.__table__
+
+    @staticmethod
+    def _lock(conn: Connection, key: str) -> None:
+        if conn.dialect.name == "postgresql":
+            lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
+
+    def reserve(self, key: str, member: str, *, now: float, window: int, limit: int) -> float | None:
+        t = self._table()
+        with self.engine.begin() as conn:
+            self._lock(conn, key)
+            # First a write: on SQLite it takes the write lock, so the count below is current.
+            conn.execute(delete(t).where(t.c.key == key, or_(
+                and_(t.c.pending.is_(False), t.c.at <= now - window),
+                and_(t.c.pending.is_(True), t.c.at <= now - PENDING_TTL))))
+            rows = conn.execute(select(t.c.at, t.c.pending).where(t.c.key == key)).all()
+            failures = sorted(at for at, pending in rows if not pending)
+            pending = len(rows) - len(failures)
+            if len(failures) >= limit:
+                return max(failures[len(failures) - limit] + window - now, 1e-6)
+            if len(failures) + pending >= limit:
+                return BUSY
+            conn.execute(insert(t).values(key=key, member=member, at=now, pending=True))
+            self._sweep(conn, now - max(window, PENDING_TTL), SWEEP_BATCH)
+        return None
+
+    def fail(self, key: str, member: str, *, window: int) -> None:
+        t = self._table()
+        with self.engine.begin() as conn:
+            conn.execute(update(t).where(t.c.key == key, t.c.member == member,
+                                         t.c.pending.is_(True)).values(pending=False))
+
+    def release(self, key: str, member: str) -> None:
+        t = self._table()
+        with self.engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.key == key, t.c.member == member))
+
+    def succeed(self, key: str, member: str) -> None:
+        t = self._table()
+        with self.engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.key == key, or_(t.c.member == member,
+                                                             t.c.pending.is_(False))))
+
+    def sweep(self, *, now: float, window: int) -> int:
+        """Delete every row past the window (`flask prune`); returns how many."""
+        t = self._table()
+        with self.engine.begin() as conn:
+            return conn.execute(delete(t).where(t.c.at <= now - max(window, PENDING_TTL))).rowcount
+
+    def _sweep(self, conn: Connection, cutoff: float, batch: int) -> None:
+        t = self._table()
+        stale = (select(t.c.id).where(t.c.at <= cutoff).order_by(t.c.id).limit(batch)
+                 .with_for_update(skip_locked=True))
+        conn.execute(delete(t).where(t.c.id.in_(stale.scalar_subquery())))
 
 
 # KEYS: failures, pending (sorted sets, scores on the caller's clock).

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer,
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
                         LargeBinary, String, Text)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import false
@@ -166,3 +166,21 @@ class AuditEvent(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class LoginFailure(db.Model):
+    """One entry of the failed-login log (`failure_log.DatabaseFailureLog`): a failure, or an
+    attempt in progress (`pending`). `at` is the service clock's Unix time. At most the
+    limit's worth of live rows per key (a reservation is refused beyond it); rows past
+    the window are deleted on the key's next attempt, by a bounded sweep on every attempt,
+    and by `flask prune`."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    member: Mapped[str] = mapped_column(String(32))
+    at: Mapped[float] = mapped_column(Float(precision=53), index=True)
+    pending: Mapped[bool] = mapped_column(Boolean)

@@ -1,7 +1,9 @@
 """Abuse limits: requests per client address (Flask-Limiter) and the failed-login log.
 
 Both live in Redis when `AUTHSVC_REDIS_URL` is set, so every worker and host shares the
-counts, and in this process otherwise. Each app gets its own Limiter: Flask-Limiter
+counts. Without it the failed-login log lives in the database (shared by every worker
+and host), while the address counts stay in each process (see docs/security.md,
+"Lockout storage", for why). Each app gets its own Limiter: Flask-Limiter
 keeps its storage on the instance, so a module-level one would make every app in a
 process (tests start many) share whichever storage was bound last.
 
@@ -20,7 +22,7 @@ from flask import Flask, Response, current_app, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 
 from authsvc import errors
-from authsvc.failure_log import FailureLog, MemoryFailureLog, RedisFailureLog
+from authsvc.failure_log import DatabaseFailureLog, FailureLog, RedisFailureLog
 
 _EXTENSION = "authsvc.ratelimit"
 ADDRESS_LIMITED = ("/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/totp/",
@@ -76,7 +78,7 @@ def init_app(app: Flask) -> None:
     if url:
         log = RedisFailureLog(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2))
     else:
-        log = MemoryFailureLog()
+        log = DatabaseFailureLog()
     app.extensions[_EXTENSION] = (limiter, log, prefix)
     app.register_error_handler(RateLimitExceeded, _rate_limited)
     app.register_error_handler(redis.RedisError, _storage_down)

@@ -8,7 +8,8 @@ Verification refuses, in this order: a token that is not three canonical base64u
 segments or whose header is not one JSON object with unique names (`malformed`), an
 algorithm other than the one configured, `alg: none` in any casing included
 (`algorithm`), embedded or remote keys and missing, mistyped or unknown `kid`s
-(`unknown_key`), `crit`/`b64` (`malformed`), a missing or bad signature (`signature`),
+(`unknown_key`), `crit`/`b64` (`malformed`), a missing or bad signature, or an ES256
+signature whose s is the high one of the pair (s > n/2, `signature`),
 an unexpected `typ` (`wrong_type`), claims that are not one strict JSON object, a missing
 or mistyped claim, a date outside years 1970-9999 or a foreign issuer/audience
 (`malformed`), and then the time checks. Header and claims are parsed here (UTF-8, unique
@@ -43,6 +44,10 @@ _SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _KID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_TOKEN_LENGTH = 8192
 MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime holds
+# The order of P-256. ECDSA's (r, s) and (r, n - s) both verify; only the low one (s <= n/2)
+# is ever produced here and accepted, so one token has one signature.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_P256_HALF = P256_ORDER // 2
 
 
 class InvalidToken(Exception):
@@ -189,7 +194,28 @@ def encode(
     token = jwt.encode(
         claims, key.signing, algorithm=key.alg, headers={"kid": key.kid, "typ": KINDS[kind]}
     )
+    if key.alg == "ES256":
+        token = low_s(token)
     return token, claims
+
+
+def low_s(token: str) -> str:
+    """An ES256 token with its signature's s replaced by n - s when s is the high one."""
+    signing_input, _, signature = token.rpartition(".")
+    raw = _b64decode(signature)
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    if s <= _P256_HALF:
+        return token
+    fixed = r.to_bytes(32, "big") + (P256_ORDER - s).to_bytes(32, "big")
+    return f"{signing_input}.{base64.urlsafe_b64encode(fixed).rstrip(b'=').decode()}"
+
+
+def is_low_s(signature: bytes) -> bool:
+    """A raw ES256 signature (r || s, 32 bytes each) whose s is at most n/2 (and r, s in range)."""
+    if len(signature) != 64:
+        return False
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    return 0 < r < P256_ORDER and 0 < s <= _P256_HALF
 
 
 def read_kind(token: str) -> str | None:
@@ -296,6 +322,8 @@ def decode(
         raise BadAlgorithm()
     if token.endswith("."):
         raise BadSignature()
+    if algorithm == "ES256" and not is_low_s(_b64decode(token.rpartition(".")[2])):
+        raise BadSignature()  # (r, n - s) of a genuine (r, s): malleated, refused
 
     try:
         payload = jwt.api_jws.decode_complete(token, key.verifying, algorithms=[algorithm])["payload"]

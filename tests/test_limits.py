@@ -15,7 +15,8 @@ from werkzeug.test import EnvironBuilder
 from authsvc import clock, create_app
 from authsvc.config import ConfigError
 from authsvc.extensions import db
-from authsvc.failure_log import BUSY, PENDING_TTL, MemoryFailureLog, RedisFailureLog
+from authsvc.failure_log import (BUSY, PENDING_TTL, DatabaseFailureLog, MemoryFailureLog,
+                                 RedisFailureLog)
 from authsvc.models import AuditEvent
 from authsvc.passwords import OWASP_MINIMUM
 from tests.conftest import PASSWORD, bearer, envelope, error_of
@@ -165,10 +166,17 @@ def test_parallel_right_passwords_queue_instead_of_locking_out(frozen, app, clie
 
 # --- the failure log itself, on both backends --------------------------------------------
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "database", "redis"])
 def log_and_key(request):
     if request.param == "memory":
         return MemoryFailureLog(), "k"
+    if request.param == "database":
+        app = request.getfixturevalue("app")
+        with app.app_context():
+            from authsvc.extensions import db
+
+            engine = db.engine
+        return DatabaseFailureLog(engine), "k"
     target = request.getfixturevalue("redis_target")
     return RedisFailureLog(redis.Redis.from_url(target.url)), f"{target.prefix}lockout:k"
 

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from authsvc import clock, keys, tokens
+from authsvc import tokens as authsvc_tokens  # `tokens` is also a fixture's name
 from tests.conftest import T0, bearer, envelope, error_of
 
 VERIFY = "/api/v1/auth/verify"
@@ -30,8 +31,8 @@ def claims_of(token: str) -> dict[str, Any]:
 def sign(app, claims: dict[str, Any], **header: Any) -> str:
     with app.app_context():
         key = app.extensions["authsvc"].keystore.signing_key()
-    return jwt.encode(claims, key.signing, algorithm="ES256",
-                      headers={"kid": key.kid, "typ": "at+jwt", **header})
+    return tokens.low_s(jwt.encode(claims, key.signing, algorithm="ES256",
+                                   headers={"kid": key.kid, "typ": "at+jwt", **header}))
 
 
 def hs256_with_public_key(app, claims: dict[str, Any]) -> str:
@@ -78,8 +79,8 @@ def test_swapped_typ(app, client, tokens, typ):
 def test_missing_typ(app, client, tokens):
     with app.app_context():
         key = app.extensions["authsvc"].keystore.signing_key()
-    token = jwt.encode(claims_of(tokens["access_token"]), key.signing, algorithm="ES256",
-                       headers={"kid": key.kid, "typ": None})
+    token = authsvc_tokens.low_s(jwt.encode(claims_of(tokens["access_token"]), key.signing,
+                                            algorithm="ES256", headers={"kid": key.kid, "typ": None}))
     reject(client, token, "wrong_type")
 
 
@@ -165,3 +166,11 @@ def tokens_module_encode(key: tokens.Key, sub: str) -> tuple[str, dict[str, Any]
     settings = {"issuer": "http://authsvc.test", "audience": "authsvc"}
     return tokens.encode("private", subject=sub, scopes=["read"], key=key, now=clock.now(),
                          expires_at=clock.now() + timedelta(days=1), **settings)
+
+
+def test_high_s_twin_of_a_genuine_es256_token(client, tokens):
+    """(r, s) -> (r, n - s) still verifies as ECDSA; the service refuses it (one token, one form)."""
+    from tests.test_tokens import high_s
+
+    assert client.get(VERIFY, headers=bearer(tokens["access_token"])).status_code == 200
+    reject(client, high_s(tokens["access_token"]), "signature")

@@ -63,7 +63,18 @@ def claims(kind: str = "access", **changes: Any) -> dict[str, Any]:
 
 
 def es256(signing_input: bytes, key: tokens.Key = KEY) -> bytes:
-    return ECAlgorithm(ECAlgorithm.SHA256).sign(signing_input, key.signing)
+    """An ES256 signature as the service makes it: low S (s <= n/2)."""
+    raw = ECAlgorithm(ECAlgorithm.SHA256).sign(signing_input, key.signing)
+    s = int.from_bytes(raw[32:], "big")
+    return raw if s <= tokens.P256_ORDER // 2 else raw[:32] + (tokens.P256_ORDER - s).to_bytes(32, "big")
+
+
+def high_s(token: str) -> str:
+    """The same token with its ES256 signature (r, s) rewritten to (r, n - s): it still verifies."""
+    head, payload, sig = token.split(".")
+    raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    s = int.from_bytes(raw[32:], "big")
+    return f"{head}.{payload}.{b64(raw[:32] + (tokens.P256_ORDER - s).to_bytes(32, 'big'))}"
 
 
 def forge(head: dict[str, Any] | str, body: dict[str, Any] | str,

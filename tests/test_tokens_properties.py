@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from authsvc import tokens
 from tests.test_tokens import (AUD, GOOD, ISS, KEY, KEY_BY_ALG, NOW, STRANGER, T0, b64, claims,
-                               decode, es256, header)
+                               decode, es256, header, high_s)
 
 BOUNDED = settings(max_examples=200, deadline=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -274,6 +274,23 @@ def test_tokens_the_service_signed_round_trip(kind: str, alg: str, subject: str,
     assert v.claims == body and v.kind == kind and tokens.read_kind(token) == kind
     assert (v.sub, v.jti, v.scopes) == (subject, jti, scopes)
     assert v.sid == (sid if kind in tokens.SESSION_KINDS else None)
+
+
+@HEAVY
+@given(kind=st.sampled_from(ALL_KINDS), subject=st.text(CHARS, min_size=1, max_size=40),
+       jti=st.text(CHARS, min_size=1, max_size=40))
+def test_es256_signatures_are_low_s_and_their_high_s_twin_is_refused(kind: str, subject: str,
+                                                                      jti: str) -> None:
+    """(r, s) and (r, n - s) both verify under ECDSA; only the low-S one is made or accepted."""
+    token, _ = tokens.encode(
+        kind, subject=subject, scopes=["read"], key=KEY, issuer=ISS, audience=AUD, now=T0,
+        expires_at=T0 + timedelta(hours=1), jti=jti,
+        session_id="s" if kind in tokens.SESSION_KINDS else None)
+    raw = base64.urlsafe_b64decode(token.split(".")[2] + "==")
+    assert int.from_bytes(raw[32:], "big") <= tokens.P256_ORDER // 2
+    twin = high_s(token)
+    assert twin != token
+    assert expect_refusal(twin, kinds=(kind,), leeway=0).reason == "signature"
 
 
 # -- time is exact -------------------------------------------------------------------------------

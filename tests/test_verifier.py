@@ -20,6 +20,7 @@ from flask import Flask, g, redirect
 from authsvc import keys, tokens
 from authsvc.verifier import Unavailable, Verifier
 from tests.conftest import FakeTime, bearer, envelope, http
+from tests.test_tokens import high_s
 
 ROOT = Path(__file__).resolve().parent.parent
 ISSUER = "http://authsvc.test"
@@ -140,7 +141,7 @@ def test_verifies_typed_tokens_offline_and_fetches_the_jwks_once(monkeypatch):
 @pytest.mark.parametrize("case,expected", [
     ("refresh", "wrong_type"), ("expired", "expired"), ("not_yet_valid", "not_yet_valid"),
     ("audience", "malformed"), ("tampered", "signature"), ("hs256", "algorithm"),
-    ("foreign_key", "unknown_key"), ("garbage", "malformed"),
+    ("foreign_key", "unknown_key"), ("garbage", "malformed"), ("high_s", "signature"),
 ])
 def test_refusals_carry_the_contracts_reason(monkeypatch, case, expected):
     key = new_key()
@@ -156,6 +157,7 @@ def test_refusals_carry_the_contracts_reason(monkeypatch, case, expected):
                                     headers={"kid": key.kid, "typ": "at+jwt"}),
         "foreign_key": lambda: mint(new_key()),
         "garbage": lambda: "a.b",
+        "high_s": lambda: high_s(mint(key)),
     }[case]()
     assert reason(verifier, token) == expected
 

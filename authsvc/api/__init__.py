@@ -9,7 +9,8 @@ from typing import Any, NoReturn, TypeVar
 import flask_smorest
 import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
-from flask import Flask, Request, request
+from flask import Flask, Request, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from authsvc.api.fields import to_items
@@ -35,7 +36,7 @@ class Parser(FlaskParser):
         if not is_json_request(req):
             raise UnsupportedMediaType()
         try:
-            return json.loads(data.decode("utf-8"), parse_constant=_not_json)
+            return current_app.json.loads(data.decode("utf-8"))  # StrictJSONProvider
         except RecursionError as exc:
             raise ParseError("The JSON body is nested too deeply.") from exc
         except ValueError as exc:  # also bad UTF-8, and numbers of more digits than Python reads
@@ -63,6 +64,27 @@ class Parser(FlaskParser):
 def _not_json(constant: str) -> NoReturn:
     """NaN and Infinity: Python reads them, JSON (RFC 8259) has no such values."""
     raise ValueError(f"{constant} is not JSON")
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose member names repeat is refused, not read "last one wins": a proxy or
+    a WAF that reads the first one would see another request than the service does."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate member name")
+    return result
+
+
+def loads_strict(text: str | bytes, **kwargs: Any) -> Any:
+    """JSON as RFC 8259 reads it, strictly: no NaN/Infinity, no repeated member names."""
+    return json.loads(text, parse_constant=_not_json, object_pairs_hook=_unique_names, **kwargs)
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider with the same strict reading (`request.get_json()` included)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return loads_strict(s, **kwargs)
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -133,6 +155,7 @@ api = Api()
 def init_app(app: Flask) -> None:
     from authsvc.api import audit, auth, discovery, introspection, private_tokens, totp, users
 
+    app.json = StrictJSONProvider(app)
     app.config.update(
         API_TITLE="authsvc", API_VERSION="v1", OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",

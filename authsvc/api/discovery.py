@@ -4,13 +4,25 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import url_for
+from flask import current_app
 
 from authsvc.api import Blueprint
 from authsvc.api.schemas import Schema
 from authsvc.keys import SYMMETRIC
 from authsvc.runtime import keystore, settings
 from authsvc.services import health
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """The absolute URL of `endpoint`, built from AUTHSVC_ISSUER alone.
+
+    Never from the request: not from Host or X-Forwarded-* (which a client can set), nor
+    from SCRIPT_NAME (which some servers take from a request header), so no request can
+    make the metadata or a redirect point at another host or path. A service mounted
+    under a prefix says so in its issuer (`https://example.com/auth`).
+    """
+    path = current_app.url_map.bind("issuer.invalid", script_name="/").build(endpoint, values)
+    return settings().issuer.rstrip("/") + path
+
 
 bp = Blueprint("discovery", __name__, description="Keys, server metadata and health.")
 
@@ -52,18 +64,17 @@ def metadata() -> dict[str, Any]:
     by introspection. No authorization endpoint exists, hence no response types.
     """
     s = settings()
-    base = s.issuer.rstrip("/")
     body: dict[str, Any] = {
         "issuer": s.issuer,
-        "token_endpoint": base + url_for("auth.login"),
-        "revocation_endpoint": base + url_for("auth.revoke"),
-        "introspection_endpoint": base + url_for("introspection.introspect"),
+        "token_endpoint": public_url("auth.login"),
+        "revocation_endpoint": public_url("auth.revoke"),
+        "introspection_endpoint": public_url("introspection.introspect"),
         "response_types_supported": [],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "access_token_signing_alg_values_supported": [s.alg],
     }
     if s.alg not in SYMMETRIC:
-        body["jwks_uri"] = base + url_for("discovery.jwks")
+        body["jwks_uri"] = public_url("discovery.jwks")
     return body
 
 

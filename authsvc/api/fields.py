@@ -15,7 +15,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import ValidationError
 
-from authsvc import passwords
+from authsvc import emails, passwords
 from authsvc.errors import ErrorItem
 
 DETAILS = {
@@ -74,10 +74,11 @@ class Email(Str):
         self.metadata = {"format": "email", **self.metadata}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        text = super()._deserialize(value, attr, data, **kwargs)
         try:
+            text = emails.check(text)  # NFKC, no invisible characters, no mixed scripts
             ma.validate.Email(error="invalid")(text)
-        except ValidationError:
+        except (ValidationError, emails.InvalidEmail):
             raise ValidationError("invalid") from None
         return text
 
@@ -107,7 +108,15 @@ class Int(ma.fields.Integer):
 
 
 class Bool(ma.fields.Boolean):
+    """A JSON `true` or `false`, nothing else: marshmallow's truthy strings ("yes", "on",
+    "1", "t") and the numbers 0 and 1 are `invalid`."""
+
     default_error_messages = _CODED
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
 
 
 class DateTime(ma.fields.AwareDateTime):

@@ -7,7 +7,7 @@ pages need nothing that the app's HTML Content-Security-Policy (`authsvc.HTML_CS
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, redirect, render_template
 from werkzeug.wrappers import Response as BaseResponse
 
 from authsvc.console import session
@@ -28,7 +28,9 @@ bp.register_blueprint(session.bp)
 
 @bp.get("/")
 def index() -> BaseResponse:
-    return redirect(url_for(".page", name="keys"))
+    from authsvc.api.discovery import public_url
+
+    return redirect(public_url("console.page", name="keys"))  # from the issuer, never the request
 
 
 @bp.get("/<name>")

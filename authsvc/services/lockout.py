@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -19,7 +20,7 @@ from authsvc import clock
 from authsvc.errors import InvalidCredentials, InvalidTotp, RateLimited
 from authsvc.extensions import db
 from authsvc.failure_log import BUSY
-from authsvc.models import User, new_id
+from authsvc.models import AuditEvent, User, new_id
 from authsvc.ratelimit import failure_log
 from authsvc.runtime import settings
 from authsvc.services import Client, audit
@@ -31,6 +32,29 @@ _POLL = 0.01
 
 def _key(prefix: str, email: str) -> str:
     return f"{prefix}lockout:{hashlib.sha256(email.encode()).hexdigest()}"
+
+
+def _note_locked_out(email: str, client: Client, window: int) -> None:
+    """Audit a refusal while locked once per lock, not once per request.
+
+    Refusals are anonymous and may come as fast as the address limit lets them: a row each
+    would let anyone grow the audit log at will. A lock lasts at most one window, so one
+    `locked_out` event per account per window records every lock. For an email without an
+    account (no user to name) it is one per client address per window.
+    """
+    user_id = db.session.scalar(select(User.id).where(User.email == email))
+    since = clock.now() - timedelta(seconds=window)
+    same = ([AuditEvent.user_id == user_id] if user_id is not None
+            else [AuditEvent.user_id.is_(None), AuditEvent.ip == client.ip])
+    recent = db.session.scalars(
+        select(AuditEvent.detail)
+        .where(AuditEvent.type == "login.failed", AuditEvent.at >= since, *same)
+        .order_by(AuditEvent.id.desc()).limit(500))
+    if any(isinstance(d, dict) and d.get("reason") == "locked_out" for d in recent):
+        db.session.rollback()
+        return
+    audit.record("login.failed", client=client, user_id=user_id, reason="locked_out")
+    db.session.commit()
 
 
 @contextmanager
@@ -52,9 +76,7 @@ def attempt(email: str, client: Client) -> Iterator[None]:
             raise RateLimited(1)
         time.sleep(_POLL)
     if wait is not None:
-        user_id = db.session.scalar(select(User.id).where(User.email == email))
-        audit.record("login.failed", client=client, user_id=user_id, reason="locked_out")
-        db.session.commit()
+        _note_locked_out(email, client, s.login_window)
         raise RateLimited(math.ceil(wait))
     outcome = "other"
     try:

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import bindparam, delete, false, func, select, update
 
-from authsvc import clock, passwords, tokens
+from authsvc import clock, emails, passwords, tokens
 from authsvc.auth import Principal, verify
 from authsvc.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
 from authsvc.extensions import db
@@ -32,7 +32,8 @@ class TokenPair:
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """NFKC, trimmed, lower-cased (`emails.canonical`): what every email is compared as."""
+    return emails.canonical(email)
 
 
 def _sign_refresh(session_id: str, user_id: str, scopes: list[str], *, iat: int, exp: int,
@@ -301,38 +302,66 @@ def revoke_all_sessions(principal: Principal, client: Client) -> None:
 
 
 def revoke_token(token: str, client: Client) -> None:
-    """RFC 7009: whoever holds a token may kill it; an invalid token is quietly ignored."""
+    """RFC 7009: whoever holds a token may kill it; an invalid token is quietly ignored.
+
+    Anonymous, so it must not grow a table on repetition: a revocation that changes nothing
+    (an already revoked jti, session or private token) writes nothing, audit event included.
+    """
     try:
         v = verify(token, tokens.KINDS.keys())
     except tokens.InvalidToken:
         return
     now = clock.now()
     if v.kind == "access":
-        if db.session.get(RevokedToken, v.jti) is None:
-            db.session.add(RevokedToken(
-                jti=v.jti, revoked_at=now,
-                expires_at=datetime.fromtimestamp(v.claims["exp"], now.tzinfo)))
+        inserted = db.session.execute(
+            insert_revoked_jti(), {"jti": v.jti, "revoked_at": now,
+                                   "expires_at": datetime.fromtimestamp(v.claims["exp"], now.tzinfo)},
+        ).first()
+        changed = 0 if inserted is None else 1
     elif v.kind == "refresh":
-        revoke_sessions(v.sub, only=v.sid)
+        changed = revoke_sessions(v.sub, only=v.sid)
     else:
-        db.session.execute(
+        changed = db.session.execute(
             update(PrivateToken)
             .where(PrivateToken.jti == v.jti, PrivateToken.revoked_at.is_(None))
             .values(revoked_at=now)
-        )
+        ).rowcount
+    if changed != 1:
+        db.session.rollback()
+        return
     audit.record("token.revoked", client=client, user_id=v.sub, kind=v.kind, jti=v.jti)
     db.session.commit()
 
 
-def prune() -> dict[str, int]:
-    """Delete what can no longer matter: revoked jtis and sessions past their expiry.
+def insert_revoked_jti() -> Any:
+    """INSERT of a revoked jti that does nothing (returns no row) when it is already there, so
+    two concurrent revocations of one token write one row and one audit event. (RETURNING,
+    not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT.)"""
+    table = RevokedToken.__table__
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    A session expires with its current refresh token (each rotation moves both), and its
-    access tokens are older; past the leeway no token of it can be accepted any more.
+        return pg_insert(table).on_conflict_do_nothing(index_elements=["jti"]).returning(table.c.jti)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=["jti"]).returning(table.c.jti)
+
+
+def prune() -> dict[str, int]:
+    """Delete what can no longer matter: revoked jtis and sessions past expiry + leeway.
+
+    A token is accepted until `exp + leeway` (`tokens.decode`), so its revocation must outlive
+    that moment: pruned at `exp`, a revoked access token would work again for the leeway's
+    seconds. A session expires with its current refresh token (each rotation moves both), and
+    its access tokens are older; past the leeway no token of it can be accepted any more.
     """
-    now = clock.now()
-    revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now))
-    cutoff = now - timedelta(seconds=settings().leeway)
+    from authsvc.failure_log import DatabaseFailureLog
+
+    cutoff = clock.now() - timedelta(seconds=settings().leeway)
+    revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= cutoff))
     ended = db.session.execute(delete(Session).where(Session.expires_at <= cutoff))
     db.session.commit()
-    return {"revoked_tokens": revoked.rowcount, "sessions": ended.rowcount}
+    failures = DatabaseFailureLog(db.engine).sweep(
+        now=clock.now().timestamp(), window=settings().login_window)
+    return {"revoked_tokens": revoked.rowcount, "sessions": ended.rowcount,
+            "login_failures": failures}

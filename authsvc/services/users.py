@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from authsvc import clock, passwords
+from authsvc import clock, emails, passwords
 from authsvc.auth import Principal
 from authsvc.errors import (REALM, Conflict, InsufficientScope, NotFound,
                             PermissionDenied, ValidationFailed)
@@ -16,7 +16,7 @@ from authsvc.models import ADMIN_SCOPE, PrivateToken, User, new_id
 from authsvc.runtime import settings
 from authsvc.services import Client, audit
 from authsvc.services.reauth import require_recent_proof
-from authsvc.services.sessions import revoke_sessions, normalize_email
+from authsvc.services.sessions import revoke_sessions
 
 
 def check_password(password: str, email: str, attr: str = "password") -> None:
@@ -29,8 +29,15 @@ def check_password(password: str, email: str, attr: str = "password") -> None:
 def create_user(email: str, password: str, *, client: Client, scopes: Sequence[str] | None = None,
                 is_admin: bool = False, actor_id: str | None = None,
                 event: str = "user.created") -> User:
-    """Validate, hash and store a new user. Commits; a taken email is `409` and writes nothing."""
-    email = normalize_email(email)
+    """Validate, hash and store a new user. Commits; a taken email is `409` and writes nothing.
+
+    The email rules (`authsvc.emails`) are checked here too, so `flask create-user` obeys
+    the same ones as `POST /users` and `/auth/register`.
+    """
+    try:
+        email = emails.check(email)
+    except emails.InvalidEmail as exc:
+        raise ValidationFailed.one("email", "invalid", f"This email is not accepted: {exc}.") from exc
     check_password(password, email)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict("A user with this email already exists.", attr="email")
