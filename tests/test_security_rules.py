@@ -61,7 +61,7 @@ def test_failure_rows_are_capped_per_key_and_expire_with_the_window(frozen, app)
 def test_revoking_an_already_revoked_token_writes_nothing(app, client, user, login):
     pair = login(user)
     r = client.post("/api/v1/private-tokens", headers=bearer(pair["access_token"]),
-                    json={"name": "ci", "expires_in_days": 30})
+                    json={"name": "ci", "expires_in_days": 30, "current_password": PASSWORD})
     private = r.get_json()["token"]
     revoked = AuditEvent.type == "token.revoked"
     for token in (pair["access_token"], private, pair["refresh_token"]):

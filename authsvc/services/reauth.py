@@ -16,8 +16,9 @@ The proof travels in the body: `current_password`, plus `totp_code` when two-fac
 - two-factor on and no code is `401 mfa_required` before the password is looked at: not a
   guess, not counted, nothing written.
 
-A code that proves is spent in the caller's transaction, so it is used up only if the
-change commits.
+A code that proves is spent in the caller's transaction, after the lockout's bookkeeping
+(which has its own connection: on SQLite a write held open across it would wait on itself),
+so it is used up only if the change commits.
 """
 from __future__ import annotations
 
@@ -47,22 +48,25 @@ def require_recent_proof(user: User, password: str | None, totp_code: str | None
         second = pending_secret is not None or user.totp_enabled
         if second and totp_code is None:
             raise MfaRequired()
-        method, code_ok = None, True
+        proof, code_ok = None, True
         if second:
             try:
-                if pending_secret is not None:
-                    second_factor.spend_totp(user, pending_secret, totp_code or "")
-                    method = "totp"
-                else:
-                    method = second_factor.spend(user, totp_code or "", client)
+                proof = (second_factor.match_totp(user, pending_secret, totp_code or "")
+                         if pending_secret is not None
+                         else second_factor.match(user, totp_code or ""))
             except InvalidTotp:
                 code_ok = False
         password_ok = passwords.verify(user.password_hash, password, settings().hash_params)
         if not (password_ok and code_ok):
-            db.session.rollback()  # a code spent above is given back
+            db.session.rollback()
             audit.record("login.failed", client=client, user_id=user_id, action=action,
                          reason="credentials" if not password_ok else "totp")
             db.session.commit()
             raise InvalidCredentials(PASSWORD_OR_CODE if second else PASSWORD_ONLY,
                                      attr=password_attr)
-        return method
+    if proof is None:
+        return None
+    try:
+        return second_factor.spend_proof(user, proof, client)
+    except InvalidTotp:  # a concurrent request spent the same code first
+        raise InvalidCredentials(PASSWORD_OR_CODE, attr=password_attr) from None
