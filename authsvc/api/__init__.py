@@ -131,7 +131,8 @@ api = Api()
 
 
 def init_app(app: Flask) -> None:
-    from authsvc.api import audit, auth, discovery, introspection, private_tokens, totp, users
+    from authsvc.api import (audit, auth, discovery, gateways, introspection, private_tokens,
+                             totp, users)
 
     app.config.update(
         API_TITLE="authsvc", API_VERSION="v1", OPENAPI_VERSION="3.1.0",
@@ -143,6 +144,7 @@ def init_app(app: Flask) -> None:
                                                    "bearerFormat": "JWT"})
     api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
                                                    "name": "X-API-Key"})
-    for module in (auth, users, discovery, totp, private_tokens, introspection, audit):
+    for module in (auth, users, discovery, totp, private_tokens, introspection, audit, gateways):
         api.register_blueprint(module.bp)
+    gateways.init_app(app)
     app.url_value_preprocessor(_no_nul_in_path)
