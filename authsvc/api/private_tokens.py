@@ -20,7 +20,9 @@ bp = Blueprint("private_tokens", __name__, url_prefix="/api/v1/private-tokens",
 
 class CreateSchema(Schema):
     class Meta(Schema.Meta):
-        openapi = {"oneOf": [{"required": ["expires_in_days"]}, {"required": ["expires_at"]}]}
+        # In words, not a schema-level oneOf: generated clients type a oneOf body as Any.
+        openapi = {"description": "Exactly one of `expires_in_days` and `expires_at` is "
+                                  "required (neither: `400 required`; both: `400 invalid`)."}
 
     name = f.Str(required=True, max_length=100)
     description = f.Str(load_default=None, allow_none=True, allow_blank=True, max_length=1000)
