@@ -17,7 +17,7 @@ from flask import g, request
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
 from authsvc import bearer, clock, tokens
-from authsvc.errors import BadRequest, NotAuthenticated, PermissionDenied
+from authsvc.errors import InvalidRequest, NotAuthenticated, PermissionDenied
 from authsvc.extensions import db
 from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes
 from authsvc.runtime import keystore, settings
@@ -47,7 +47,7 @@ def read_credentials() -> str | None:
     try:
         return bearer.read_token(request.args, request.headers)
     except bearer.AmbiguousCredentials as exc:
-        raise BadRequest(exc.detail, attr=exc.attr) from exc
+        raise InvalidRequest(exc.detail, attr=exc.attr) from exc
 
 
 def verify(token: object, kinds: Collection[str]) -> tokens.Verified:

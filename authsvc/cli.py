@@ -1,4 +1,4 @@
-"""Commands: create-user, prune, keys list/rotate."""
+"""Commands: create-user, prune, keys list/rotate/revoke."""
 from __future__ import annotations
 
 import sys
@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from sqlalchemy.engine import make_url
 from flask.cli import AppGroup, with_appcontext
 
+from authsvc import clock
 from authsvc.errors import ApiError
 from authsvc.runtime import keystore
 from authsvc.services import Client, sessions, users
@@ -83,12 +84,36 @@ def keys_list(everything: bool) -> None:
 
 
 @keys_group.command("rotate")
-def keys_rotate() -> None:
-    """Make a new signing key; the old one keeps verifying until its last token has expired."""
-    key, retired = keystore().rotate(_CLI)
-    click.echo(f"new signing key {key.kid} ({key.alg})")
+@click.option("--now", "at_once", is_flag=True,
+              help="Sign with the new key at once, without waiting AUTHSVC_KEY_PUBLISH_DELAY.")
+def keys_rotate(at_once: bool) -> None:
+    """Publish a new signing key; it signs after AUTHSVC_KEY_PUBLISH_DELAY (or --now)."""
+    key, retired, activation = keystore().rotate(_CLI, now=at_once)
+    if at_once or activation <= clock.now():
+        click.echo(f"new signing key {key.kid} ({key.alg})")
+        for kid in retired:
+            click.echo(f"retired {kid}: it signs no more and stays published until its last token expires")
+        return
+    click.echo(f"new key {key.kid} ({key.alg}): published now, signs from {_stamp(activation)}")
     for kid in retired:
-        click.echo(f"retired {kid}: it signs no more and stays published until its last token expires")
+        click.echo(f"retiring {kid}: it signs until {_stamp(activation)} and stays published "
+                   "until its last token expires")
+
+
+@keys_group.command("revoke")
+@click.argument("kid")
+def keys_revoke(kid: str) -> None:
+    """Revoke a key that leaked: unpublished at once, every token it signed refused."""
+    try:
+        changed, replacement = keystore().revoke(kid, _CLI)
+    except LookupError:
+        raise click.ClickException(f"no signing key {kid!r} (see `keys list --all`)") from None
+    if not changed:
+        click.echo(f"{kid} was already revoked")
+        return
+    click.echo(f"revoked {kid}: unpublished; every token it signed is refused (unknown_key)")
+    if replacement is not None:
+        click.echo(f"new signing key {replacement.kid} ({replacement.alg}), signing now")
 
 
 def init_app(app: Flask) -> None:

@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "AUTHSVC_ARGON2_TIME_COST": OWASP_MINIMUM.time_cost,
     "AUTHSVC_ARGON2_PARALLELISM": OWASP_MINIMUM.parallelism,
     "AUTHSVC_LAST_USED_RESOLUTION": 60,
+    "AUTHSVC_KEY_PUBLISH_DELAY": 600,  # seconds a rotated-in key is published before it signs
+    "AUTHSVC_KEY_ROTATION_DAYS": 0,  # 0: no automatic rotation
     "AUTHSVC_CONSOLE_SECURE_COOKIE": True,  # False only to serve the console over plain http beyond loopback
 }
 _TYPES = {name: type(value) for name, value in DEFAULTS.items() if value is not None}
@@ -121,6 +123,11 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError('AUTHSVC_ADDRESS_RATE must read like "50 per minute"') from None
     if not isinstance(config["AUTHSVC_TRUSTED_PROXIES"], int) or config["AUTHSVC_TRUSTED_PROXIES"] < 0:
         raise ConfigError("AUTHSVC_TRUSTED_PROXIES must be a whole number of proxy hops, 0 or more")
+    if not isinstance(config["AUTHSVC_KEY_PUBLISH_DELAY"], int) \
+            or not 0 <= config["AUTHSVC_KEY_PUBLISH_DELAY"] <= 7 * 24 * 3600:
+        raise ConfigError("AUTHSVC_KEY_PUBLISH_DELAY must be between 0 and 604800 seconds")
+    if not isinstance(config["AUTHSVC_KEY_ROTATION_DAYS"], int) or config["AUTHSVC_KEY_ROTATION_DAYS"] < 0:
+        raise ConfigError("AUTHSVC_KEY_ROTATION_DAYS must be a whole number of days, 0 (off) or more")
     if not 0 <= config["AUTHSVC_LEEWAY"] <= 300:
         raise ConfigError("AUTHSVC_LEEWAY must be between 0 and 300 seconds")
     window = config["AUTHSVC_REFRESH_REUSE_WINDOW"]
@@ -160,6 +167,8 @@ class Settings:
     login_window: int
     secret: bytes
     console_secure_cookie: bool = True
+    key_publish_delay: timedelta = timedelta(seconds=600)
+    key_rotation_days: int = 0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -186,6 +195,8 @@ class Settings:
             login_window=config["AUTHSVC_LOGIN_WINDOW"],
             secret=config["INSTANCE_SECRET"],
             console_secure_cookie=config["AUTHSVC_CONSOLE_SECURE_COOKIE"],
+            key_publish_delay=timedelta(seconds=config["AUTHSVC_KEY_PUBLISH_DELAY"]),
+            key_rotation_days=config["AUTHSVC_KEY_ROTATION_DAYS"],
         )
 
     @property

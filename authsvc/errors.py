@@ -14,10 +14,8 @@ from flask import Flask, Response, current_app, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from authsvc import metrics, tokens
+from authsvc import envelope, metrics, tokens
 from authsvc.extensions import db
-
-REALM = 'Bearer realm="authsvc"'
 
 
 @dataclass(frozen=True)
@@ -39,6 +37,8 @@ class ApiError(Exception):
     code: ClassVar[str] = "invalid"
     default_detail: ClassVar[str] = "The request is invalid."
     type: ClassVar[str] = "client_error"
+    # RFC 6750 `error=` of the challenge when it is not implied by the code (e.g. invalid_request).
+    bearer_error: ClassVar[str | None] = None
 
     def __init__(self, detail: str | None = None, *, attr: str | None = None,
                  extra: Mapping[str, Any] | None = None,
@@ -79,6 +79,12 @@ class ParseError(ApiError):
 
 class BadRequest(ApiError):
     status, code, default_detail = 400, "invalid", "The request is invalid."
+
+
+class InvalidRequest(BadRequest):
+    """A badly sent token (in the URL, or two that disagree): 400 with `error="invalid_request"`."""
+
+    bearer_error = "invalid_request"
 
 
 class NotAuthenticated(ApiError):
@@ -171,17 +177,13 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 
 
 def render(error: ApiError) -> Response:
-    body = {"type": error.type, "errors": [item.as_dict() for item in error.items()]}
+    """The one answer of an error: `envelope.render` (shared with `authsvc.verifier`) as JSON."""
+    body, headers = envelope.render(error.status, [item.as_dict() for item in error.items()],
+                                    type=error.type, bearer_error=error.bearer_error)
     response = jsonify(body)
     response.status_code = error.status
     response.headers.update(error.headers)
-    if error.status == 401:
-        if error.code == "invalid_token":
-            response.headers["WWW-Authenticate"] = (
-                f'{REALM}, error="invalid_token", error_description="{error.detail}"'
-            )
-        else:
-            response.headers["WWW-Authenticate"] = REALM
+    response.headers.update(headers)
     return response
 
 

@@ -139,7 +139,11 @@ class RecoveryCode(db.Model):
 
 
 class SigningKey(db.Model):
-    """A key pair; the private half sealed with the instance secret (`crypto.seal`)."""
+    """A key pair; the private half sealed with the instance secret (`crypto.seal`).
+
+    Published from `created_at` until `publish_until`; signs from `activates_at` until
+    `retired_at` (a successor's `activates_at`); `revoked_at` when it was revoked (leaked).
+    """
 
     __tablename__ = "signing_keys"
 
@@ -149,6 +153,8 @@ class SigningKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     publish_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    activates_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_signing_keys_alg_retired", "alg", "retired_at"),)
 

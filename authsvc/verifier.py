@@ -9,8 +9,8 @@ a deactivated user before the token expires; a route that must see them at once 
 `/auth/introspect` (answers cached a few seconds).
 
 Needs only PyJWT, cryptography and Flask: importing this module pulls in no other part of
-the server than `authsvc.tokens`, which is pure. HTTP goes through `urllib`, without
-following redirects (the introspection credential must never be sent to another host).
+the server than `authsvc.tokens`, `authsvc.bearer` and `authsvc.envelope`, which are pure.
+HTTP goes through `urllib`, without following redirects (the introspection credential must never be sent to another host).
 Failures are answered in the contract's envelope; when authsvc cannot be reached the
 answer is 503 `service_unavailable`, never a success.
 """
@@ -34,7 +34,7 @@ from typing import Any, TypeVar, cast
 import jwt
 from flask import Response, g, jsonify, request
 
-from authsvc import bearer, tokens
+from authsvc import bearer, envelope, tokens
 
 __all__ = ["Unavailable", "VerifiedToken", "Verifier"]
 
@@ -359,7 +359,8 @@ class Verifier:
         try:
             token = bearer.read_token(request.args, request.headers)
         except bearer.AmbiguousCredentials as exc:
-            return self.error(400, "invalid", exc.detail, attr=exc.attr)
+            return self.error(400, "invalid", exc.detail, attr=exc.attr,
+                              bearer_error="invalid_request")
         if token is None:
             return self.error(401, "not_authenticated", "Authentication credentials were not provided.")
         try:
@@ -377,23 +378,15 @@ class Verifier:
         return None
 
     def error(self, status: int, code: str, detail: str, *, attr: str | None = None,
-              extra: Mapping[str, Any] | None = None) -> Response:
-        """The contract's error envelope, with RFC 6750's `WWW-Authenticate` where it applies."""
-        response = jsonify({
-            "type": "server_error" if status >= 500 else "client_error",
-            "errors": [{"code": code, "detail": detail, "attr": attr,
-                        "extra": dict(extra) if extra is not None else None}],
-        })
+              extra: Mapping[str, Any] | None = None,
+              bearer_error: str | None = None) -> Response:
+        """The contract's error envelope and RFC 6750 challenge, rendered as the server does."""
+        body, headers = envelope.render(
+            status, [{"code": code, "detail": detail, "attr": attr, "extra": extra}],
+            realm=self.realm, bearer_error=bearer_error)
+        response = jsonify(body)
         response.status_code = status
-        realm = f'Bearer realm="{self.realm}"'
-        if code == "invalid_token":
-            response.headers["WWW-Authenticate"] = (
-                f'{realm}, error="invalid_token", error_description="{detail}"')
-        elif code == "insufficient_scope" and extra is not None:
-            response.headers["WWW-Authenticate"] = (
-                f'{realm}, error="insufficient_scope", scope="{" ".join(extra["scopes"])}"')
-        elif status == 401:
-            response.headers["WWW-Authenticate"] = realm
+        response.headers.update(headers)
         response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -579,7 +579,7 @@ class HostileWorld:
 
     def path(self, template: str) -> str:
         return template.format(token_id=self.private_id, user_id=self.user_id,
-                               session_id="0" * 32)
+                               session_id="0" * 32, path="orders/42")
 
 
 @pytest.fixture(scope="module")

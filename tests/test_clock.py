@@ -123,20 +123,21 @@ def test_nothing_else_reads_the_time() -> None:
     assert found <= OTHER_TIME_SOURCES.keys(), found - OTHER_TIME_SOURCES.keys()
 
 
-def test_the_key_cache_rechecks_on_the_service_clock(frozen, app) -> None:
-    """A key retired by another host stops verifying here once RECHECK_SECONDS have passed
-    on the service clock (a test moves it; nothing sleeps)."""
+def test_the_key_cache_never_outlives_a_retirement_on_another_host(frozen, app) -> None:
+    """A key retired (or revoked) by another host stops verifying here at the next lookup:
+    its `publish_until` is read from the database each time, on the service clock."""
     from sqlalchemy import update
 
     from authsvc.extensions import db
     from authsvc.models import SigningKey
-    from authsvc.services.keystore import RECHECK_SECONDS
 
     with app.app_context():
         store = app.extensions["authsvc"].keystore
         kid = store.signing_key().kid
-        db.session.execute(update(SigningKey).values(retired_at=frozen, publish_until=frozen))
-        db.session.commit()  # as another host would: this one's cache still says "current"
+        assert store.verification_key(kid) is not None  # cached now
+        later = frozen + timedelta(seconds=5)
+        db.session.execute(update(SigningKey).values(retired_at=frozen, publish_until=later))
+        db.session.commit()  # as another host would: this one's cache still holds the key
         assert store.verification_key(kid) is not None
-        clock.advance(RECHECK_SECONDS + 1)
+        clock.advance(5)
         assert store.verification_key(kid) is None

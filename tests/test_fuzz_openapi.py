@@ -151,7 +151,8 @@ class Credentials:
             case.body = body
         params = case.path_parameters
         if real_ids and params and not case.meta.is_negative_at(ParameterLocation.PATH):
-            case.path_parameters = {name: self._id(name, who) for name in params}
+            case.path_parameters = {name: self._id(name, who) if name in IDS else value
+                                    for name, value in params.items()}
 
     def observe(self, caller: str, case: Any, status: int) -> None:
         """Forget what the request may have spent, so the next case gets a live one."""
@@ -164,6 +165,8 @@ class Credentials:
                 self.ids.pop(f"{name}:{self.who(caller).email}", None)  # deleted or rotated
 
 
+IDS = ("session_id", "token_id", "user_id")  # other path parameters (the gateway check's
+# `path`) name nothing stored: the generated value is as good as any
 CREDENTIALS: weakref.WeakKeyDictionary[Flask, Credentials] = weakref.WeakKeyDictionary()
 
 

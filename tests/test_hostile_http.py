@@ -102,7 +102,8 @@ BEARER_ROUTES = [
     ("PATCH", "/api/v1/users/{user_id}"),
     ("GET", "/api/v1/audit-events"),
     ("POST", "/api/v1/auth/introspect"),
-]
+] + [(method, path) for path in ("/api/v1/auth/check", "/api/v1/auth/check/{path}")
+     for method in ("GET", "POST", "PATCH", "DELETE")]  # the gateway check (PUT too, undrawn here)
 AUTHENTICATED_ROUTES = ACCESS_ONLY_ROUTES + BEARER_ROUTES
 
 # A body each route would act on, had its caller been let in: a refusal is then the

@@ -63,7 +63,7 @@ def test_rotate_makes_a_new_signing_key_and_keeps_the_old_one_verifying(frozen, 
                                                                        user, login):
     old = login(user)
     old_kid = kid_of(old["access_token"])
-    result = runner.invoke(args=["keys", "rotate"])
+    result = runner.invoke(args=["keys", "rotate", "--now"])
     assert result.exit_code == 0, result.output
     new = login(user)
     new_kid = kid_of(new["access_token"])
@@ -78,7 +78,8 @@ def test_rotate_makes_a_new_signing_key_and_keeps_the_old_one_verifying(frozen, 
     assert reason_of(client, new["access_token"]) is None
     with app.app_context():
         (event,) = db.session.scalars(select(AuditEvent).where(AuditEvent.type == "signing_key.rotated"))
-        assert event.detail == {"kid": new_kid, "alg": "ES256", "retired": [old_kid]}
+        assert event.detail == {"kid": new_kid, "alg": "ES256", "retired": [old_kid],
+                                "activates_at": "2026-11-22T10:00:00Z"}
         row = db.session.get(SigningKey, old_kid)
         assert row.retired_at == T0 and row.publish_until == T0 + YEAR_AND_LEEWAY
 
@@ -87,7 +88,7 @@ def test_an_old_keys_token_verifies_until_publish_until_then_unknown_key(frozen,
                                                                          tokens):
     old_kid = kid_of(tokens["access_token"])
     long_lived = private_token(client, tokens["access_token"])  # 365 days, signed by the old key
-    assert runner.invoke(args=["keys", "rotate"]).exit_code == 0
+    assert runner.invoke(args=["keys", "rotate", "--now"]).exit_code == 0
     new_kid = published_kids(client)[0]
 
     clock.advance(YEAR_AND_LEEWAY - timedelta(seconds=1))
@@ -108,7 +109,7 @@ def test_publish_until_covers_tokens_issued_under_a_longer_lifetime(frozen, conf
         db.session.add(PrivateToken(id="p1", jti="j1", user_id=owner.id, name="old", scopes="read",
                                     created_at=T0, expires_at=T0 + timedelta(days=200)))
         db.session.commit()
-        c.app.extensions["authsvc"].keystore.rotate()
+        c.app.extensions["authsvc"].keystore.rotate(now=True)
         assert db.session.get(SigningKey, old_kid).publish_until == T0 + timedelta(days=200, seconds=10)
 
 
@@ -124,7 +125,7 @@ def test_keys_list(frozen, client, runner):
     kid = first[0]
     assert first == [kid, "ES256", "2026-11-22T10:00:00Z", "signing", "until rotated"]
     clock.advance(timedelta(hours=1))
-    assert runner.invoke(args=["keys", "rotate"]).exit_code == 0
+    assert runner.invoke(args=["keys", "rotate", "--now"]).exit_code == 0
     new, old = rows()
     assert new[1:] == ["ES256", "2026-11-22T11:00:00Z", "signing", "until rotated"]
     assert old == [kid, "ES256", "2026-11-22T10:00:00Z", "published", "2027-11-22T11:00:10Z"]
@@ -152,7 +153,7 @@ def test_another_host_follows_a_rotation(frozen, app, make_app, client, user, lo
     long_lived = private_token(client, access)
     host_b = make_app()
     with host_b.app_context():
-        new_kid = host_b.extensions["authsvc"].keystore.rotate()[0].kid
+        new_kid = host_b.extensions["authsvc"].keystore.rotate(now=True)[0].kid
     b = host_b.test_client()
     fresh = b.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}).get_json()
     assert kid_of(fresh["access_token"]) == new_kid
@@ -307,7 +308,7 @@ def test_no_route_body_and_no_log_line_carries_key_material(configure, request, 
     c = configure(AUTHSVC_SIGNING_ALG=alg)
     admin = request.getfixturevalue("admin")
     with c.app.app_context():
-        c.app.extensions["authsvc"].keystore.rotate()
+        c.app.extensions["authsvc"].keystore.rotate(now=True)
     runner = c.app.test_cli_runner()
     outputs = [runner.invoke(args=["keys", "list", "--all"]).output,
                runner.invoke(args=["init"]).output]
@@ -318,7 +319,10 @@ def test_no_route_body_and_no_log_line_carries_key_material(configure, request, 
         for name in rule.arguments:
             for pattern in (f"<{name}>", f"<path:{name}>", f"<string:{name}>", f"<int:{name}>"):
                 path = path.replace(pattern, "1")
-        calls += [(method, path) for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}]
+        methods = (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        if path.startswith("/api/v1/auth/check"):  # the gateway check: any method, no body
+            methods &= {"GET"}
+        calls += [(method, path) for method in methods]
     bodies, answered = [], set()
     for method, path in sorted(calls, key=lambda call: (call[0] != "GET", call)):
         # Reads first; every write gets a fresh login, so a logout cannot hide later routes.

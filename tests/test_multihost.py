@@ -95,7 +95,7 @@ def test_two_hosts_see_each_others_revocations_deactivations_and_keys(serve, adm
 
     # a key rotated (on the shared database) signs at B and verifies at A at once
     old_kid = jwt.get_unverified_header(pair["refresh_token"])["kid"]
-    rotate = subprocess.run([sys.executable, "-m", "flask", "--app", "authsvc", "keys", "rotate"],
+    rotate = subprocess.run([sys.executable, "-m", "flask", "--app", "authsvc", "keys", "rotate", "--now"],
                             env=a.env, capture_output=True, text=True, timeout=60)
     assert rotate.returncode == 0, rotate.stderr
     status, fresh = http("POST", b.url + "/api/v1/auth/login",

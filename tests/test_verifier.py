@@ -36,7 +36,7 @@ import importlib.abc, sys
 SERVER_ONLY = {"sqlalchemy", "flask_sqlalchemy", "flask_migrate", "alembic", "flask_smorest",
                "marshmallow", "webargs", "apispec", "argon2", "zxcvbn", "pyotp", "segno",
                "flask_limiter", "redis", "psycopg", "gunicorn", "prometheus_client"}
-ALLOWED = {"authsvc", "authsvc.bearer", "authsvc.tokens", "authsvc.verifier"}
+ALLOWED = {"authsvc", "authsvc.bearer", "authsvc.envelope", "authsvc.tokens", "authsvc.verifier"}
 
 class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -56,7 +56,7 @@ def test_importable_with_only_pyjwt_cryptography_and_flask():
     result = subprocess.run([sys.executable, "-c", ISOLATED], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['authsvc', 'authsvc.bearer', 'authsvc.tokens', 'authsvc.verifier']"
+    assert result.stdout.strip() == "['authsvc', 'authsvc.bearer', 'authsvc.envelope', 'authsvc.tokens', 'authsvc.verifier']"
 
 
 # --- a fake authsvc behind _http_json ----------------------------------------------------------
@@ -570,7 +570,7 @@ def test_a_rotated_out_keys_token_keeps_working_until_its_expiry(live):
     authsvc, rs, login = live
     old = login()["access_token"]
     assert call("GET", rs.url + "/notes", old)[0] == 200
-    rotate = subprocess.run([sys.executable, "-m", "flask", "--app", "authsvc", "keys", "rotate"],
+    rotate = subprocess.run([sys.executable, "-m", "flask", "--app", "authsvc", "keys", "rotate", "--now"],
                             env=authsvc.env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert rotate.returncode == 0, rotate.stderr
     new = login()["access_token"]

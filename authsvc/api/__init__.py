@@ -116,12 +116,42 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class _Converter(OpenAPIConverter):
-    """Documents what a schema's `Meta.openapi` says of it: rules across fields (`oneOf`)."""
+    """marshmallow -> JSON Schema, with what generated clients and validators need.
+
+    - `Meta.openapi` of a schema is merged in (rules across fields, in words or keywords);
+    - a `default` of None is left out where the type does not allow null (a non-nullable
+      field that is merely optional has no default to show; OpenAPI 3.1 validators refuse it);
+    - read-only fields (`fields.ReadOnly`, which exist only to answer `400 read_only`) are
+      not properties of a request body: the schema's description names them instead, so a
+      generated client offers no setter for what the server always refuses.
+    """
 
     def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        from authsvc.api.fields import ReadOnly
+
         jsonschema = super().schema2jsonschema(schema)
+        instance = schema() if isinstance(schema, type) else schema
+        read_only = [field.data_key or name for name, field in instance.fields.items()
+                     if isinstance(field, ReadOnly)]
+        properties = jsonschema.get("properties", {})
+        for name in read_only:
+            properties.pop(name, None)
+        if read_only:
+            if "required" in jsonschema:
+                jsonschema["required"] = [n for n in jsonschema["required"] if n not in read_only]
+            note = ("Read-only here: " + ", ".join(f"`{n}`" for n in read_only)
+                    + " (sent, even as null, each is `400 read_only`).")
+            jsonschema["description"] = " ".join(filter(None, [jsonschema.get("description"), note]))
+        for prop in properties.values():
+            if "default" in prop and prop["default"] is None and not _nullable(prop):
+                del prop["default"]
         jsonschema.update(getattr(getattr(schema, "Meta", None), "openapi", {}))
         return jsonschema
+
+
+def _nullable(prop: dict[str, Any]) -> bool:
+    kind = prop.get("type")
+    return kind is None or kind == "null" or (isinstance(kind, list) and "null" in kind)
 
 
 class _Plugin(MarshmallowPlugin):
@@ -153,7 +183,8 @@ api = Api()
 
 
 def init_app(app: Flask) -> None:
-    from authsvc.api import audit, auth, discovery, introspection, private_tokens, totp, users
+    from authsvc.api import (audit, auth, discovery, gateways, introspection, private_tokens,
+                             totp, users)
 
     app.json = StrictJSONProvider(app)
     app.config.update(
@@ -166,6 +197,7 @@ def init_app(app: Flask) -> None:
                                                    "bearerFormat": "JWT"})
     api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
                                                    "name": "X-API-Key"})
-    for module in (auth, users, discovery, totp, private_tokens, introspection, audit):
+    for module in (auth, users, discovery, totp, private_tokens, introspection, audit, gateways):
         api.register_blueprint(module.bp)
+    gateways.init_app(app)
     app.url_value_preprocessor(_no_nul_in_path)

@@ -13,6 +13,9 @@ from authsvc.services import sessions, users
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
                description="Sessions, token rotation, verification and revocation.")
+# RFC 7009 clients (authlib, oauthlib) send /revoke a form body; JSON is documented first.
+bp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {**Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+                                            "json_or_form": "application/json"}
 
 
 class LoginSchema(Schema):
@@ -27,6 +30,17 @@ class RefreshSchema(Schema):
 
 class TokenSchema(Schema):
     token = f.Str(required=True, max_length=8192)
+
+
+class RevokeSchema(TokenSchema):
+    token_type_hint = ma.fields.String(load_default=None, metadata={
+        "description": "RFC 7009 `access_token` or `refresh_token` (or `private_token`); "
+                       "optional, and any value is accepted: every kind is searched."})
+
+
+class RevokeFormSchema(RevokeSchema):
+    """The same fields as an RFC 7009 form body (a component of its own, so that generated
+    clients tell the two bodies apart)."""
 
 
 class RegisterSchema(Schema):
@@ -129,11 +143,15 @@ def verify() -> dict[str, Any]:
 
 
 @bp.route("/revoke", methods=["POST"])
-@bp.arguments(TokenSchema)
+@bp.arguments(RevokeSchema, location="json_or_form")
+@bp.doc(requestBody={"content": {"application/x-www-form-urlencoded": {"schema": RevokeFormSchema}}})
 @bp.response(200, EmptySchema)
 @bp.errors(415)
 def revoke(body: dict[str, Any]) -> dict[str, Any]:
-    """RFC 7009: kill any token you hold; the answer is the same whether or not it was valid."""
+    """RFC 7009: kill any token you hold; the answer is the same whether or not it was valid.
+
+    JSON or an RFC 7009 form body (`token=...&token_type_hint=...`), as OAuth clients send it.
+    """
     sessions.revoke_token(body["token"], client())
     return {}
 

@@ -47,10 +47,17 @@ class HealthSchema(Schema):
 
 
 @bp.route("/.well-known/jwks.json", methods=["GET"])
-@bp.response(200, JwksSchema)
-def jwks() -> dict[str, Any]:
-    """The public keys that verify this service's tokens (RFC 7517); none with HS256."""
-    return keystore().jwks()
+@bp.response(200, JwksSchema, headers={"Cache-Control": {
+    "description": "`public, max-age=N`, N shorter than AUTHSVC_KEY_PUBLISH_DELAY.",
+    "schema": {"type": "string"}}})
+def jwks() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The public keys that verify this service's tokens (RFC 7517); none with HS256.
+
+    A new key is here `AUTHSVC_KEY_PUBLISH_DELAY` seconds before it signs; caching this
+    answer for its `max-age` (less than that) never misses a key a token names.
+    """
+    store = keystore()
+    return store.jwks(), 200, {"Cache-Control": f"public, max-age={store.jwks_max_age}"}
 
 
 @bp.route("/.well-known/oauth-authorization-server", methods=["GET"])

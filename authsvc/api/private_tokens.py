@@ -20,7 +20,13 @@ bp = Blueprint("private_tokens", __name__, url_prefix="/api/v1/private-tokens",
 
 class CreateSchema(SudoSchema):
     class Meta(SudoSchema.Meta):
-        openapi = {"oneOf": [{"required": ["expires_in_days"]}, {"required": ["expires_at"]}]}
+        # Exactly one of the two, said with if/then/not rather than a schema-level oneOf:
+        # generated clients type a oneOf body as Any, and ignore these.
+        openapi = {"description": "Exactly one of `expires_in_days` and `expires_at` is "
+                                  "required (neither: `400 required`; both: `400 invalid`).",
+                   "if": {"not": {"required": ["expires_in_days"]}},
+                   "then": {"required": ["expires_at"]},
+                   "not": {"required": ["expires_in_days", "expires_at"]}}
 
     name = f.Str(required=True, max_length=100)
     description = f.Str(load_default=None, allow_none=True, allow_blank=True, max_length=1000)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -20,13 +20,28 @@ if TYPE_CHECKING:  # auth -> runtime -> keystore -> audit: a runtime import woul
 
 def record(event_type: str, *, client: Client | None, user_id: str | None = None,
            actor_id: str | None = None, **detail: Any) -> None:
-    """Add one event; the caller commits. Never pass a secret, code or token in `detail`."""
+    """Add one event; the caller commits. Never pass a secret, code or token in `detail`.
+
+    Times in `detail` are passed as datetimes and stored as the contract writes them
+    (RFC 3339 UTC with `Z`, whole seconds), like every time in a body.
+    """
     client = client or Client()
     metrics.observe_event(event_type)
     db.session.add(AuditEvent(
         at=clock.now(), type=event_type, user_id=user_id, actor_id=actor_id,
-        ip=client.ip, user_agent=client.user_agent, detail=detail,
+        ip=client.ip, user_agent=client.user_agent, detail=_plain(detail),
     ))
+
+
+def _plain(value: Any) -> Any:
+    """`value` with every datetime written as RFC 3339 UTC with `Z` (JSON has no time type)."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,19 @@
 """Signing keys kept in the database, so every host that shares it signs and verifies alike.
 
 Each process caches the keys it has opened (decrypting a private key per request would
-cost more than the signature). Verification looks an unknown `kid` up in the database
-before refusing it, so a key rotated on another host is accepted on the next request;
-signing asks the database which key is current, so it follows a rotation too. A cached
-key that was current when opened is re-read at most once a minute, so a retirement made
-by another host reaches this one's verification without a restart.
+cost more than the signature). Lifecycle, all decided from stored times, so every host
+agrees without a timer of its own:
+
+- a key is *published* (in the JWKS, and verifies) from its creation until `publish_until`;
+- it *signs* from `activates_at` until a successor's `activates_at` (its `retired_at`):
+  `rotate` publishes a new key at once and lets it sign only after the publish delay, so
+  verifiers that cached the JWKS already hold it when its first token arrives;
+- `revoke` unpublishes a key at once (`publish_until` = now): verification reads the key's
+  `publish_until` from the database on every use (one primary-key probe), so every host
+  refuses its tokens from the next request;
+- automatic rotation (`AUTHSVC_KEY_ROTATION_DAYS`) is checked at most once a minute per
+  process, before a request, and guarded by a conditional UPDATE of the signing key's row,
+  so of several hosts exactly one publishes the successor.
 """
 from __future__ import annotations
 
@@ -22,9 +30,10 @@ from authsvc.services import Client, audit
 from authsvc.tokens import Key
 
 _PURPOSE = "signing-key"
-# Newest first: the signing key, then retired keys by retirement (several can share a second).
-_NEWEST_FIRST = (case((SigningKey.retired_at.is_(None), 0), else_=1), SigningKey.retired_at.desc(),
-                 SigningKey.created_at.desc(), SigningKey.kid)
+# Newest first: by when they sign (a pending key first); of keys that start signing in the
+# same second, the one not superseded first, then by retirement (several can share a second).
+_NEWEST_FIRST = (SigningKey.activates_at.desc(), case((SigningKey.retired_at.is_(None), 0), else_=1),
+                 SigningKey.retired_at.desc(), SigningKey.created_at.desc(), SigningKey.kid)
 _KID_MAX = 64
 RECHECK_SECONDS = 60.0
 
@@ -34,12 +43,20 @@ def _stamp() -> float:
     return clock.now().timestamp()
 
 
-_CURRENT_KID = (  # built once: signing asks it on every login and refresh
-    select(SigningKey.kid)
-    .where(SigningKey.alg == bindparam("alg"), SigningKey.retired_at.is_(None))
-    .order_by(SigningKey.created_at.desc(), SigningKey.kid)
-    .limit(1)
-)
+def _signing_now(stmt: Any) -> Any:
+    """Keys of `:alg` that sign at `:now`: active, not yet superseded, not revoked."""
+    return (
+        stmt.where(SigningKey.alg == bindparam("alg"), SigningKey.revoked_at.is_(None),
+                   SigningKey.activates_at <= bindparam("now"),
+                   SigningKey.retired_at.is_(None) | (SigningKey.retired_at > bindparam("now")))
+        .order_by(SigningKey.activates_at.desc(), SigningKey.created_at.desc(), SigningKey.kid)
+        .limit(1)
+    )
+
+
+_CURRENT_KID = _signing_now(select(SigningKey.kid))  # built once: asked on every login and refresh
+_PUBLISHED_UNTIL = select(SigningKey.alg, SigningKey.publish_until).where(
+    SigningKey.kid == bindparam("kid"))
 
 @dataclass
 class _Entry:
@@ -57,17 +74,31 @@ class KeyInfo:
     created_at: datetime
     retired_at: datetime | None
     publish_until: datetime | None
-    state: str  # signing | published | retired | unused
+    state: str  # signing | pending | published | retired | revoked | unused
+    activates_at: datetime | None = None
 
 
 class KeyStore:
     def __init__(self, *, secret: bytes, alg: str, longest_lifetime: timedelta,
-                 leeway: timedelta = timedelta(0)) -> None:
+                 leeway: timedelta = timedelta(0), publish_delay: timedelta = timedelta(0),
+                 rotation_days: int = 0) -> None:
         self.secret = secret
         self.alg = alg
         self.longest_lifetime = longest_lifetime
         self.leeway = leeway
+        self.publish_delay = publish_delay
+        self.rotation_days = rotation_days
         self._cache: dict[str, _Entry] = {}
+        self._rotation_checked: float | None = None
+
+    @property
+    def jwks_max_age(self) -> int:
+        """How long a JWKS answer may be cached: half the publish delay, at most 5 minutes.
+
+        Shorter than the delay, so a verifier that honours it holds a new key before the key
+        signs; short enough that a revoked key leaves caches within minutes.
+        """
+        return int(min(300, self.publish_delay.total_seconds() // 2))
 
     def _open(self, row: SigningKey) -> _Entry:
         material = crypto.open_sealed(self.secret, _PURPOSE, row.private_sealed, row.kid.encode())
@@ -88,22 +119,16 @@ class KeyStore:
             return key
         return self._open(row).key
 
-    def _current_query(self) -> Any:
-        return (
-            select(SigningKey)
-            .where(SigningKey.alg == self.alg, SigningKey.retired_at.is_(None))
-            .order_by(SigningKey.created_at.desc(), SigningKey.kid)
-            .limit(1)
-        )
-
     def _current_row(self) -> SigningKey | None:
-        return db.session.scalars(self._current_query()).first()
+        return db.session.scalars(_signing_now(select(SigningKey)),
+                                  {"alg": self.alg, "now": clock.now()}).first()
 
-    def _insert_new(self) -> Key:
+    def _insert_new(self, activates_at: datetime | None = None) -> Key:
         material = keys.generate(self.alg)
         key = keys.load(self.alg, material)
+        now = clock.now()
         db.session.add(SigningKey(
-            kid=key.kid, alg=self.alg, created_at=clock.now(),
+            kid=key.kid, alg=self.alg, created_at=now, activates_at=activates_at or now,
             private_sealed=crypto.seal(self.secret, _PURPOSE, material, key.kid.encode()),
         ))
         self._cache[key.kid] = _Entry(key, None, _stamp())
@@ -111,7 +136,7 @@ class KeyStore:
 
     def signing_key(self) -> Key:
         """The key to sign with now; one indexed query, the key itself from the cache."""
-        kid = db.session.scalar(_CURRENT_KID, {"alg": self.alg})
+        kid = db.session.scalar(_CURRENT_KID, {"alg": self.alg, "now": clock.now()})
         if kid is None:
             return self.ensure()
         entry = self._cache.get(kid)
@@ -122,34 +147,25 @@ class KeyStore:
         return entry.key
 
     def verification_key(self, kid: str) -> Key | None:
-        """The published key named `kid`, or None: a retired key only until its last token expired."""
-        entry = self._cache.get(kid)
-        if entry is not None and entry.publish_until is None \
-                and _stamp() - entry.checked > RECHECK_SECONDS:
-            entry = self._recheck(kid, entry)
-        if entry is None:
-            if len(kid) > _KID_MAX:
-                return None
-            row = db.session.get(SigningKey, kid)
-            if row is None or row.alg != self.alg:
-                return None
-            entry = self._open(row)
-        if entry.key.alg != self.alg:
+        """The published key named `kid`, or None (unknown, of another algorithm, retired past
+        its last token, or revoked). Its `publish_until` is read from the database on every
+        call, so a revocation on any host is seen by the next request here."""
+        if len(kid) > _KID_MAX:
             return None
-        if entry.publish_until is not None and entry.publish_until <= clock.now():
-            return None
-        return entry.key
-
-    def _recheck(self, kid: str, entry: _Entry) -> _Entry | None:
-        row = db.session.execute(
-            select(SigningKey.publish_until).where(SigningKey.kid == kid)
-        ).first()
-        if row is None:
+        row = db.session.execute(_PUBLISHED_UNTIL, {"kid": kid}).first()
+        if row is None or row.alg != self.alg:
             self._cache.pop(kid, None)
             return None
+        if row.publish_until is not None and row.publish_until <= clock.now():
+            return None
+        entry = self._cache.get(kid)
+        if entry is None:
+            stored = db.session.get(SigningKey, kid)
+            if stored is None:
+                return None
+            entry = self._open(stored)
         entry.publish_until = row.publish_until
-        entry.checked = _stamp()
-        return entry
+        return entry.key if entry.key.alg == self.alg else None
 
     def _publish_until(self, now: datetime) -> datetime:
         """When the last token an old key may have signed expires, plus leeway.
@@ -170,25 +186,97 @@ class KeyStore:
                 until = moment + self.leeway
         return until
 
-    def rotate(self, client: Client | None = None) -> tuple[Key, list[str]]:
-        """Make a new current key; the old ones stop signing and stay published. Commits."""
-        now = clock.now()
-        retired = list(db.session.scalars(
-            select(SigningKey.kid).where(SigningKey.alg == self.alg, SigningKey.retired_at.is_(None))
-        ))
-        if retired:
+    def rotate(self, client: Client | None = None, *, now: bool = False,
+               automatic: bool = False) -> tuple[Key, list[str], datetime]:
+        """Publish a new key at once; it signs after the publish delay (at once with `now`).
+
+        Every key that would still sign then (the current one, a pending one) retires at that
+        moment and stays published until its last token has expired. Commits. Returns the
+        new key, the retiring kids and the moment the new key signs from.
+        """
+        key, retired, activation = self._rotate(now=now)
+        audit.record("signing_key.rotated", client=client, kid=key.kid, alg=self.alg,
+                     retired=retired, activates_at=activation,
+                     **({"automatic": True} if automatic else {}))
+        db.session.commit()
+        return key, retired, activation
+
+    def _rotate(self, *, now: bool) -> tuple[Key, list[str], datetime]:
+        moment = clock.now()
+        activation = moment if now else moment + self.publish_delay
+        retiring = list(db.session.scalars(
+            select(SigningKey.kid).where(
+                SigningKey.alg == self.alg, SigningKey.revoked_at.is_(None),
+                SigningKey.retired_at.is_(None) | (SigningKey.retired_at > activation))
+            .order_by(*_NEWEST_FIRST)))
+        if retiring:
             db.session.execute(
                 update(SigningKey)
-                .where(SigningKey.kid.in_(retired), SigningKey.retired_at.is_(None))
-                .values(retired_at=now, publish_until=self._publish_until(now))
+                .where(SigningKey.kid.in_(retiring))
+                .values(retired_at=activation, publish_until=self._publish_until(activation))
             )
-        for kid in retired:
+        for kid in retiring:
             self._cache.pop(kid, None)
-        key = self._insert_new()
-        audit.record("signing_key.rotated", client=client, kid=key.kid, alg=self.alg,
-                     retired=retired)
+        return self._insert_new(activation), retiring, activation
+
+    def revoke(self, kid: str, client: Client | None = None) -> tuple[bool, Key | None]:
+        """Unpublish `kid` at once (a key that leaked); a new key signs at once if it was the
+        signing key. Commits. Returns (whether anything changed, the new signing key or None).
+
+        Raises LookupError for a kid this service never stored.
+        """
+        row = db.session.get(SigningKey, kid)
+        if row is None:
+            raise LookupError(kid)
+        if row.revoked_at is not None:
+            return False, None
+        moment = clock.now()
+        was_signing = db.session.scalar(_CURRENT_KID, {"alg": row.alg, "now": moment}) == kid
+        row.revoked_at = moment
+        row.publish_until = moment
+        row.retired_at = row.retired_at if row.retired_at is not None and row.retired_at <= moment \
+            else moment
+        self._cache.pop(kid, None)
+        db.session.flush()
+        replacement = self._rotate(now=True)[0] if was_signing and row.alg == self.alg else None
+        audit.record("signing_key.revoked", client=client, kid=kid, alg=row.alg,
+                     was_signing=was_signing,
+                     replaced_by=replacement.kid if replacement is not None else None)
         db.session.commit()
-        return key, retired
+        return True, replacement
+
+    def maybe_rotate(self) -> Key | None:
+        """Automatic rotation: publish a successor when the signing key is older than
+        `rotation_days` and none is scheduled. At most once a minute per process; the
+        conditional UPDATE on the signing key's row lets exactly one host of many do it."""
+        if self.rotation_days <= 0 or self.alg in keys.SYMMETRIC:
+            return None
+        stamp = _stamp()
+        if self._rotation_checked is not None and stamp - self._rotation_checked < RECHECK_SECONDS:
+            return None
+        self._rotation_checked = stamp
+        moment = clock.now()
+        current = self._current_row()
+        if current is None or current.retired_at is not None \
+                or current.activates_at + timedelta(days=self.rotation_days) > moment:
+            db.session.rollback()
+            return None
+        activation = moment + self.publish_delay
+        claimed = db.session.execute(
+            update(SigningKey)
+            .where(SigningKey.kid == current.kid, SigningKey.retired_at.is_(None),
+                   SigningKey.revoked_at.is_(None))
+            .values(retired_at=activation, publish_until=self._publish_until(activation))
+        ).rowcount
+        if claimed != 1:  # another host got there first
+            db.session.rollback()
+            return None
+        self._cache.pop(current.kid, None)
+        key = self._insert_new(activation)
+        audit.record("signing_key.rotated", client=None, kid=key.kid, alg=self.alg,
+                     retired=[current.kid], activates_at=activation, automatic=True)
+        db.session.commit()
+        return key
 
     def published(self) -> list[SigningKey]:
         """The keys of the configured algorithm that verify tokens now, newest first."""
@@ -203,21 +291,25 @@ class KeyStore:
     def listing(self, *, everything: bool = False) -> list[KeyInfo]:
         """What `keys list` shows: the published keys, or with `everything` every stored one."""
         now = clock.now()
-        current = db.session.scalar(self._current_query().with_only_columns(SigningKey.kid))
+        current = db.session.scalar(_CURRENT_KID, {"alg": self.alg, "now": now})
         rows = self.published() if not everything else list(db.session.scalars(
             select(SigningKey).order_by(*_NEWEST_FIRST)))
         out = []
         for row in rows:
             if row.alg != self.alg:
                 state = "unused"
+            elif row.revoked_at is not None:
+                state = "revoked"
             elif row.kid == current:
                 state = "signing"
+            elif row.activates_at > now and (row.retired_at is None or row.retired_at > row.activates_at):
+                state = "pending"
             elif row.publish_until is None or row.publish_until > now:
                 state = "published"
             else:
                 state = "retired"
             out.append(KeyInfo(row.kid, row.alg, row.created_at, row.retired_at,
-                               row.publish_until, state))
+                               row.publish_until, state, row.activates_at))
         return out
 
     def jwks(self) -> dict[str, Any]:

@@ -169,7 +169,7 @@ def create(principal: Principal, *, name: str, description: str | None,
     minted = _minted(row, token, now)
     audit.record("private_token.created", client=client, user_id=principal.user_id,
                  token_id=row.id, jti=row.jti, name=row.name, scopes=chosen,
-                 expires_at=expiry.isoformat())
+                 expires_at=expiry)
     db.session.commit()
     return minted
 
@@ -234,7 +234,7 @@ def rotate(principal: Principal, token_id: str, client: Client,
     minted = _minted(new, token, now)
     audit.record("private_token.rotated", client=client, user_id=principal.user_id,
                  token_id=new.id, jti=new.jti, old_token_id=row.id, old_jti=row.jti,
-                 expires_at=new.expires_at.isoformat())
+                 expires_at=new.expires_at)
     db.session.commit()
     return minted
 
