@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0004'
-down_revision = '0001'  # the lead re-chains this after 0002/0003 at merge
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
