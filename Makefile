@@ -5,14 +5,14 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test lint clean
+.PHONY: run test install install-test install-lint lint lint-console clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[server]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -22,6 +22,12 @@ $(VENV)/.installed-test: $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+$(VENV)/.installed-lint: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[lint]'
+	touch $@
+
+install-lint: $(VENV)/.installed-lint
+
 run: install
 	$(BIN)/flask --app authsvc init
 	$(BIN)/flask --app authsvc run --host $(HOST) --port $(PORT)
@@ -29,5 +35,22 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# mypy --strict, ruff (lint and format), the import contracts
+lint: install-lint
+	$(BIN)/mypy
+	$(BIN)/ruff check authsvc tests bench examples
+	$(BIN)/ruff format --check authsvc tests bench examples
+	$(BIN)/lint-imports
+	$(MAKE) lint-console
+
+# the console's ES modules: tsc over JSDoc types (no build step), and ESLint
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint-console: node_modules/.installed
+	npx --no-install tsc -p jsconfig.json
+	npx --no-install eslint authsvc/web/console/static
+
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage htmlcov *.egg-info
+	rm -rf $(VENV) node_modules .pytest_cache .coverage htmlcov *.egg-info

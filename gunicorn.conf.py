@@ -7,7 +7,7 @@ Workers are gevent workers: a connection costs a greenlet, not a worker, so clie
 their headers or body a byte at a time cannot take the service down (issue 13, item 9; the
 measurements are in docs/operations.md). Deadlines: a request's headers must arrive within
 `keepalive` seconds (gunicorn's async workers parse each request under that timeout), its body
-within `AUTHSVC_BODY_TIMEOUT` (authsvc.transport). In production put a buffering reverse proxy
+within `AUTHSVC_BODY_TIMEOUT` (authsvc.web.transport). In production put a buffering reverse proxy
 (nginx) in front all the same: see docs/operations.md.
 
 `AUTHSVC_METRICS_BIND` (e.g. `127.0.0.1:9100`) serves `/metrics`, every worker's counts

@@ -39,7 +39,8 @@ def test_environment_overrides_and_is_typed(config, tmp_path, monkeypatch):
     monkeypatch.setenv("AUTHSVC_OPEN_REGISTRATION", "true")
     monkeypatch.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path))
     app = create_app({k: v for k, v in config.items()})
-    assert app.config["AUTHSVC_ACCESS_TTL"] == 120 and app.config["AUTHSVC_OPEN_REGISTRATION"] is True
+    settings = app.extensions["authsvc"].settings
+    assert settings.access_ttl.total_seconds() == 120 and settings.open_registration is True
 
 
 @pytest.mark.parametrize("override,message", [
@@ -63,7 +64,7 @@ def test_bad_environment_value_fails_at_start(config, tmp_path, monkeypatch):
 
 
 def test_wrong_instance_secret_is_refused_at_start(app, config, tmp_path, monkeypatch):
-    from authsvc.crypto import DecryptionError
+    from authsvc.core.crypto import DecryptionError
 
     monkeypatch.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path))
     with pytest.raises(DecryptionError):
@@ -104,7 +105,7 @@ def test_schema_head_constant_matches_the_migrations():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from authsvc import schema
+    from authsvc.web import migrate as schema
 
     config = Config()
     config.set_main_option("script_location", schema.MIGRATIONS)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import bearer, error_of, free_port
+from tests.conftest import PASSWORD, bearer, error_of, free_port
 
 CHECK = "/api/v1/auth/check"
 IDENTITY = ("X-Authsvc-Subject", "X-Authsvc-Scopes", "X-Authsvc-Token-Type", "X-Authsvc-Client-Id")
@@ -48,7 +48,7 @@ def test_the_body_is_never_read(app, client, tokens):
 
 def test_private_tokens_and_x_api_key_are_accepted(client, tokens):
     r = client.post("/api/v1/private-tokens", headers=bearer(tokens["access_token"]),
-                    json={"name": "gw", "scopes": ["read"], "expires_in_days": 1})
+                    json={"name": "gw", "scopes": ["read"], "expires_in_days": 1, "current_password": PASSWORD})
     pat = r.get_json()["token"]
     r = client.get(CHECK + "/x", headers={"X-API-Key": pat})
     assert r.status_code == 200

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
-from authsvc import clock
+from authsvc.core import clock
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, SigningKey
 from authsvc.verifier import Verifier
@@ -165,7 +165,7 @@ def test_revoke_refuses_every_token_of_the_key_on_every_host_at_once(
     pair = login(user)
     kid = kid_of(pair["access_token"])
     pat = client.post("/api/v1/private-tokens", headers=bearer(pair["access_token"]),
-                      json={"name": "ci", "expires_in_days": 30}).get_json()["token"]
+                      json={"name": "ci", "expires_in_days": 30, "current_password": PASSWORD}).get_json()["token"]
     other = make_app().test_client()
     assert reason(other, pat) is None  # host B has the key cached
     verifier = clock_verifier(live_server)

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sqlalchemy import select
 
-from authsvc import clock, create_app, crypto, keys
+from authsvc.core import clock, crypto, keys
+from authsvc import create_app
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, PrivateToken, SigningKey
 from authsvc.services import keystore as keystore_module
@@ -336,7 +337,7 @@ def test_no_route_body_and_no_log_line_carries_key_material(configure, request, 
         headers=bearer(c.login(admin)["access_token"])).get_data(as_text=True))
     assert {"GET /.well-known/jwks.json", "GET /.well-known/oauth-authorization-server",
             "GET /api/v1/openapi.json", "GET /api/v1/users/me"} <= answered
-    secrets = _secret_strings(c.app, c.app.config["INSTANCE_SECRET"])
+    secrets = _secret_strings(c.app, c.app.extensions["authsvc"].settings.secret)
     assert secrets
     logged = caplog.text + "".join(capfd.readouterr())
     for secret in secrets:

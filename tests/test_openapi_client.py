@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import PASSWORD
+
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 
 
@@ -136,7 +138,7 @@ def test_the_generated_client_works_against_the_live_service(generated, serve, u
     assert isinstance(me, User) and me.email == user.email and me.id == user.id
 
     created = post_api_v1_private_tokens.sync(
-        client=me_client, body=Create(name="generated", scopes=["read"], expires_in_days=30))
+        client=me_client, body=Create(name="generated", scopes=["read"], expires_in_days=30, current_password=PASSWORD))
     assert created.name == "generated" and created.scopes == ["read"] and created.token
     assert created.status.value == "active"
     with_pat = AuthenticatedClient(base_url=server.url, token=created.token)
@@ -146,7 +148,7 @@ def test_the_generated_client_works_against_the_live_service(generated, serve, u
                                                         body=Update(name="renamed"))
     assert renamed.name == "renamed" and renamed.scopes == ["read"]
 
-    refused = post_api_v1_private_tokens.sync_detailed(client=me_client, body=Create(name="neither"))
+    refused = post_api_v1_private_tokens.sync_detailed(client=me_client, body=Create(name="neither", current_password=PASSWORD))
     assert refused.status_code == 400
     assert delete_api_v1_private_tokens_token_id.sync_detailed(
         client=me_client, token_id=created.id).status_code == 204

@@ -8,7 +8,7 @@ import pytest
 
 from werkzeug.test import Client
 
-from authsvc import metrics
+from authsvc.services import metrics
 from tests.conftest import bearer, envelope, error_of
 
 LOGIN = "/api/v1/auth/login"

@@ -14,11 +14,11 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from authsvc import clock, tokens
+from authsvc.core import clock, tokens
 from authsvc.config import ConfigError
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, Session
-from authsvc.runtime import keystore
+from authsvc.services.runtime import keystore
 from authsvc.services import sessions
 from tests.conftest import PASSWORD, bearer, envelope, error_of
 
@@ -300,8 +300,8 @@ def test_after_a_revocation_commits_no_refresh_returns_a_pair(frozen, app, clien
 def test_refresh_tokens_carry_the_issuer_as_audience(app, client, tokens):
     b = ok(client, tokens["refresh_token"])
     for token in (tokens["refresh_token"], b["refresh_token"]):
-        assert claims(token)["aud"] == app.config["AUTHSVC_ISSUER"]
-    assert claims(tokens["access_token"])["aud"] == app.config["AUTHSVC_AUDIENCE"]
+        assert claims(token)["aud"] == app.extensions["authsvc"].settings.issuer
+    assert claims(tokens["access_token"])["aud"] == app.extensions["authsvc"].settings.audience
     with app.app_context():
         public = keystore().signing_key().verifying
     # a resource server that checks aud but forgets typ refuses it
@@ -321,14 +321,14 @@ def test_a_refresh_token_from_before_the_change_rotates_once_into_the_new_audien
         db.session.commit()
     assert claims(legacy)["aud"] == "authsvc"
     b = ok(client, legacy)
-    assert claims(b["refresh_token"])["aud"] == app.config["AUTHSVC_ISSUER"]
+    assert claims(b["refresh_token"])["aud"] == app.extensions["authsvc"].settings.issuer
     r = refresh(client, legacy)  # a retry of it, within the window
     assert r.status_code == 200 and same_successor(r.get_json()["refresh_token"], b["refresh_token"])
     assert ok(client, b["refresh_token"])
 
 
-def tokens_encode_legacy(s, sid, sub, now):
-    return tokens.encode("refresh", subject=sub, scopes=["read"], key=keystore().signing_key(),
+def tokens_encode_legacy(s, sid, sub, now, key=None):
+    return tokens.encode("refresh", subject=sub, scopes=["read"], key=key or keystore().signing_key(),
                          issuer=s.issuer, audience=s.audience, now=now,
                          expires_at=now + s.refresh_ttl, session_id=sid)
 
@@ -401,8 +401,9 @@ def test_migration_0003_keeps_each_sessions_live_token_and_downgrades(config, tm
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import text
 
-    from authsvc import create_app, schema
-    from authsvc.services import Client
+    from authsvc import create_app
+    from authsvc.web import migrate as schema
+    from authsvc.core.principal import Client
     from authsvc.services import users as user_service
 
     monkeypatch.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path / "instance"))
@@ -410,12 +411,14 @@ def test_migration_0003_keeps_each_sessions_live_token_and_downgrades(config, tm
     with app.app_context():
         schema.init_migrations(app)
         user_id = user_service.create_user("old@example.com", PASSWORD, client=Client()).id
+        signing = keystore().signing_key()  # the key store reads columns the downgrade drops
         db.session.remove()
         downgrade(directory=schema.MIGRATIONS, revision="0001")
         s = app.extensions["authsvc"].settings
         now = clock.now()
-        live, live_claims = tokens_encode_legacy(s, "s" * 32, user_id, now)
-        spent, spent_claims = tokens_encode_legacy(s, "s" * 32, user_id, now - timedelta(hours=1))
+        live, live_claims = tokens_encode_legacy(s, "s" * 32, user_id, now, signing)
+        spent, spent_claims = tokens_encode_legacy(s, "s" * 32, user_id, now - timedelta(hours=1),
+                                                   signing)
         with db.engine.begin() as conn:
             conn.execute(text("INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at)"
                               " VALUES (:id, :u, :t, :t, :e)"),

@@ -8,7 +8,7 @@ import pyotp
 import pytest
 from sqlalchemy import func, select
 
-from authsvc import clock
+from authsvc.core import clock
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, PrivateToken, RecoveryCode, User
 from tests.conftest import PASSWORD, T0, bearer, envelope, error_of

@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from authsvc import clock
+from authsvc.core import clock
 from authsvc.extensions import db
-from authsvc.failure_log import SWEEP_BATCH
+from authsvc.services.failure_log import SWEEP_BATCH
 from authsvc.models import AuditEvent, LoginFailure, RevokedToken
 from tests.conftest import PASSWORD, bearer, envelope, error_of
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from authsvc import envelope
-from tests.conftest import bearer, envelope as expected, error_of
+from authsvc.core import envelope
+from tests.conftest import PASSWORD, bearer, envelope as expected, error_of
 
 ROOT = Path(__file__).resolve().parent.parent
 REVOKE = "/api/v1/auth/revoke"
@@ -71,7 +71,7 @@ def test_insufficient_scope_at_introspect_carries_the_challenge(client, tokens):
 
 def test_insufficient_scope_names_the_missing_scopes_of_any_route(client, tokens):
     r = client.post("/api/v1/private-tokens", headers=bearer(tokens["access_token"]),
-                    json={"name": "x", "scopes": ["read", "deploy", "admin"], "expires_in_days": 1})
+                    json={"name": "x", "scopes": ["read", "deploy", "admin"], "expires_in_days": 1, "current_password": PASSWORD})
     assert r.status_code == 403 and error_of(r)["code"] == "insufficient_scope"
     missing = error_of(r)["extra"]["scopes"]
     assert r.headers["WWW-Authenticate"] == \
@@ -133,7 +133,7 @@ class Refuse(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in ("flask", "werkzeug", "sqlalchemy", "authsvc"):
             raise ImportError(name)
 sys.meta_path.insert(0, Refuse())
-spec = importlib.util.spec_from_file_location("envelope", {str(ROOT / "authsvc" / "envelope.py")!r})
+spec = importlib.util.spec_from_file_location("envelope", {str(ROOT / "authsvc" / "core" / "envelope.py")!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 print(module.render(401, [{{"code": "not_authenticated", "detail": "x"}}])[1])
@@ -148,9 +148,10 @@ print(module.render(401, [{{"code": "not_authenticated", "detail": "x"}}])[1])
 def test_audit_answers_the_seven_fields_and_detail_times_end_in_z(app: Flask, client, admin,
                                                                     admin_token, user):
     r = client.post("/api/v1/private-tokens", headers=bearer(admin_token),
-                    json={"name": "ci", "expires_in_days": 30})
+                    json={"name": "ci", "expires_in_days": 30, "current_password": PASSWORD})
     assert r.status_code == 201
-    r = client.post(f"/api/v1/private-tokens/{r.get_json()['id']}/rotate", headers=bearer(admin_token))
+    r = client.post(f"/api/v1/private-tokens/{r.get_json()['id']}/rotate", headers=bearer(admin_token),
+                    json={"current_password": PASSWORD})
     assert r.status_code == 201
     assert client.patch(f"/api/v1/users/{user.id}", headers=bearer(admin_token),
                         json={"scopes": ["read"]}).status_code == 200

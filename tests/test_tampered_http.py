@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from authsvc import clock, keys, tokens
-from authsvc import tokens as authsvc_tokens  # `tokens` is also a fixture's name
+from authsvc.core import clock, keys, tokens
+from authsvc.core import tokens as authsvc_tokens  # `tokens` is also a fixture's name
 from tests.conftest import T0, bearer, envelope, error_of
 
 VERIFY = "/api/v1/auth/verify"

@@ -1,8 +1,9 @@
-"""The error envelope: every failure is an `ApiError`, rendered here and only here.
+"""The error vocabulary, and `envelope`: the one rendering of an error, for server and verifier.
 
-Services raise the subclass that names the failure; `tokens.InvalidToken`, werkzeug's
-HTTP errors, storage outages and unexpected faults are mapped to the same envelope, so
-a client meets one shape from every route and from Flask itself.
+Use cases raise the `ApiError` subclass that names the failure (or a `tokens.InvalidToken`);
+`envelope` turns either into status, JSON body and headers (the RFC 6750 challenge from
+`core.envelope` included). The server's Flask handlers (`authsvc.web.errors`) and the
+verifier's (`authsvc.verifier.flask`) both answer with it, so a client meets one shape.
 """
 from __future__ import annotations
 
@@ -10,12 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from flask import Flask, Response, current_app, jsonify
-from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
-
-from authsvc import envelope, metrics, tokens
-from authsvc.extensions import db
+from authsvc.core import envelope as _envelope
+from authsvc.core import tokens
 
 
 @dataclass(frozen=True)
@@ -169,62 +166,24 @@ class InvalidTokenError(ApiError):
         super().__init__(error.detail, extra={"reason": error.reason})
 
 
-_BY_STATUS: dict[int, type[ApiError]] = {
+BY_STATUS: dict[int, type[ApiError]] = {
     400: ParseError, 401: NotAuthenticated, 403: PermissionDenied, 404: NotFound,
     405: MethodNotAllowed, 413: TooLarge, 415: UnsupportedMediaType, 500: ServerError,
     503: ServiceUnavailable,
 }
 
 
-def render(error: ApiError) -> Response:
-    """The one answer of an error: `envelope.render` (shared with `authsvc.verifier`) as JSON."""
-    body, headers = envelope.render(error.status, [item.as_dict() for item in error.items()],
-                                    type=error.type, bearer_error=error.bearer_error)
-    response = jsonify(body)
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    response.headers.update(headers)
-    return response
+Envelope = tuple[int, dict[str, Any], dict[str, str]]
 
 
-def _rollback() -> None:
-    try:
-        db.session.rollback()
-    except DBAPIError:
-        current_app.logger.warning("rollback failed: storage unreachable")
+def as_api_error(error: ApiError | tokens.InvalidToken) -> ApiError:
+    return InvalidTokenError(error) if isinstance(error, tokens.InvalidToken) else error
 
 
-def handle_api_error(error: ApiError) -> Response:
-    if error.status >= 500:
-        _rollback()
-    return render(error)
-
-
-def handle_invalid_token(error: tokens.InvalidToken) -> Response:
-    metrics.observe_rejection(error.reason)
-    return render(InvalidTokenError(error))
-
-
-def handle_http_exception(error: HTTPException) -> Response:
-    status = error.code or 500
-    if status >= 500:
-        _rollback()
-    api_error = _BY_STATUS.get(status, BadRequest if status < 500 else ServerError)()
-    allowed = getattr(error, "valid_methods", None)
-    if status == 405 and allowed:
-        api_error.headers["Allow"] = ", ".join(sorted(allowed))
-    return render(api_error)
-
-
-def handle_storage_error(error: DBAPIError) -> Response:
-    """Storage that cannot answer is a 503, never a success and never a stack trace."""
-    current_app.logger.error("storage error: %s", type(error.orig).__name__ if error.orig else error)
-    _rollback()
-    return render(ServiceUnavailable())
-
-
-def init_app(app: Flask) -> None:
-    app.register_error_handler(ApiError, handle_api_error)
-    app.register_error_handler(tokens.InvalidToken, handle_invalid_token)
-    app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(OperationalError, handle_storage_error)
+def envelope(error: ApiError | tokens.InvalidToken, *, realm: str = _envelope.REALM) -> Envelope:
+    """The status, JSON body and headers (RFC 6750 challenge included) of one error answer."""
+    error = as_api_error(error)
+    body, challenge = _envelope.render(error.status, [item.as_dict() for item in error.items()],
+                                       type=error.type, realm=realm,
+                                       bearer_error=error.bearer_error)
+    return error.status, body, {**error.headers, **challenge}

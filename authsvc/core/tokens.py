@@ -50,6 +50,12 @@ P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _P256_HALF = P256_ORDER // 2
 
 
+ALGORITHMS = ("ES256", "EdDSA", "RS256", "HS256")
+ALL_KINDS = frozenset(KINDS)
+BEARER_KINDS = frozenset({"access", "private"})
+ACCESS_ONLY = frozenset({"access"})
+
+
 class InvalidToken(Exception):
     """A token that must not be accepted; `reason` is the contract's `extra.reason`."""
 

@@ -22,12 +22,14 @@ so it is used up only if the change commits.
 """
 from __future__ import annotations
 
-from authsvc import passwords
-from authsvc.errors import InvalidCredentials, InvalidTotp, MfaRequired, ValidationFailed
+from authsvc.core import passwords
+from authsvc.core.errors import InvalidCredentials, InvalidTotp, MfaRequired, ValidationFailed
 from authsvc.extensions import db
 from authsvc.models import User
-from authsvc.runtime import settings
-from authsvc.services import Client, audit, lockout, second_factor
+from authsvc.services.runtime import settings
+from authsvc.core.principal import Client
+from authsvc.services import audit, lockout
+from authsvc.services.two_factor import codes
 
 PASSWORD_ONLY = "The current password is incorrect."
 PASSWORD_OR_CODE = "The password or the two-factor code is incorrect."
@@ -51,9 +53,9 @@ def require_recent_proof(user: User, password: str | None, totp_code: str | None
         proof, code_ok = None, True
         if second:
             try:
-                proof = (second_factor.match_totp(user, pending_secret, totp_code or "")
+                proof = (codes.match_totp(user, pending_secret, totp_code or "")
                          if pending_secret is not None
-                         else second_factor.match(user, totp_code or ""))
+                         else codes.match(user, totp_code or ""))
             except InvalidTotp:
                 code_ok = False
         password_ok = passwords.verify(user.password_hash, password, settings().hash_params)
@@ -67,6 +69,6 @@ def require_recent_proof(user: User, password: str | None, totp_code: str | None
     if proof is None:
         return None
     try:
-        return second_factor.spend_proof(user, proof, client)
+        return codes.spend_proof(user, proof, client)
     except InvalidTotp:  # a concurrent request spent the same code first
         raise InvalidCredentials(PASSWORD_OR_CODE, attr=password_attr) from None

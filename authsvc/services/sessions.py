@@ -13,13 +13,16 @@ from typing import Any, NoReturn
 
 from sqlalchemy import bindparam, delete, false, func, select, update
 
-from authsvc import clock, emails, passwords, tokens
-from authsvc.auth import Principal, verify
-from authsvc.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
+from authsvc.core import clock, emails, passwords, tokens
+from authsvc.core.principal import Principal
+from authsvc.services.authentication import verify
+from authsvc.core.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
 from authsvc.extensions import db
 from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes, new_id
-from authsvc.runtime import keystore, settings
-from authsvc.services import Client, audit, second_factor
+from authsvc.services.runtime import keystore, settings
+from authsvc.core.principal import Client
+from authsvc.services import audit
+from authsvc.services.two_factor import codes as two_factor
 from authsvc.services import lockout
 
 
@@ -86,7 +89,7 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
         raise InvalidCredentials()
     user_id = user.id
     try:
-        second_factor.check_login(user, totp_code, client)
+        two_factor.check_login(user, totp_code, client)
     except (MfaRequired, InvalidTotp) as exc:
         db.session.rollback()
         audit.record("login.failed", client=client, user_id=user_id,
@@ -355,7 +358,7 @@ def prune() -> dict[str, int]:
     seconds. A session expires with its current refresh token (each rotation moves both), and
     its access tokens are older; past the leeway no token of it can be accepted any more.
     """
-    from authsvc.failure_log import DatabaseFailureLog
+    from authsvc.services.failure_log import DatabaseFailureLog
 
     cutoff = clock.now() - timedelta(seconds=settings().leeway)
     revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= cutoff))

@@ -7,14 +7,15 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from authsvc import clock, emails, passwords
-from authsvc.auth import Principal
-from authsvc.errors import (REALM, Conflict, InsufficientScope, NotFound,
-                            PermissionDenied, ValidationFailed)
+from authsvc.core import clock, emails, passwords
+from authsvc.core.principal import Principal
+from authsvc.core.errors import (Conflict, InsufficientScope, NotFound, PermissionDenied,
+                                 ValidationFailed)
 from authsvc.extensions import db
 from authsvc.models import ADMIN_SCOPE, PrivateToken, User, new_id
-from authsvc.runtime import settings
-from authsvc.services import Client, audit
+from authsvc.services.runtime import settings
+from authsvc.core.principal import Client
+from authsvc.services import audit
 from authsvc.services.reauth import require_recent_proof
 from authsvc.services.sessions import revoke_sessions
 
@@ -113,9 +114,7 @@ def require_admin(principal: Principal) -> None:
     if ADMIN_SCOPE not in principal.scopes:
         raise InsufficientScope(
             "This token lacks the scope admin: use an access token, or a private token "
-            "created with the scope admin.", extra={"scopes": [ADMIN_SCOPE]},
-            headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", '
-                                         f'scope="{ADMIN_SCOPE}"'})
+            "created with the scope admin.", extra={"scopes": [ADMIN_SCOPE]})
 
 
 def list_users(principal: Principal) -> list[User]:

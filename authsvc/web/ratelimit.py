@@ -21,8 +21,10 @@ import redis
 from flask import Flask, Response, current_app, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 
-from authsvc import errors
-from authsvc.failure_log import DatabaseFailureLog, FailureLog, RedisFailureLog
+from authsvc.core import errors
+from authsvc.config import Settings
+from authsvc.services.failure_log import DatabaseFailureLog, FailureLog, RedisFailureLog
+from authsvc.web.errors import render
 
 _EXTENSION = "authsvc.ratelimit"
 ADDRESS_LIMITED = ("/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/totp/",
@@ -52,52 +54,43 @@ def client_address() -> str:
     return str(address)
 
 
-def init_app(app: Flask) -> None:
-    url = app.config["AUTHSVC_REDIS_URL"]
-    prefix = app.config["AUTHSVC_REDIS_PREFIX"]
+def init_app(app: Flask, settings: Settings) -> None:
+    url = settings.redis_url
     limiter = Limiter(
         key_func=client_address,
         storage_uri=url or "memory://",
         storage_options={"socket_connect_timeout": 2, "socket_timeout": 2} if url else {},
         strategy="moving-window",
-        key_prefix=prefix,
+        key_prefix=settings.redis_prefix,
         application_limits=[ApplicationLimit(
-            limit_provider=app.config["AUTHSVC_ADDRESS_RATE"], scope="auth-address")],
+            limit_provider=settings.address_rate, scope="auth-address")],
     )
+    # Only the guessing routes are limited: every other request (the hot path) is exempt
+    # by this filter, Flask-Limiter's documented hook, before any counting.
+    limiter.request_filter(lambda: not address_limited(request.path))
     limiter.init_app(app)
-    # Flask-Limiter checks every request; only the guessing routes are limited, so the check
-    # runs behind a path test and every other route (the hot path) skips the library.
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
-
-    def check_address_limit() -> None:
-        if address_limited(request.path):
-            limiter._check_request_limit()
-
-    app.before_request(check_address_limit)
-    log: FailureLog
-    if url:
-        log = RedisFailureLog(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2))
-    else:
-        log = DatabaseFailureLog()
-    app.extensions[_EXTENSION] = (limiter, log, prefix)
+    app.extensions[_EXTENSION] = limiter
     app.register_error_handler(RateLimitExceeded, _rate_limited)
     app.register_error_handler(redis.RedisError, _storage_down)
 
 
-def failure_log() -> tuple[FailureLog, str]:
-    """The failed-login log of the current app and the prefix its keys take."""
-    _, log, prefix = current_app.extensions[_EXTENSION]
-    return log, prefix
+def failure_log(settings: Settings) -> FailureLog:
+    """The failed-login log: in Redis when one is configured, else in the database (shared by
+    every worker and host without Redis)."""
+    if settings.redis_url:
+        return RedisFailureLog(redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2,
+                                                    socket_timeout=2))
+    return DatabaseFailureLog()
 
 
 def _rate_limited(error: RateLimitExceeded) -> Response:
-    limiter: Limiter = current_app.extensions[_EXTENSION][0]
+    limiter: Limiter = current_app.extensions[_EXTENSION]
     current = limiter.current_limit
     retry_after = math.ceil(current.reset_at - time.time()) if current else 60
-    return errors.render(errors.RateLimited(retry_after))
+    return render(errors.RateLimited(retry_after))
 
 
 def _storage_down(error: redis.RedisError) -> Response:
     """Limits that cannot be checked are not waived: the request is refused, as for a database outage."""
     current_app.logger.error("rate-limit storage error: %s", type(error).__name__)
-    return errors.render(errors.ServiceUnavailable())
+    return render(errors.ServiceUnavailable())

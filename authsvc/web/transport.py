@@ -26,7 +26,8 @@ from typing import Any
 
 from flask import Flask, request
 
-from authsvc.errors import ApiError, BadRequest, TooLarge
+from authsvc.config import Settings
+from authsvc.core.errors import ApiError, BadRequest, TooLarge
 
 ENVIRON_KEY = "authsvc.body_error"
 _PIECE = 64 * 1024
@@ -57,6 +58,23 @@ def _content_length(environ: dict[str, Any]) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+def _framing_errors() -> tuple[type[BaseException], ...]:
+    """What the server raises for a body it cannot de-frame: werkzeug's dev server raises
+    ValueError or OSError, gunicorn its ParseException family (NoMoreData, InvalidChunkSize,
+    ChunkMissingTerminator)."""
+    errors: tuple[type[BaseException], ...] = (ValueError, OSError)
+    try:
+        from gunicorn.http.errors import ParseException
+    except ImportError:  # not under gunicorn
+        return errors
+    return (*errors, ParseException)
+
+
+FRAMING_ERRORS = _framing_errors()
+# The gateway check ignores bodies (nginx, Traefik and Envoy may forward any): never read.
+UNREAD_PATHS = ("/api/v1/auth/check",)
+
+
 def _chunked(environ: dict[str, Any]) -> bool:
     return "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
 
@@ -82,6 +100,8 @@ class BufferedBody:
         self.timeout = timeout
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith(UNREAD_PATHS):
+            return self.app(environ, start_response)  # never reads its body: nothing to buffer
         length, chunked = _content_length(environ), _chunked(environ)
         if chunked or length:
             error = self._buffer(environ, length, chunked)
@@ -109,7 +129,7 @@ class BufferedBody:
                     return BadRequest("The request body ended before its Content-Length.")
         except _BodyTimeout:
             return RequestTimeout()
-        except Exception:  # noqa: BLE001 - the server's de-framing error, whatever its class
+        except FRAMING_ERRORS:
             return BadRequest("The request body's framing is malformed.")
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -124,7 +144,7 @@ def _drain(stream: Any, limit: int) -> None:
             if not piece:
                 return
             limit -= len(piece)
-    except Exception:  # noqa: BLE001 - the connection is closed after the answer anyway
+    except FRAMING_ERRORS:  # the connection is closed after the answer anyway
         return
 
 
@@ -147,8 +167,8 @@ def _raise_body_error() -> None:
         raise error
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, settings: Settings) -> None:
     """Wrap the app (innermost, so ProxyFix and the like stay outside) and answer body errors."""
-    app.wsgi_app = BufferedBody(app.wsgi_app, app.config["AUTHSVC_MAX_BODY_BYTES"],  # type: ignore[method-assign]
-                                float(app.config["AUTHSVC_BODY_TIMEOUT"]))
+    app.wsgi_app = BufferedBody(app.wsgi_app, settings.max_body_bytes,  # type: ignore[method-assign]
+                                float(settings.body_timeout))
     app.before_request(_raise_body_error)

@@ -13,10 +13,11 @@ from flask import Flask, Request, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from authsvc.api.fields import to_items
-from authsvc.auth import BEARER_KINDS, require_token
-from authsvc.errors import NotFound, ParseError, UnsupportedMediaType, ValidationFailed
-from authsvc.services import Client
+from authsvc.web.api.fields import to_items
+from authsvc.core.tokens import BEARER_KINDS
+from authsvc.web.credentials import require_token
+from authsvc.core.errors import NotFound, ParseError, UnsupportedMediaType, ValidationFailed
+from authsvc.core.principal import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,7 +93,7 @@ class Blueprint(flask_smorest.Blueprint):
 
     def errors(self, *statuses: int) -> Callable[[F], F]:
         """Document the error answers a route can give, all in the envelope's schema."""
-        from authsvc.api.schemas import ErrorSchema
+        from authsvc.web.api.schemas import ErrorSchema
 
         def decorator(func: F) -> F:
             for status in statuses:
@@ -127,7 +128,7 @@ class _Converter(OpenAPIConverter):
     """
 
     def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
-        from authsvc.api.fields import ReadOnly
+        from authsvc.web.api.fields import ReadOnly
 
         jsonschema = super().schema2jsonschema(schema)
         instance = schema() if isinstance(schema, type) else schema
@@ -160,7 +161,7 @@ class _Plugin(MarshmallowPlugin):
 
 class Api(flask_smorest.Api):
     def __init__(self) -> None:
-        from authsvc.api.schemas import ErrorSchema
+        from authsvc.web.api.schemas import ErrorSchema
 
         self.ERROR_SCHEMA = ErrorSchema
         super().__init__()
@@ -183,8 +184,8 @@ api = Api()
 
 
 def init_app(app: Flask) -> None:
-    from authsvc.api import (audit, auth, discovery, gateways, introspection, private_tokens,
-                             totp, users)
+    from authsvc.web.api import (audit, auth, discovery, gateways, introspection,
+                                 private_tokens, two_factor, users)
 
     app.json = StrictJSONProvider(app)
     app.config.update(
@@ -197,7 +198,7 @@ def init_app(app: Flask) -> None:
                                                    "bearerFormat": "JWT"})
     api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
                                                    "name": "X-API-Key"})
-    for module in (auth, users, discovery, totp, private_tokens, introspection, audit, gateways):
+    for module in (auth, users, discovery, two_factor, private_tokens, introspection, audit, gateways):
         api.register_blueprint(module.bp)
     gateways.init_app(app)
     app.url_value_preprocessor(_no_nul_in_path)

@@ -6,10 +6,10 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app
 
-from authsvc.api import Blueprint
-from authsvc.api.schemas import Schema
-from authsvc.keys import SYMMETRIC
-from authsvc.runtime import keystore, settings
+from authsvc.web.api import Blueprint
+from authsvc.web.api.schemas import Schema
+from authsvc.core.keys import SYMMETRIC
+from authsvc.services.runtime import keystore, settings
 from authsvc.services import health
 
 def public_url(endpoint: str, **values: Any) -> str:
@@ -78,9 +78,9 @@ def metadata() -> dict[str, Any]:
         "introspection_endpoint": public_url("introspection.introspect"),
         "response_types_supported": [],
         "revocation_endpoint_auth_methods_supported": ["none"],
-        "access_token_signing_alg_values_supported": [s.alg],
+        "access_token_signing_alg_values_supported": [s.signing_alg],
     }
-    if s.alg not in SYMMETRIC:
+    if s.signing_alg not in SYMMETRIC:
         body["jwks_uri"] = public_url("discovery.jwks")
     return body
 

@@ -13,10 +13,11 @@ from typing import Any
 import marshmallow as ma
 from flask import Flask, Response, request
 
-from authsvc.api import Blueprint
-from authsvc.api.schemas import Schema
-from authsvc.auth import BEARER_KINDS, authenticate
-from authsvc.errors import InsufficientScope
+from authsvc.web.api import Blueprint
+from authsvc.web.api.schemas import Schema
+from authsvc.core.tokens import BEARER_KINDS
+from authsvc.web.credentials import authenticate
+from authsvc.core.errors import InsufficientScope
 
 bp = Blueprint("gateways", __name__, url_prefix="/api/v1/auth",
                description="Forward authentication for gateways (nginx, Traefik, Envoy).")

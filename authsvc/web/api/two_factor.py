@@ -5,11 +5,12 @@ from typing import Any
 
 import marshmallow as ma
 
-from authsvc.api import Blueprint, client
-from authsvc.api import fields as f
-from authsvc.api.schemas import SUDO, Schema
-from authsvc.auth import ACCESS_ONLY, current_principal
-from authsvc.services import totp
+from authsvc.web.api import Blueprint, client
+from authsvc.web.api import fields as f
+from authsvc.web.api.schemas import SUDO, Schema
+from authsvc.core.tokens import ACCESS_ONLY
+from authsvc.web.credentials import current_principal
+from authsvc.services.two_factor import enrolment
 
 bp = Blueprint("totp", __name__, url_prefix="/api/v1/auth/totp",
                description="Two-factor login with TOTP (RFC 6238) and recovery codes.")
@@ -37,7 +38,11 @@ class RecoveryCodesSchema(Schema):
 
 class TotpDisableSchema(Schema):
     class Meta(Schema.Meta):
-        openapi = {"oneOf": [{"required": ["password"]}, {"required": ["current_password"]}]}
+        # One of the two, said with if/then/not rather than a schema-level oneOf, which
+        # generated clients type as Any.
+        openapi = {"if": {"not": {"required": ["password"]}},
+                   "then": {"required": ["current_password"]},
+                   "not": {"required": ["password", "current_password"]}}
 
     password = f.Str(allow_none=False, max_length=1024, metadata={
         "description": f"{SUDO} Required; `current_password` is accepted in its place."})
@@ -59,9 +64,9 @@ class TotpDisableSchema(Schema):
 @bp.arguments(TotpSetupBodySchema)
 @bp.response(200, TotpSetupSchema)
 @bp.errors(400, 409, 415, 429)
-def setup(body: dict[str, Any]) -> totp.Setup:
+def setup(body: dict[str, Any]) -> enrolment.Setup:
     """Start two-factor setup: a new pending secret, its otpauth URI and QR code (sudo mode)."""
-    return totp.setup(current_principal(), body["current_password"], client())
+    return enrolment.setup(current_principal(), body["current_password"], client())
 
 
 @bp.route("/enable", methods=["POST"])
@@ -73,7 +78,7 @@ def enable(body: dict[str, Any]) -> dict[str, Any]:
     """Turn two-factor login on with a code from the pending secret; recovery codes are shown once.
 
     Sudo mode: the password and that code; a wrong one of either gets the same answer."""
-    return {"recovery_codes": totp.enable(current_principal(), body["current_password"],
+    return {"recovery_codes": enrolment.enable(current_principal(), body["current_password"],
                                           body["totp_code"], client())}
 
 
@@ -87,4 +92,4 @@ def disable(body: dict[str, Any]) -> None:
 
     A wrong password and a wrong code get the same answer; both count towards the lockout."""
     attr = "password" if "password" in body else "current_password"
-    totp.disable(current_principal(), body[attr], body["totp_code"], client(), password_attr=attr)
+    enrolment.disable(current_principal(), body[attr], body["totp_code"], client(), password_attr=attr)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template
 from werkzeug.wrappers import Response as BaseResponse
 
-from authsvc.console import session
-from authsvc.runtime import settings
+from authsvc.web.console import session
+from authsvc.services.runtime import settings
 
 PAGES = {
     "signin": ("Sign in", "console/signin.html"),
@@ -28,7 +28,7 @@ bp.register_blueprint(session.bp)
 
 @bp.get("/")
 def index() -> BaseResponse:
-    from authsvc.api.discovery import public_url
+    from authsvc.web.api.discovery import public_url
 
     return redirect(public_url("console.page", name="keys"))  # from the issuer, never the request
 
@@ -40,4 +40,4 @@ def page(name: str) -> str:
         abort(404)
     title, template = PAGES[name]
     return render_template(template, page=name, title=title,
-                           private_max_days=settings().private_max_days)
+                           private_token_max_days=settings().private_token_max_days)

@@ -9,15 +9,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete
 
-from authsvc import totp
-from authsvc.auth import Principal
-from authsvc.errors import Conflict
+from authsvc.core import totp
+from authsvc.core.principal import Principal
+from authsvc.core.errors import Conflict, NotFound
 from authsvc.extensions import db
-from authsvc.models import RecoveryCode
-from authsvc.runtime import settings
-from authsvc.services import Client, audit, second_factor
+from authsvc.models import RecoveryCode, User
+from authsvc.services.runtime import settings
+from authsvc.core.principal import Client
+from authsvc.services import audit
+from authsvc.services.two_factor import codes
 from authsvc.services.reauth import require_recent_proof
-from authsvc.services.users import get_me
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,12 @@ def setup(principal: Principal, current_password: str | None, client: Client) ->
 
     Sudo mode: needs the password (two-factor is off here, or this is a 409).
     """
-    user = get_me(principal)
+    user = _user(principal)
     if user.totp_enabled:
         raise Conflict("Two-factor authentication is already on; disable it first.")
     require_recent_proof(user, current_password, None, client, action="totp.setup")
     secret = totp.new_secret()
-    user.totp_pending_secret = second_factor.seal_secret(user.id, secret)
+    user.totp_pending_secret = codes.seal_secret(user.id, secret)
     audit.record("totp.setup", client=client, user_id=user.id)
     db.session.commit()
     uri = totp.provisioning_uri(secret, account=user.email, issuer=settings().totp_issuer)
@@ -50,7 +51,7 @@ def enable(principal: Principal, current_password: str | None, code: str,
 
     Sudo mode: the password, and the code of the pending secret as the second factor.
     """
-    user = get_me(principal)
+    user = _user(principal)
     if user.totp_enabled:
         raise Conflict("Two-factor authentication is already on.")
     pending = user.totp_pending_secret
@@ -61,21 +62,21 @@ def enable(principal: Principal, current_password: str | None, code: str,
     user.totp_secret = pending
     user.totp_pending_secret = None
     user.totp_enabled = True
-    codes = totp.new_recovery_codes()
-    key = second_factor.recovery_key()
+    recovery_codes = totp.new_recovery_codes()
+    key = codes.recovery_key()
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     db.session.add_all(RecoveryCode(user_id=user.id,
                                     code_hash=totp.hash_recovery_code(key, user.id, c))
-                       for c in codes)
-    audit.record("totp.enabled", client=client, user_id=user.id, recovery_codes=len(codes))
+                       for c in recovery_codes)
+    audit.record("totp.enabled", client=client, user_id=user.id, recovery_codes=len(recovery_codes))
     db.session.commit()
-    return codes
+    return recovery_codes
 
 
 def disable(principal: Principal, password: str | None, code: str, client: Client, *,
             password_attr: str = "password") -> None:
     """Turn TOTP off: needs the password and a current code or an unused recovery code."""
-    user = get_me(principal)
+    user = _user(principal)
     if not user.totp_enabled:
         raise Conflict("Two-factor authentication is not on.")
     method = require_recent_proof(user, password, code, client, action="totp.disable",
@@ -87,3 +88,10 @@ def disable(principal: Principal, password: str | None, code: str, client: Clien
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     audit.record("totp.disabled", client=client, user_id=user.id, method=method)
     db.session.commit()
+
+
+def _user(principal: Principal) -> User:
+    user = db.session.get(User, principal.user_id)
+    if user is None:
+        raise NotFound()
+    return user

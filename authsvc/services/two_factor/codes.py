@@ -1,4 +1,4 @@
-"""The second factor: checking a TOTP or recovery code and spending it.
+"""Login-time two-factor codes and their replay rule: a TOTP step or a recovery code is spent once.
 
 Spending is a conditional UPDATE in the caller's transaction (the login, the disable),
 so a code is used up only if that whole request succeeds, and of two concurrent
@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import or_, select, update
 
-from authsvc import clock, crypto, totp
-from authsvc.errors import InvalidTotp, MfaRequired
+from authsvc.core import clock, crypto, totp
+from authsvc.core.errors import InvalidTotp, MfaRequired
 from authsvc.extensions import db
 from authsvc.models import RecoveryCode, User
-from authsvc.runtime import settings
-from authsvc.services import Client, audit
+from authsvc.services.runtime import settings
+from authsvc.core.principal import Client
+from authsvc.services import audit
 
 SECRET_PURPOSE = "totp-secret"
 RECOVERY_PURPOSE = "recovery-code"

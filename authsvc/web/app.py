@@ -1,0 +1,161 @@
+"""The app factory: settings, storage, the runtime of the use cases, and every blueprint."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Config, Flask, Request, current_app, Response, appcontext_popped, appcontext_pushed, request
+from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from authsvc import config
+from authsvc.core import crypto
+from authsvc.extensions import db
+from authsvc.services import runtime
+from authsvc.services.keystore import KeyStore
+from authsvc.web import api, cli, console, errors, logs, metrics, migrate, ratelimit, transport
+
+HTML_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask("authsvc", instance_path=os.environ.get("AUTHSVC_INSTANCE_PATH") or None,
+                instance_relative_config=True)
+    app.session_interface = _NoCookieSession()  # no route uses flask.session; tokens are the state
+    settings = _load_config(app, test_config)
+
+    db.init_app(app)
+    if click.get_current_context(silent=True) is not None:
+        migrate.init_migrations(app)  # a `flask …` command: `flask db` needs Flask-Migrate
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+    logs.init_app(app)
+    metrics.init_app(app)
+    errors.init_app(app)
+    transport.init_app(app, settings)
+    ratelimit.init_app(app, settings)
+    rt = _init_runtime(app, settings)
+    api.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(console.bp)
+    app.after_request(_security_headers)
+    if settings.trusted_proxies:
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    with app.app_context():
+        migrate.ensure_current(auto_migrate=settings.auto_migrate)
+        rt.keystore.ensure()
+    return app
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", HTML_CSP)
+    return response
+
+
+class _NoCookieSession(SecureCookieSessionInterface):
+    """Flask's cookie session is never read or written here: skip parsing it on every request."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+
+def _load_config(app: Flask, test_config: Mapping[str, Any] | None) -> config.Settings:
+    """Read the settings (defaults < instance `config.py` < environment < `test_config`)."""
+    instance_file = Config(app.instance_path)
+    instance_file.from_pyfile("config.py", silent=True)
+    environment = {name: raw for name, raw in os.environ.items()
+                   if name.startswith(config.PREFIX) and name != "AUTHSVC_INSTANCE_PATH"}
+    overrides = dict(test_config or {})
+    app.config.from_mapping({k: v for k, v in overrides.items() if not k.startswith(config.PREFIX)})
+
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    settings = config.Settings.from_sources(instance_file, overrides, environment=environment,
+                                            testing=bool(app.config.get("TESTING")))
+    secret = (settings.secret_key.encode() if settings.secret_key
+              else crypto.load_or_create_secret(instance / "secret_key"))
+    database_url = settings.database_url
+    if not database_url:
+        database = instance / "authsvc.sqlite3"
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+        database_url = f"sqlite:///{database}"
+    settings = dataclasses.replace(settings, secret=secret, database_url=database_url)
+    settings.validate()
+    app.config["SECRET_KEY"] = crypto.derive_key(secret, "flask-session")
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # A ping per checkout finds connections a PostgreSQL restart dropped; SQLite has none to drop.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
+        "pool_pre_ping": not database_url.startswith("sqlite")})
+    return settings
+
+
+def _init_runtime(app: Flask, settings: config.Settings) -> runtime.Runtime:
+    rt = runtime.Runtime(
+        settings=settings,
+        keystore=KeyStore(secret=settings.secret, alg=settings.signing_alg,
+                          longest_lifetime=settings.longest_lifetime,
+                          leeway=timedelta(seconds=settings.leeway),
+                          publish_delay=settings.key_publish_delay,
+                          rotation_days=settings.key_rotation_days),
+        failure_log=ratelimit.failure_log(settings),
+        key_prefix=settings.redis_prefix,
+    )
+    app.extensions["authsvc"] = rt
+    if settings.key_rotation_days:
+        app.before_request(_rotate_when_due)
+    return rt
+
+
+def _rotate_when_due() -> None:
+    """Automatic key rotation, checked before a request (at most once a minute per process),
+    in a transaction of its own; a failure is logged and never fails the request."""
+    try:
+        runtime.keystore().maybe_rotate()
+    except DBAPIError:
+        db.session.rollback()
+        current_app.logger.warning("automatic key rotation check failed: storage unreachable",
+                                   exc_info=True)
+
+
+def _activate(sender: Flask, **_: Any) -> None:
+    rt = sender.extensions.get("authsvc")
+    if isinstance(rt, runtime.Runtime):
+        runtime.activate(rt)
+
+
+def _deactivate(sender: Flask, **_: Any) -> None:
+    rt = sender.extensions.get("authsvc")
+    if isinstance(rt, runtime.Runtime):
+        runtime.deactivate(rt)
+
+
+appcontext_pushed.connect(_activate)
+appcontext_popped.connect(_deactivate)
