@@ -5,14 +5,14 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test lint clean
+.PHONY: run test install install-test install-lint lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[server]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -22,12 +22,25 @@ $(VENV)/.installed-test: $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+$(VENV)/.installed-lint: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[lint]'
+	touch $@
+
+install-lint: $(VENV)/.installed-lint
+
 run: install
 	$(BIN)/flask --app authsvc init
 	$(BIN)/flask --app authsvc run --host $(HOST) --port $(PORT)
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# mypy --strict, ruff (lint and format), the import contracts
+lint: install-lint
+	$(BIN)/mypy authsvc
+	$(BIN)/ruff check authsvc tests bench examples
+	$(BIN)/ruff format --check authsvc tests bench examples
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov *.egg-info

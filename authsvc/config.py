@@ -1,4 +1,5 @@
-"""Settings: defaults, then `instance/config.py`, then `AUTHSVC_*` variables, then test config.
+"""Settings: defaults, then `instance/config.py`, then `AUTHSVC_*` variables, then test config
+(read into the app by `authsvc.web.app`).
 
 Every setting is named as its environment variable. Values from the environment are
 parsed by the type of their default, and `validate` fails at start, not at first use.
@@ -12,12 +13,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
 from limits import parse_many
 
-from authsvc import crypto
-from authsvc.keys import ALGORITHMS
-from authsvc.passwords import OWASP_MINIMUM, HashParams
+from authsvc.core import crypto
+from authsvc.core.keys import ALGORITHMS
+from authsvc.core.passwords import OWASP_MINIMUM, HashParams
 
 DEFAULTS: dict[str, Any] = {
     "AUTHSVC_DATABASE_URL": None,  # None: SQLite in the instance folder
@@ -70,34 +70,6 @@ def parse(name: str, raw: str) -> Any:
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     return raw
-
-
-def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_pyfile("config.py", silent=True)
-    for name, raw in os.environ.items():
-        if name.startswith("AUTHSVC_") and name != "AUTHSVC_INSTANCE_PATH":
-            app.config[name] = parse(name, raw)
-    if test_config:
-        app.config.from_mapping(test_config)
-
-    instance = Path(app.instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
-    if not app.config["AUTHSVC_DATABASE_URL"]:
-        database = instance / "authsvc.sqlite3"
-        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
-        app.config["AUTHSVC_DATABASE_URL"] = f"sqlite:///{database}"
-    secret = app.config["AUTHSVC_SECRET_KEY"]
-    app.config["INSTANCE_SECRET"] = (
-        secret.encode() if secret else crypto.load_or_create_secret(instance / "secret_key")
-    )
-    app.config["SECRET_KEY"] = crypto.derive_key(app.config["INSTANCE_SECRET"], "flask-session")
-    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["AUTHSVC_DATABASE_URL"]
-    app.config["MAX_CONTENT_LENGTH"] = app.config["AUTHSVC_MAX_BODY_BYTES"]
-    # A ping per checkout finds connections a PostgreSQL restart dropped; SQLite has none to drop.
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
-        "pool_pre_ping": not app.config["AUTHSVC_DATABASE_URL"].startswith("sqlite")})
-    validate(app.config)
 
 
 def validate(config: Mapping[str, Any]) -> None:

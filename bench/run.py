@@ -87,11 +87,13 @@ def prepare(env: dict[str, str], refresh_count: int, revoked: int) -> dict[str, 
     from cryptography.hazmat.primitives import serialization
     from sqlalchemy import insert
 
-    from authsvc import clock, create_app
+    from authsvc.core import clock
+    from authsvc import create_app
     from authsvc.extensions import db
     from authsvc.models import RevokedToken, Session, new_id
-    from authsvc.runtime import keystore
-    from authsvc.services import Client, sessions, users
+    from authsvc.services.runtime import keystore
+    from authsvc.core.principal import Client
+    from authsvc.services import sessions, users
 
     app = create_app()
     with app.app_context():
@@ -121,7 +123,7 @@ def prepare(env: dict[str, str], refresh_count: int, revoked: int) -> dict[str, 
 
 
 def argon2_verify_ms(repeats: int = 30) -> float:
-    from authsvc import passwords
+    from authsvc.core import passwords
 
     stored = passwords.hash_password(PASSWORD, passwords.OWASP_MINIMUM)
     times = []
@@ -215,7 +217,8 @@ def _insert_revoked(env: dict[str, str], count: int) -> None:
 def prepare_revoked(count: int) -> None:
     from sqlalchemy import insert
 
-    from authsvc import clock, create_app
+    from authsvc.core import clock
+    from authsvc import create_app
     from authsvc.extensions import db
     from authsvc.models import RevokedToken
 

@@ -19,9 +19,10 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from authsvc import clock, create_app
+from authsvc.core import clock
+from authsvc import create_app
 from authsvc.extensions import db
-from authsvc.services import Client
+from authsvc.core.principal import Client
 from authsvc.services import users as user_service
 
 PASSWORD = "quartz-Meadow-91-lantern"

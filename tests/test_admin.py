@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from authsvc import clock, tokens
+from authsvc.core import clock, tokens
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, PrivateToken, User, new_id
-from authsvc.runtime import keystore, settings
+from authsvc.services.runtime import keystore, settings
 from tests.conftest import PASSWORD, bearer, envelope, error_of
 
 USERS = "/api/v1/users"

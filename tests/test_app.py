@@ -63,7 +63,7 @@ def test_bad_environment_value_fails_at_start(config, tmp_path, monkeypatch):
 
 
 def test_wrong_instance_secret_is_refused_at_start(app, config, tmp_path, monkeypatch):
-    from authsvc.crypto import DecryptionError
+    from authsvc.core.crypto import DecryptionError
 
     monkeypatch.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path))
     with pytest.raises(DecryptionError):
@@ -104,7 +104,7 @@ def test_schema_head_constant_matches_the_migrations():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from authsvc import schema
+    from authsvc.web import migrate as schema
 
     config = Config()
     config.set_main_option("script_location", schema.MIGRATIONS)

@@ -8,10 +8,11 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from authsvc import clock
+from authsvc.core import clock
 from authsvc.extensions import db
 from authsvc.models import AuditEvent
-from authsvc.services import Client, audit
+from authsvc.core.principal import Client
+from authsvc.services import audit
 from tests.conftest import PASSWORD, TestUser, bearer, envelope, error_of
 
 EVENTS = "/api/v1/audit-events"

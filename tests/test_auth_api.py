@@ -1,13 +1,16 @@
 """Login, refresh, logout, sessions, verify, revoke, register, password: through HTTP."""
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import timedelta
 
 import jwt
 import pytest
 from sqlalchemy import func, select
 
-from authsvc import clock
+from authsvc.core import clock
+from authsvc.core.passwords import HashParams
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, RefreshToken, RevokedToken, Session, User
 from tests.conftest import PASSWORD, bearer, envelope, error_of
@@ -113,12 +116,9 @@ def test_login_rehashes_when_parameters_change(app, client, user, config):
     with app.app_context():
         old = db.session.get(User, user.id).password_hash
     assert "m=256,t=1" in old
-    app.extensions["authsvc"] = type(app.extensions["authsvc"])(
-        settings=__import__("dataclasses").replace(
-            app.extensions["authsvc"].settings,
-            hash_params=__import__("authsvc.passwords", fromlist=["HashParams"]).HashParams(
-                memory_kib=512, time_cost=2, parallelism=1)),
-        keystore=app.extensions["authsvc"].keystore)
+    rt = app.extensions["authsvc"]
+    app.extensions["authsvc"] = dataclasses.replace(rt, settings=dataclasses.replace(
+        rt.settings, hash_params=HashParams(memory_kib=512, time_cost=2, parallelism=1)))
     assert client.post(LOGIN, json={"email": user.email, "password": PASSWORD}).status_code == 200
     with app.app_context():
         new = db.session.get(User, user.id).password_hash

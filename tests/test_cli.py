@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from authsvc import clock
+from authsvc.core import clock
 from authsvc.extensions import db
 from authsvc.models import RefreshToken, RevokedToken, User
 from tests.conftest import PASSWORD

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from authsvc import clock
+from authsvc.core import clock
 from tests.conftest import T0
 
 
@@ -88,14 +88,14 @@ def test_the_frozen_fixture(frozen: datetime) -> None:
 
 # Where reading the time another way is right, and why.
 OTHER_TIME_SOURCES = {
-    "authsvc/clock.py": "the one source",
-    "authsvc/logs.py": "request durations (perf_counter)",
-    "authsvc/metrics.py": "request durations (perf_counter)",
-    "authsvc/ratelimit.py": "Retry-After from Flask-Limiter's reset time, which `limits` takes "
+    "authsvc/core/clock.py": "the one source",
+    "authsvc/web/logs.py": "request durations (perf_counter)",
+    "authsvc/web/metrics.py": "request durations (perf_counter)",
+    "authsvc/web/ratelimit.py": "Retry-After from Flask-Limiter's reset time, which `limits` takes "
                             "from time.time() itself",
     "authsvc/services/lockout.py": "a bound on real waiting behind concurrent attempts, which "
                                    "a frozen clock would never end",
-    "authsvc/verifier.py": "for other services, whose clocks it takes as arguments",
+    "authsvc/verifier/__init__.py": "for other services, whose clocks it takes as arguments",
 }
 
 

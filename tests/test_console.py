@@ -12,9 +12,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from authsvc import clock
-from authsvc import HTML_CSP
-from authsvc.console import PAGES
+from authsvc.core import clock
+from authsvc.web.app import HTML_CSP
+from authsvc.web.console import PAGES
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, Session
 from tests.conftest import bearer, envelope, error_of
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 SESSION = "/console/session"
 GUARD = {"X-Authsvc-Console": "1"}
 COOKIE = "__Secure-authsvc_refresh"
-CONSOLE = Path(__file__).resolve().parent.parent / "authsvc" / "console"
+CONSOLE = Path(__file__).resolve().parent.parent / "authsvc" / "web" / "console"
 
 
 def set_cookie_header(response: Any) -> dict[str, str]:

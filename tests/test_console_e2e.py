@@ -258,7 +258,7 @@ def test_two_factor_setup_then_sign_in_with_a_code_and_a_recovery_code(
         tab: BrowserTab, client: FlaskClient, user: TestUser, frozen: Any) -> None:
     import pyotp
 
-    from authsvc import clock
+    from authsvc.core import clock
 
     page = tab.page
     sign_in(tab, user, "/console/two-factor")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from authsvc import crypto
+from authsvc.core import crypto
 
 SECRET = b"instance-secret-0123456789-abcdefghijklmnop"
 PLAIN = b"-----BEGIN PRIVATE KEY----- not really"

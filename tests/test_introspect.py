@@ -8,7 +8,7 @@ import jwt
 import pytest
 from sqlalchemy import func, select, update
 
-from authsvc import clock
+from authsvc.core import clock
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, User
 from tests.conftest import bearer, envelope, error_of
@@ -118,7 +118,7 @@ def _too_long(**_: Any) -> str:
 
 
 def _foreign_issuer(tokens: dict[str, Any], app: Any, **_: Any) -> str:
-    from authsvc import tokens as token_lib
+    from authsvc.core import tokens as token_lib
 
     with app.app_context():
         key = app.extensions["authsvc"].keystore.signing_key()

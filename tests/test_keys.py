@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, rsa
 from jwt.algorithms import RSAAlgorithm
 
-from authsvc import keys, tokens
+from authsvc.core import keys, tokens
 from tests.conftest import T0
 
 # RFC 7638 section 3.1: the example RSA key and the thumbprint the RFC gives for it.

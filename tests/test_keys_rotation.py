@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sqlalchemy import select
 
-from authsvc import clock, create_app, crypto, keys
+from authsvc.core import clock, crypto, keys
+from authsvc import create_app
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, PrivateToken, SigningKey
 from authsvc.services import keystore as keystore_module

@@ -12,12 +12,13 @@ import redis
 from sqlalchemy import select
 from werkzeug.test import EnvironBuilder
 
-from authsvc import clock, create_app
+from authsvc.core import clock
+from authsvc import create_app
 from authsvc.config import ConfigError
 from authsvc.extensions import db
-from authsvc.failure_log import BUSY, PENDING_TTL, MemoryFailureLog, RedisFailureLog
+from authsvc.services.failure_log import BUSY, PENDING_TTL, MemoryFailureLog, RedisFailureLog
 from authsvc.models import AuditEvent
-from authsvc.passwords import OWASP_MINIMUM
+from authsvc.core.passwords import OWASP_MINIMUM
 from tests.conftest import PASSWORD, bearer, envelope, error_of
 
 LOGIN = "/api/v1/auth/login"

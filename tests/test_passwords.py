@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from authsvc import passwords
-from authsvc.passwords import HashParams, WeakPassword
+from authsvc.core import passwords
+from authsvc.core.passwords import HashParams, WeakPassword
 
 FAST = HashParams(memory_kib=256, time_cost=1, parallelism=1)
 EMAIL = "alice.wonder@example.com"

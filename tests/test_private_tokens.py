@@ -13,7 +13,7 @@ import jwt
 import pytest
 from sqlalchemy import event, func, select, update
 
-from authsvc import clock
+from authsvc.core import clock
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, PrivateToken, User
 from tests.conftest import T0, bearer, envelope, error_of

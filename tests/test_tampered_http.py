@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from authsvc import clock, keys, tokens
+from authsvc.core import clock, keys, tokens
 from tests.conftest import T0, bearer, envelope, error_of
 
 VERIFY = "/api/v1/auth/verify"

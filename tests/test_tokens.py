@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import ECAlgorithm
 
-from authsvc import keys, tokens
+from authsvc.core import keys, tokens
 from tests.conftest import T0
 
 ISS = "http://authsvc.test"

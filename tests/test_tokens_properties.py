@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from authsvc import tokens
+from authsvc.core import tokens
 from tests.test_tokens import (AUD, GOOD, ISS, KEY, KEY_BY_ALG, NOW, STRANGER, T0, b64, claims,
                                decode, es256, header)
 

@@ -9,12 +9,12 @@ import pyotp
 import pytest
 from sqlalchemy import func, select
 
-from authsvc import clock, crypto, tokens, totp
-from authsvc.errors import InvalidTotp, ServiceUnavailable
+from authsvc.core import clock, crypto, tokens, totp
+from authsvc.core.errors import InvalidTotp, ServiceUnavailable
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, PrivateToken, RecoveryCode, Session, User, new_id
-from authsvc.runtime import keystore, settings
-from authsvc.services import second_factor, sessions
+from authsvc.services.runtime import keystore, settings
+from authsvc.services import two_factor as second_factor, sessions
 from tests.conftest import PASSWORD, SECRET, T0, bearer, envelope, error_of
 
 LOGIN = "/api/v1/auth/login"

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import pyotp
 import pytest
 
-from authsvc import crypto, totp
+from authsvc.core import crypto, totp
 
 T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"

@@ -17,7 +17,7 @@ import jwt
 import pytest
 from flask import Flask, g, redirect
 
-from authsvc import keys, tokens
+from authsvc.core import keys, tokens
 from authsvc.verifier import Unavailable, Verifier
 from tests.conftest import FakeTime, bearer, envelope, http
 
@@ -35,7 +35,8 @@ import importlib.abc, sys
 SERVER_ONLY = {"sqlalchemy", "flask_sqlalchemy", "flask_migrate", "alembic", "flask_smorest",
                "marshmallow", "webargs", "apispec", "argon2", "zxcvbn", "pyotp", "segno",
                "flask_limiter", "redis", "psycopg", "gunicorn", "prometheus_client"}
-ALLOWED = {"authsvc", "authsvc.bearer", "authsvc.tokens", "authsvc.verifier"}
+ALLOWED = {"authsvc", "authsvc.core", "authsvc.core.bearer", "authsvc.core.errors",
+           "authsvc.core.tokens", "authsvc.verifier", "authsvc.verifier.flask"}
 
 class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -55,7 +56,21 @@ def test_importable_with_only_pyjwt_cryptography_and_flask():
     result = subprocess.run([sys.executable, "-c", ISOLATED], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['authsvc', 'authsvc.bearer', 'authsvc.tokens', 'authsvc.verifier']"
+    assert result.stdout.strip() == (
+        "['authsvc', 'authsvc.core', 'authsvc.core.bearer', 'authsvc.core.errors', "
+        "'authsvc.core.tokens', 'authsvc.verifier', 'authsvc.verifier.flask']")
+
+
+WITHOUT_FLASK = ISOLATED.replace('SERVER_ONLY = {', 'SERVER_ONLY = {"flask", "werkzeug", ').replace(
+    'import examples.resource_server as example\napp = example.create_app("http://127.0.0.1:9", introspect_token="t")\n',
+    'Verifier(issuer="http://127.0.0.1:9", audience="authsvc", jwks_url="http://127.0.0.1:9/j")\n')
+
+
+def test_verify_needs_only_pyjwt_and_cryptography():
+    result = subprocess.run([sys.executable, "-c", WITHOUT_FLASK], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['authsvc', 'authsvc.core', 'authsvc.core.tokens', 'authsvc.verifier']"
 
 
 # --- a fake authsvc behind _http_json ----------------------------------------------------------

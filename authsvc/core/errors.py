@@ -1,4 +1,4 @@
-"""The error envelope: every failure is an `ApiError`, rendered here and only here.
+"""The error vocabulary and its one renderer, `envelope`, for the server and the verifier.
 
 Services raise the subclass that names the failure; `tokens.InvalidToken`, werkzeug's
 HTTP errors, storage outages and unexpected faults are mapped to the same envelope, so
@@ -10,12 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from flask import Flask, Response, current_app, jsonify
-from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
-
-from authsvc import metrics, tokens
-from authsvc.extensions import db
+from authsvc.core import tokens
 
 REALM = 'Bearer realm="authsvc"'
 
@@ -163,66 +158,34 @@ class InvalidTokenError(ApiError):
         super().__init__(error.detail, extra={"reason": error.reason})
 
 
-_BY_STATUS: dict[int, type[ApiError]] = {
+BY_STATUS: dict[int, type[ApiError]] = {
     400: ParseError, 401: NotAuthenticated, 403: PermissionDenied, 404: NotFound,
     405: MethodNotAllowed, 413: TooLarge, 415: UnsupportedMediaType, 500: ServerError,
     503: ServiceUnavailable,
 }
 
 
-def render(error: ApiError) -> Response:
+Envelope = tuple[int, dict[str, Any], dict[str, str]]
+
+
+def as_api_error(error: ApiError | tokens.InvalidToken) -> ApiError:
+    return InvalidTokenError(error) if isinstance(error, tokens.InvalidToken) else error
+
+
+def envelope(error: ApiError | tokens.InvalidToken, *, realm: str = "authsvc") -> Envelope:
+    """The status, JSON body and headers (RFC 6750 challenges included) of one error answer."""
+    error = as_api_error(error)
     body = {"type": error.type, "errors": [item.as_dict() for item in error.items()]}
-    response = jsonify(body)
-    response.status_code = error.status
-    response.headers.update(error.headers)
+    headers = dict(error.headers)
+    challenge = f'Bearer realm="{realm}"'
     if error.status == 401:
         if error.code == "invalid_token":
-            response.headers["WWW-Authenticate"] = (
-                f'{REALM}, error="invalid_token", error_description="{error.detail}"'
+            headers["WWW-Authenticate"] = (
+                f'{challenge}, error="invalid_token", error_description="{error.detail}"'
             )
         else:
-            response.headers["WWW-Authenticate"] = REALM
-    return response
-
-
-def _rollback() -> None:
-    try:
-        db.session.rollback()
-    except DBAPIError:
-        current_app.logger.warning("rollback failed: storage unreachable")
-
-
-def handle_api_error(error: ApiError) -> Response:
-    if error.status >= 500:
-        _rollback()
-    return render(error)
-
-
-def handle_invalid_token(error: tokens.InvalidToken) -> Response:
-    metrics.observe_rejection(error.reason)
-    return render(InvalidTokenError(error))
-
-
-def handle_http_exception(error: HTTPException) -> Response:
-    status = error.code or 500
-    if status >= 500:
-        _rollback()
-    api_error = _BY_STATUS.get(status, BadRequest if status < 500 else ServerError)()
-    allowed = getattr(error, "valid_methods", None)
-    if status == 405 and allowed:
-        api_error.headers["Allow"] = ", ".join(sorted(allowed))
-    return render(api_error)
-
-
-def handle_storage_error(error: DBAPIError) -> Response:
-    """Storage that cannot answer is a 503, never a success and never a stack trace."""
-    current_app.logger.error("storage error: %s", type(error.orig).__name__ if error.orig else error)
-    _rollback()
-    return render(ServiceUnavailable())
-
-
-def init_app(app: Flask) -> None:
-    app.register_error_handler(ApiError, handle_api_error)
-    app.register_error_handler(tokens.InvalidToken, handle_invalid_token)
-    app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(OperationalError, handle_storage_error)
+            headers["WWW-Authenticate"] = challenge
+    elif error.code == "insufficient_scope" and error.extra and error.extra.get("scopes"):
+        scope = " ".join(error.extra["scopes"])
+        headers["WWW-Authenticate"] = f'{challenge}, error="insufficient_scope", scope="{scope}"'
+    return error.status, body, headers

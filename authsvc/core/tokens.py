@@ -45,6 +45,12 @@ MAX_TOKEN_LENGTH = 8192
 MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime holds
 
 
+ALGORITHMS = ("ES256", "EdDSA", "RS256", "HS256")
+ALL_KINDS = frozenset(KINDS)
+BEARER_KINDS = frozenset({"access", "private"})
+ACCESS_ONLY = frozenset({"access"})
+
+
 class InvalidToken(Exception):
     """A token that must not be accepted; `reason` is the contract's `extra.reason`."""
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
-from authsvc import clock, metrics
-from authsvc.errors import PermissionDenied, ValidationFailed
+from authsvc.core import clock
+from authsvc.services import metrics
+from authsvc.core.errors import PermissionDenied, ValidationFailed
 from authsvc.extensions import db
 from authsvc.models import AuditEvent
-from authsvc.services import Client
+from authsvc.core.principal import Client, Principal
 
-if TYPE_CHECKING:  # auth -> runtime -> keystore -> audit: a runtime import would be a cycle
-    from authsvc.auth import Principal
 
 
 def record(event_type: str, *, client: Client | None, user_id: str | None = None,

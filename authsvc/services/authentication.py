@@ -1,54 +1,24 @@
-"""The authenticated path: read credentials, verify the token, check its state once.
+"""The authenticated path: verify a token, then check its state once.
 
-`authenticate` is what every protected route runs, so it stays lean: one signature
+`verify` + `check_state` is what every protected route runs (through
+`authsvc.web.credentials.authenticate`), so it stays lean: one signature
 check, then one SQL statement that answers "user active? session or private token
 alive? jti revoked?" by primary-key probes, no ORM object loaded. It writes only to
 move `last_used_at`, at most once per `AUTHSVC_LAST_USED_RESOLUTION` per token.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Collection
 from datetime import datetime, timezone
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from flask import g, request
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
-from authsvc import bearer, clock, tokens
-from authsvc.errors import BadRequest, NotAuthenticated, PermissionDenied
+from authsvc.core import clock, tokens
 from authsvc.extensions import db
+from authsvc.core.principal import Principal
 from authsvc.models import PrivateToken, RevokedToken, Session, User
-from authsvc.runtime import keystore, settings
-
-ALL_KINDS = frozenset(tokens.KINDS)
-BEARER_KINDS = frozenset({"access", "private"})
-ACCESS_ONLY = frozenset({"access"})
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass(frozen=True)
-class Principal:
-    user_id: str
-    email: str
-    is_admin: bool
-    kind: str
-    jti: str
-    session_id: str | None
-    scopes: tuple[str, ...]
-    issued_at: datetime
-    expires_at: datetime
-    claims: dict[str, Any]
-
-
-def read_credentials() -> str | None:
-    try:
-        return bearer.read_token(request.args, request.headers)
-    except bearer.AmbiguousCredentials as exc:
-        raise BadRequest(exc.detail, attr=exc.attr) from exc
-
+from authsvc.services.runtime import keystore, settings
 
 def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
     """Signature, header and claims of `token`, checked against this service's settings."""
@@ -121,36 +91,3 @@ def _touch(kind: str, holder_id: str, last_used_at: datetime | None) -> None:
         .values(last_used_at=now)
     )
     db.session.commit()
-
-
-def authenticate(kinds: Collection[str] = BEARER_KINDS) -> Principal:
-    token = read_credentials()
-    if token is None:
-        raise NotAuthenticated()
-    v = verify(token, ALL_KINDS)
-    if v.kind not in kinds:
-        if v.kind == "private":
-            raise PermissionDenied("Private tokens cannot be used for this action; use an access token.")
-        raise tokens.WrongType()
-    principal = check_state(v)
-    g.principal = principal
-    return principal
-
-
-def require_token(kinds: Collection[str] = BEARER_KINDS) -> Callable[[F], F]:
-    """Decorate a view: it runs only for a live token of one of `kinds`."""
-    allowed = frozenset(kinds)
-
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            authenticate(allowed)
-            return view(*args, **kwargs)
-
-        return cast(F, wrapper)
-
-    return decorator
-
-
-def current_principal() -> Principal:
-    return cast(Principal, g.principal)

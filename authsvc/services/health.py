@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from authsvc.errors import ServiceUnavailable
+from authsvc.core.errors import ServiceUnavailable
 from authsvc.extensions import db
 
 

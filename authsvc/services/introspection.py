@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from authsvc import tokens
-from authsvc.auth import BEARER_KINDS, Principal, check_state, verify
-from authsvc.errors import InsufficientScope
-from authsvc.runtime import settings
+from authsvc.core import tokens
+from authsvc.core.tokens import BEARER_KINDS
+from authsvc.core.principal import Principal
+from authsvc.services.authentication import check_state, verify
+from authsvc.core.errors import InsufficientScope
+from authsvc.services.runtime import settings
 
 SCOPE = "introspect"
 INACTIVE: dict[str, Any] = {"active": False}

@@ -15,11 +15,12 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, func, select, update
 
-from authsvc import clock, crypto, keys
+from authsvc.core import clock, crypto, keys
 from authsvc.extensions import db
 from authsvc.models import PrivateToken, RefreshToken, SigningKey
-from authsvc.services import Client, audit
-from authsvc.tokens import Key
+from authsvc.core.principal import Client
+from authsvc.services import audit
+from authsvc.core.tokens import Key
 
 _PURPOSE = "signing-key"
 # Newest first: the signing key, then retired keys by retirement (several can share a second).

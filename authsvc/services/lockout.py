@@ -15,14 +15,14 @@ from contextlib import contextmanager
 
 from sqlalchemy import select
 
-from authsvc import clock
-from authsvc.errors import InvalidCredentials, InvalidTotp, RateLimited
+from authsvc.core import clock
+from authsvc.core.errors import InvalidCredentials, InvalidTotp, RateLimited
 from authsvc.extensions import db
-from authsvc.failure_log import BUSY
+from authsvc.services.failure_log import BUSY
 from authsvc.models import User, new_id
-from authsvc.ratelimit import failure_log
-from authsvc.runtime import settings
-from authsvc.services import Client, audit
+from authsvc.services.runtime import failure_log, settings
+from authsvc.core.principal import Client
+from authsvc.services import audit
 
 FAILURES = (InvalidCredentials, InvalidTotp)
 BUSY_WAIT = 5.0  # seconds an attempt queues behind others' pending ones before a 429

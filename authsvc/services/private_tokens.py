@@ -12,13 +12,14 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 
-from authsvc import clock, tokens
-from authsvc.auth import Principal
-from authsvc.errors import Conflict, InsufficientScope, NotFound, PermissionDenied, ValidationFailed
+from authsvc.core import clock, tokens
+from authsvc.core.principal import Principal
+from authsvc.core.errors import Conflict, InsufficientScope, NotFound, PermissionDenied, ValidationFailed
 from authsvc.extensions import db
 from authsvc.models import PrivateToken, User, new_id
-from authsvc.runtime import keystore, settings
-from authsvc.services import Client, audit
+from authsvc.services.runtime import keystore, settings
+from authsvc.core.principal import Client
+from authsvc.services import audit
 
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
 

@@ -1,38 +1,57 @@
-"""Per-app objects the use cases need: the typed settings and the key store."""
+"""The per-app objects the use cases need: typed settings, the key store, the failure log.
+
+The web layer makes one `Runtime` per app and activates it for every app context it
+pushes (`activate` / `deactivate`), so use cases reach it without importing Flask. Tests
+run several apps in one process; each context sees its own.
+"""
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
-
-from flask import Flask, current_app
 
 from authsvc.config import Settings
+from authsvc.services.failure_log import FailureLog
 from authsvc.services.keystore import KeyStore
-
-_EXTENSION = "authsvc"
 
 
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
     keystore: KeyStore
+    failure_log: FailureLog
+    key_prefix: str
 
 
-def init_app(app: Flask) -> Runtime:
-    settings = Settings.from_config(app.config)
-    runtime = Runtime(
-        settings=settings,
-        keystore=KeyStore(secret=settings.secret, alg=settings.alg,
-                          longest_lifetime=settings.longest_lifetime,
-                          leeway=timedelta(seconds=settings.leeway)),
-    )
-    app.extensions[_EXTENSION] = runtime
-    return runtime
+_active: ContextVar[tuple[Runtime, ...]] = ContextVar("authsvc_runtime", default=())
+
+
+def activate(runtime: Runtime) -> None:
+    _active.set((*_active.get(), runtime))
+
+
+def deactivate(runtime: Runtime) -> None:
+    """Undo the matching `activate`; a context pushed before its runtime existed made none."""
+    stack = _active.get()
+    if stack and stack[-1] is runtime:
+        _active.set(stack[:-1])
+
+
+def current() -> Runtime:
+    stack = _active.get()
+    if not stack:
+        raise RuntimeError("no authsvc app context: use cases run inside `app.app_context()`")
+    return stack[-1]
 
 
 def settings() -> Settings:
-    return current_app.extensions[_EXTENSION].settings
+    return current().settings
 
 
 def keystore() -> KeyStore:
-    return current_app.extensions[_EXTENSION].keystore
+    return current().keystore
+
+
+def failure_log() -> tuple[FailureLog, str]:
+    """The failed-login log of the current app and the prefix its keys take."""
+    rt = current()
+    return rt.failure_log, rt.key_prefix

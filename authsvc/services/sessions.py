@@ -11,13 +11,15 @@ from typing import NoReturn
 
 from sqlalchemy import bindparam, delete, func, select, update
 
-from authsvc import clock, passwords, tokens
-from authsvc.auth import Principal, verify
-from authsvc.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
+from authsvc.core import clock, passwords, tokens
+from authsvc.core.principal import Principal
+from authsvc.services.authentication import verify
+from authsvc.core.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
 from authsvc.extensions import db
 from authsvc.models import PrivateToken, RefreshToken, RevokedToken, Session, User, new_id
-from authsvc.runtime import keystore, settings
-from authsvc.services import Client, audit, second_factor
+from authsvc.services.runtime import keystore, settings
+from authsvc.core.principal import Client
+from authsvc.services import audit, two_factor
 from authsvc.services import lockout
 
 
@@ -65,7 +67,7 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
         raise InvalidCredentials()
     user_id = user.id
     try:
-        second_factor.check_login(user, totp_code, client)
+        two_factor.check_login(user, totp_code, client)
     except (MfaRequired, InvalidTotp) as exc:
         db.session.rollback()
         audit.record("login.failed", client=client, user_id=user_id,

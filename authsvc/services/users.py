@@ -7,13 +7,14 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from authsvc import clock, passwords
-from authsvc.auth import Principal
-from authsvc.errors import Conflict, InvalidCredentials, NotFound, PermissionDenied, ValidationFailed
+from authsvc.core import clock, passwords
+from authsvc.core.principal import Principal
+from authsvc.core.errors import Conflict, InvalidCredentials, NotFound, PermissionDenied, ValidationFailed
 from authsvc.extensions import db
 from authsvc.models import PrivateToken, User, new_id
-from authsvc.runtime import settings
-from authsvc.services import Client, audit, lockout
+from authsvc.services.runtime import settings
+from authsvc.core.principal import Client
+from authsvc.services import audit, lockout
 from authsvc.services.sessions import revoke_sessions, normalize_email
 
 

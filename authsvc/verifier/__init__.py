@@ -8,8 +8,8 @@ algorithm, typed tokens, every claim). Offline checks cannot see a logout, a rev
 a deactivated user before the token expires; a route that must see them at once asks
 `/auth/introspect` (answers cached a few seconds).
 
-Needs only PyJWT, cryptography and Flask: importing this module pulls in no other part of
-the server than `authsvc.tokens`, which is pure. HTTP goes through `urllib`, without
+Needs only PyJWT and cryptography: importing this module pulls in no other part of the
+server than `authsvc.core`, which is pure; its Flask integration is `authsvc.verifier.flask`. HTTP goes through `urllib`, without
 following redirects (the introspection credential must never be sent to another host).
 Failures are answered in the contract's envelope; when authsvc cannot be reached the
 answer is 503 `service_unavailable`, never a success.
@@ -28,13 +28,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import wraps
 from typing import Any, TypeVar, cast
 
 import jwt
-from flask import Response, g, jsonify, request
 
-from authsvc import bearer, tokens
+from authsvc.core import tokens
 
 __all__ = ["Unavailable", "VerifiedToken", "Verifier"]
 
@@ -42,8 +40,8 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ALGORITHMS = ("ES256", "EdDSA", "RS256", "HS256")
-BEARER_KINDS = ("access", "private")
+ALGORITHMS = tokens.ALGORITHMS
+BEARER_KINDS = tuple(sorted(tokens.BEARER_KINDS))
 _EXPECTED_KEY = {"ES256": ("EC", "P-256"), "EdDSA": ("OKP", "Ed25519"), "RS256": ("RSA", None)}
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MAX_RESPONSE = 1 << 20
@@ -331,71 +329,10 @@ class Verifier:
 
     def require_token(self, scopes: Iterable[str] = (), *, introspect: bool = False,
                       kinds: Collection[str] | None = None) -> Callable[[F], F]:
-        """Decorate a Flask view: it runs only for an accepted token holding every scope in `scopes`.
+        """`authsvc.verifier.flask.require_token` for this verifier (loads Flask when called)."""
+        from authsvc.verifier.flask import require_token
 
-        The view finds the claims in `flask.g.token_claims` and the whole result in
-        `flask.g.token`. With `introspect=True`, authsvc is asked (answers cached for
-        `introspect_cache_seconds`), so a revoked token, a logged-out session or a
-        deactivated user is refused at once, and the scopes checked are the live ones.
-        """
-        needed = tuple(scopes)
-        if introspect and self.introspect_url is None:
-            raise ValueError("introspect=True needs a Verifier with introspect_url and introspect_token")
-
-        def decorator(view: F) -> F:
-            @wraps(view)
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                refused = self._authorize(needed, introspect, kinds)
-                if refused is not None:
-                    return refused
-                return view(*args, **kwargs)
-
-            return cast(F, wrapper)
-
-        return decorator
-
-    def _authorize(self, needed: tuple[str, ...], introspect: bool,
-                   kinds: Collection[str] | None) -> Response | None:
-        try:
-            token = bearer.read_token(request.args, request.headers)
-        except bearer.AmbiguousCredentials as exc:
-            return self.error(400, "invalid", exc.detail, attr=exc.attr)
-        if token is None:
-            return self.error(401, "not_authenticated", "Authentication credentials were not provided.")
-        try:
-            verified = self.verify(token, introspect=introspect, kinds=kinds)
-        except tokens.InvalidToken as exc:
-            return self.error(401, "invalid_token", exc.detail, extra={"reason": exc.reason})
-        except Unavailable:
-            return self.error(503, "service_unavailable", "The service is temporarily unavailable.")
-        missing = [scope for scope in needed if scope not in verified.scopes]
-        if missing:
-            return self.error(403, "insufficient_scope", "The token lacks a scope this route needs.",
-                              extra={"scopes": missing})
-        g.token = verified
-        g.token_claims = verified.claims
-        return None
-
-    def error(self, status: int, code: str, detail: str, *, attr: str | None = None,
-              extra: Mapping[str, Any] | None = None) -> Response:
-        """The contract's error envelope, with RFC 6750's `WWW-Authenticate` where it applies."""
-        response = jsonify({
-            "type": "server_error" if status >= 500 else "client_error",
-            "errors": [{"code": code, "detail": detail, "attr": attr,
-                        "extra": dict(extra) if extra is not None else None}],
-        })
-        response.status_code = status
-        realm = f'Bearer realm="{self.realm}"'
-        if code == "invalid_token":
-            response.headers["WWW-Authenticate"] = (
-                f'{realm}, error="invalid_token", error_description="{detail}"')
-        elif code == "insufficient_scope" and extra is not None:
-            response.headers["WWW-Authenticate"] = (
-                f'{realm}, error="insufficient_scope", scope="{" ".join(extra["scopes"])}"')
-        elif status == 401:
-            response.headers["WWW-Authenticate"] = realm
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return require_token(self, scopes, introspect=introspect, kinds=kinds)
 
 
 def _scopes(answer: Mapping[str, Any]) -> tuple[str, ...]:

@@ -9,9 +9,10 @@ from flask import Flask, current_app
 from sqlalchemy.engine import make_url
 from flask.cli import AppGroup, with_appcontext
 
-from authsvc.errors import ApiError
-from authsvc.runtime import keystore
-from authsvc.services import Client, sessions, users
+from authsvc.core.errors import ApiError
+from authsvc.services.runtime import keystore
+from authsvc.core.principal import Client
+from authsvc.services import sessions, users
 
 _CLI = Client(ip=None, user_agent="authsvc-cli")
 

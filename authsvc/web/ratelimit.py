@@ -19,8 +19,9 @@ import redis
 from flask import Flask, Response, current_app, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 
-from authsvc import errors
-from authsvc.failure_log import FailureLog, MemoryFailureLog, RedisFailureLog
+from authsvc.core import errors
+from authsvc.services.failure_log import FailureLog, MemoryFailureLog, RedisFailureLog
+from authsvc.web.errors import render
 
 _EXTENSION = "authsvc.ratelimit"
 ADDRESS_LIMITED = ("/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/totp/",
@@ -72,30 +73,27 @@ def init_app(app: Flask) -> None:
             limiter._check_request_limit()
 
     app.before_request(check_address_limit)
-    log: FailureLog
-    if url:
-        log = RedisFailureLog(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2))
-    else:
-        log = MemoryFailureLog()
-    app.extensions[_EXTENSION] = (limiter, log, prefix)
+    app.extensions[_EXTENSION] = limiter
     app.register_error_handler(RateLimitExceeded, _rate_limited)
     app.register_error_handler(redis.RedisError, _storage_down)
 
 
-def failure_log() -> tuple[FailureLog, str]:
-    """The failed-login log of the current app and the prefix its keys take."""
-    _, log, prefix = current_app.extensions[_EXTENSION]
-    return log, prefix
+def failure_log(app: Flask) -> FailureLog:
+    """The failed-login log for `app`: in Redis when one is configured, else in this process."""
+    url = app.config["AUTHSVC_REDIS_URL"]
+    if url:
+        return RedisFailureLog(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2))
+    return MemoryFailureLog()
 
 
 def _rate_limited(error: RateLimitExceeded) -> Response:
-    limiter: Limiter = current_app.extensions[_EXTENSION][0]
+    limiter: Limiter = current_app.extensions[_EXTENSION]
     current = limiter.current_limit
     retry_after = math.ceil(current.reset_at - time.time()) if current else 60
-    return errors.render(errors.RateLimited(retry_after))
+    return render(errors.RateLimited(retry_after))
 
 
 def _storage_down(error: redis.RedisError) -> Response:
     """Limits that cannot be checked are not waived: the request is refused, as for a database outage."""
     current_app.logger.error("rate-limit storage error: %s", type(error).__name__)
-    return errors.render(errors.ServiceUnavailable())
+    return render(errors.ServiceUnavailable())

@@ -12,10 +12,11 @@ from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from flask import Flask, Request, request
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from authsvc.api.fields import to_items
-from authsvc.auth import BEARER_KINDS, require_token
-from authsvc.errors import NotFound, ParseError, UnsupportedMediaType, ValidationFailed
-from authsvc.services import Client
+from authsvc.web.api.fields import to_items
+from authsvc.core.tokens import BEARER_KINDS
+from authsvc.web.credentials import require_token
+from authsvc.core.errors import NotFound, ParseError, UnsupportedMediaType, ValidationFailed
+from authsvc.core.principal import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,7 +71,7 @@ class Blueprint(flask_smorest.Blueprint):
 
     def errors(self, *statuses: int) -> Callable[[F], F]:
         """Document the error answers a route can give, all in the envelope's schema."""
-        from authsvc.api.schemas import ErrorSchema
+        from authsvc.web.api.schemas import ErrorSchema
 
         def decorator(func: F) -> F:
             for status in statuses:
@@ -108,7 +109,7 @@ class _Plugin(MarshmallowPlugin):
 
 class Api(flask_smorest.Api):
     def __init__(self) -> None:
-        from authsvc.api.schemas import ErrorSchema
+        from authsvc.web.api.schemas import ErrorSchema
 
         self.ERROR_SCHEMA = ErrorSchema
         super().__init__()
@@ -131,7 +132,7 @@ api = Api()
 
 
 def init_app(app: Flask) -> None:
-    from authsvc.api import audit, auth, discovery, introspection, private_tokens, totp, users
+    from authsvc.web.api import audit, auth, discovery, introspection, private_tokens, two_factor as totp, users
 
     app.config.update(
         API_TITLE="authsvc", API_VERSION="v1", OPENAPI_VERSION="3.1.0",

@@ -5,11 +5,11 @@ from typing import Any
 
 import marshmallow as ma
 
-from authsvc.api import Blueprint
-from authsvc.api import fields as f
-from authsvc.api.schemas import Schema
-from authsvc.api.users import admin_only
-from authsvc.auth import current_principal
+from authsvc.web.api import Blueprint
+from authsvc.web.api import fields as f
+from authsvc.web.api.schemas import Schema
+from authsvc.web.api.users import admin_only
+from authsvc.web.credentials import current_principal
 from authsvc.services import audit
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit-events",

@@ -5,10 +5,11 @@ from typing import Any
 
 import marshmallow as ma
 
-from authsvc.api import Blueprint, client
-from authsvc.api import fields as f
-from authsvc.api.schemas import EmptySchema, Schema, TokenPairSchema, UserSchema
-from authsvc.auth import ACCESS_ONLY, current_principal
+from authsvc.web.api import Blueprint, client
+from authsvc.web.api import fields as f
+from authsvc.web.api.schemas import EmptySchema, Schema, TokenPairSchema, UserSchema
+from authsvc.core.tokens import ACCESS_ONLY
+from authsvc.web.credentials import current_principal
 from authsvc.services import sessions, users
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",

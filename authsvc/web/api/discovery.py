@@ -6,10 +6,10 @@ from typing import Any
 import marshmallow as ma
 from flask import url_for
 
-from authsvc.api import Blueprint
-from authsvc.api.schemas import Schema
-from authsvc.keys import SYMMETRIC
-from authsvc.runtime import keystore, settings
+from authsvc.web.api import Blueprint
+from authsvc.web.api.schemas import Schema
+from authsvc.core.keys import SYMMETRIC
+from authsvc.services.runtime import keystore, settings
 from authsvc.services import health
 
 bp = Blueprint("discovery", __name__, description="Keys, server metadata and health.")

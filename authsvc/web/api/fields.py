@@ -15,8 +15,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import ValidationError
 
-from authsvc import passwords
-from authsvc.errors import ErrorItem
+from authsvc.core import passwords
+from authsvc.core.errors import ErrorItem
 
 DETAILS = {
     "required": "This field is required.",

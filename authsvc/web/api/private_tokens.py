@@ -9,10 +9,11 @@ from typing import Any
 
 import marshmallow as ma
 
-from authsvc.api import Blueprint, client
-from authsvc.api import fields as f
-from authsvc.api.schemas import Schema
-from authsvc.auth import ACCESS_ONLY, current_principal
+from authsvc.web.api import Blueprint, client
+from authsvc.web.api import fields as f
+from authsvc.web.api.schemas import Schema
+from authsvc.core.tokens import ACCESS_ONLY
+from authsvc.web.credentials import current_principal
 from authsvc.services import private_tokens
 
 bp = Blueprint("private_tokens", __name__, url_prefix="/api/v1/private-tokens",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from authsvc.api import fields as f
+from authsvc.web.api import fields as f
 
 
 class Schema(ma.Schema):

@@ -5,11 +5,12 @@ from typing import Any
 
 import marshmallow as ma
 
-from authsvc.api import Blueprint, client
-from authsvc.api import fields as f
-from authsvc.api.schemas import Schema
-from authsvc.auth import ACCESS_ONLY, current_principal
-from authsvc.services import totp
+from authsvc.web.api import Blueprint, client
+from authsvc.web.api import fields as f
+from authsvc.web.api.schemas import Schema
+from authsvc.core.tokens import ACCESS_ONLY
+from authsvc.web.credentials import current_principal
+from authsvc.services import two_factor
 
 bp = Blueprint("totp", __name__, url_prefix="/api/v1/auth/totp",
                description="Two-factor login with TOTP (RFC 6238) and recovery codes.")
@@ -38,9 +39,9 @@ class TotpDisableSchema(Schema):
 @bp.authenticated(ACCESS_ONLY)
 @bp.response(200, TotpSetupSchema)
 @bp.errors(409, 429)
-def setup() -> totp.Setup:
+def setup() -> two_factor.Setup:
     """Start two-factor setup: a new pending secret, its otpauth URI and QR code."""
-    return totp.setup(current_principal(), client())
+    return two_factor.setup(current_principal(), client())
 
 
 @bp.route("/enable", methods=["POST"])
@@ -50,7 +51,7 @@ def setup() -> totp.Setup:
 @bp.errors(409, 415, 429)
 def enable(body: dict[str, Any]) -> dict[str, Any]:
     """Turn two-factor login on with a code from the pending secret; recovery codes are shown once."""
-    return {"recovery_codes": totp.enable(current_principal(), body["totp_code"], client())}
+    return {"recovery_codes": two_factor.enable(current_principal(), body["totp_code"], client())}
 
 
 @bp.route("/disable", methods=["POST"])
@@ -60,4 +61,4 @@ def enable(body: dict[str, Any]) -> dict[str, Any]:
 @bp.errors(409, 415, 429)
 def disable(body: dict[str, Any]) -> None:
     """Turn two-factor login off: needs the password and a current or recovery code."""
-    totp.disable(current_principal(), body["password"], body["totp_code"], client())
+    two_factor.disable(current_principal(), body["password"], body["totp_code"], client())

@@ -7,10 +7,10 @@ from typing import Any, TypeVar, cast
 
 import marshmallow as ma
 
-from authsvc.api import Blueprint, client
-from authsvc.api import fields as f
-from authsvc.api.schemas import Schema, UserSchema
-from authsvc.auth import current_principal
+from authsvc.web.api import Blueprint, client
+from authsvc.web.api import fields as f
+from authsvc.web.api.schemas import Schema, UserSchema
+from authsvc.web.credentials import current_principal
 from authsvc.services import users
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from authsvc.console import session
-from authsvc.runtime import settings
+from authsvc.web.console import session
+from authsvc.services.runtime import settings
 
 PAGES = {
     "signin": ("Sign in", "console/signin.html"),

@@ -16,12 +16,13 @@ from typing import Any
 
 from flask import Blueprint, Response, after_this_request, jsonify, request
 
-from authsvc.api import Blueprint as ApiBlueprint
-from authsvc.api import client
-from authsvc.api.auth import LoginSchema
-from authsvc.auth import ACCESS_ONLY, authenticate, read_credentials
-from authsvc.errors import NotAuthenticated, PermissionDenied
-from authsvc.runtime import settings
+from authsvc.web.api import Blueprint as ApiBlueprint
+from authsvc.web.api import client
+from authsvc.web.api.auth import LoginSchema
+from authsvc.core.tokens import ACCESS_ONLY
+from authsvc.web.credentials import authenticate, read_credentials
+from authsvc.core.errors import NotAuthenticated, PermissionDenied
+from authsvc.services.runtime import settings
 from authsvc.services import sessions
 
 PATH = "/console/session"

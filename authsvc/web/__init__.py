@@ -1,0 +1,1 @@
+"""The HTTP layer: the JSON API, the console, credentials, error handlers, commands."""

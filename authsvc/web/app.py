@@ -1,0 +1,141 @@
+"""The app factory: settings, storage, the runtime of the use cases, and every blueprint."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, Request, Response, appcontext_popped, appcontext_pushed, request
+from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from authsvc import config
+from authsvc.core import crypto
+from authsvc.extensions import db
+from authsvc.services import runtime
+from authsvc.services.keystore import KeyStore
+from authsvc.web import api, cli, console, errors, logs, metrics, migrate, ratelimit
+
+HTML_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask("authsvc", instance_path=os.environ.get("AUTHSVC_INSTANCE_PATH") or None,
+                instance_relative_config=True)
+    app.session_interface = _NoCookieSession()  # no route uses flask.session; tokens are the state
+    _load_config(app, test_config)
+
+    db.init_app(app)
+    if click.get_current_context(silent=True) is not None:
+        migrate.init_migrations(app)  # a `flask …` command: `flask db` needs Flask-Migrate
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+    logs.init_app(app)
+    metrics.init_app(app)
+    errors.init_app(app)
+    ratelimit.init_app(app)
+    rt = _init_runtime(app)
+    api.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(console.bp)
+    app.after_request(_security_headers)
+    if app.config["AUTHSVC_TRUSTED_PROXIES"]:
+        hops = app.config["AUTHSVC_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    with app.app_context():
+        migrate.ensure_current(auto_migrate=app.config["AUTHSVC_AUTO_MIGRATE"])
+        rt.keystore.ensure()
+    return app
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", HTML_CSP)
+    return response
+
+
+class _NoCookieSession(SecureCookieSessionInterface):
+    """Flask's cookie session is never read or written here: skip parsing it on every request."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+
+def _load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    app.config.from_mapping(config.DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    for name, raw in os.environ.items():
+        if name.startswith("AUTHSVC_") and name != "AUTHSVC_INSTANCE_PATH":
+            app.config[name] = config.parse(name, raw)
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not app.config["AUTHSVC_DATABASE_URL"]:
+        database = instance / "authsvc.sqlite3"
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+        app.config["AUTHSVC_DATABASE_URL"] = f"sqlite:///{database}"
+    secret = app.config["AUTHSVC_SECRET_KEY"]
+    app.config["INSTANCE_SECRET"] = (
+        secret.encode() if secret else crypto.load_or_create_secret(instance / "secret_key")
+    )
+    app.config["SECRET_KEY"] = crypto.derive_key(app.config["INSTANCE_SECRET"], "flask-session")
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["AUTHSVC_DATABASE_URL"]
+    app.config["MAX_CONTENT_LENGTH"] = app.config["AUTHSVC_MAX_BODY_BYTES"]
+    # A ping per checkout finds connections a PostgreSQL restart dropped; SQLite has none to drop.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
+        "pool_pre_ping": not app.config["AUTHSVC_DATABASE_URL"].startswith("sqlite")})
+    config.validate(app.config)
+
+
+def _init_runtime(app: Flask) -> runtime.Runtime:
+    settings = config.Settings.from_config(app.config)
+    rt = runtime.Runtime(
+        settings=settings,
+        keystore=KeyStore(secret=settings.secret, alg=settings.alg,
+                          longest_lifetime=settings.longest_lifetime,
+                          leeway=timedelta(seconds=settings.leeway)),
+        failure_log=ratelimit.failure_log(app),
+        key_prefix=app.config["AUTHSVC_REDIS_PREFIX"],
+    )
+    app.extensions["authsvc"] = rt
+    return rt
+
+
+def _activate(sender: Flask, **_: Any) -> None:
+    rt = sender.extensions.get("authsvc")
+    if isinstance(rt, runtime.Runtime):
+        runtime.activate(rt)
+
+
+def _deactivate(sender: Flask, **_: Any) -> None:
+    rt = sender.extensions.get("authsvc")
+    if isinstance(rt, runtime.Runtime):
+        runtime.deactivate(rt)
+
+
+appcontext_pushed.connect(_activate)
+appcontext_popped.connect(_deactivate)
