@@ -1,53 +1,27 @@
-"""Settings: defaults, then `instance/config.py`, then `AUTHSVC_*` variables, then test config
-(read into the app by `authsvc.web.app`).
+"""Settings: one declaration per setting, read from every source through it.
 
-Every setting is named as its environment variable. Values from the environment are
-parsed by the type of their default, and `validate` fails at start, not at first use.
+Each field of `Settings` is one `AUTHSVC_*` setting: its environment name is the field's
+name in capitals, and its `setting(...)` carries the default, how a string from the
+environment is parsed, the check it must pass, and the sentence the docs show. Sources,
+later winning: the defaults, `config.py` in the instance folder (same names), the
+environment, and `create_app(test_config)`. A bad value stops the app at start with one
+line naming the setting; nothing is checked at first use.
 """
+
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from limits import parse_many
 
-from authsvc.core import crypto
-from authsvc.core.keys import ALGORITHMS
 from authsvc.core.passwords import OWASP_MINIMUM, HashParams
+from authsvc.core.tokens import ALGORITHMS
 
-DEFAULTS: dict[str, Any] = {
-    "AUTHSVC_DATABASE_URL": None,  # None: SQLite in the instance folder
-    "AUTHSVC_REDIS_URL": None,
-    "AUTHSVC_REDIS_PREFIX": "authsvc:",  # namespaces this service's keys in a shared Redis
-    "AUTHSVC_SECRET_KEY": None,  # None: instance/secret_key, created on first start
-    "AUTHSVC_ISSUER": "http://127.0.0.1:5000",
-    "AUTHSVC_AUDIENCE": "authsvc",
-    "AUTHSVC_SIGNING_ALG": "ES256",
-    "AUTHSVC_DEFAULT_SCOPES": "read write",
-    "AUTHSVC_ACCESS_TTL": 3600,
-    "AUTHSVC_REFRESH_TTL": 30 * 24 * 3600,
-    "AUTHSVC_PRIVATE_TOKEN_MAX_DAYS": 365,
-    "AUTHSVC_LEEWAY": 10,
-    "AUTHSVC_OPEN_REGISTRATION": False,
-    "AUTHSVC_REQUIRE_TOTP_FOR_PRIVATE_TOKENS": False,
-    "AUTHSVC_TOTP_ISSUER": "authsvc",
-    "AUTHSVC_LOGIN_FAILURES": 5,
-    "AUTHSVC_LOGIN_WINDOW": 15 * 60,
-    "AUTHSVC_ADDRESS_RATE": "50 per minute",
-    "AUTHSVC_TRUSTED_PROXIES": 0,
-    "AUTHSVC_MAX_BODY_BYTES": 64 * 1024,
-    "AUTHSVC_AUTO_MIGRATE": True,
-    "AUTHSVC_ARGON2_MEMORY_KIB": OWASP_MINIMUM.memory_kib,
-    "AUTHSVC_ARGON2_TIME_COST": OWASP_MINIMUM.time_cost,
-    "AUTHSVC_ARGON2_PARALLELISM": OWASP_MINIMUM.parallelism,
-    "AUTHSVC_LAST_USED_RESOLUTION": 60,
-    "AUTHSVC_CONSOLE_SECURE_COOKIE": True,  # False only to serve the console over plain http beyond loopback
-}
-_TYPES = {name: type(value) for name, value in DEFAULTS.items() if value is not None}
+PREFIX = "AUTHSVC_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -56,101 +30,210 @@ class ConfigError(RuntimeError):
     """A setting that would make the service unsafe or unable to run."""
 
 
-def parse(name: str, raw: str) -> Any:
-    kind = _TYPES.get(name, str)
-    if kind is bool:
-        if raw.strip().lower() in _TRUE:
-            return True
-        if raw.strip().lower() in _FALSE:
-            return False
-        raise ConfigError(f"{name} must be true or false, not {raw!r}")
-    if kind is int:
+Check = Callable[[Any], str | None]
+
+
+def setting(default: Any, doc: str, *, parse: Callable[[Any], Any] | None = None,
+            check: Check | None = None) -> Any:
+    """Declare one setting: its default, docs line, parser (strings from the environment and
+    values from `config.py` alike) and check (returns what is wrong, or None)."""
+    return field(default=default, metadata={"doc": doc, "parse": parse, "check": check})
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+        return raw.strip().lower() in _TRUE
+    raise ValueError("must be true or false")
+
+
+def _int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("must be a whole number")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str):
         try:
-            return int(raw)
+            return int(raw.strip())
         except ValueError:
-            raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+            pass
+    raise ValueError("must be a whole number")
+
+
+def _seconds(raw: Any) -> timedelta:
+    return raw if isinstance(raw, timedelta) else timedelta(seconds=_int(raw))
+
+
+def _words(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        return tuple(raw.split())
+    if isinstance(raw, (list, tuple)) and all(isinstance(w, str) for w in raw):
+        return tuple(raw)
+    raise ValueError("must be space-separated words")
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError("must be text")
     return raw
 
 
-def validate(config: Mapping[str, Any]) -> None:
-    if config["AUTHSVC_SIGNING_ALG"] not in ALGORITHMS:
-        raise ConfigError(f"AUTHSVC_SIGNING_ALG must be one of {', '.join(ALGORITHMS)}")
-    if len(config["INSTANCE_SECRET"]) < 32:
-        raise ConfigError("AUTHSVC_SECRET_KEY must be at least 32 characters")
-    for name in ("AUTHSVC_ACCESS_TTL", "AUTHSVC_REFRESH_TTL", "AUTHSVC_PRIVATE_TOKEN_MAX_DAYS",
-                 "AUTHSVC_LOGIN_FAILURES", "AUTHSVC_LOGIN_WINDOW", "AUTHSVC_MAX_BODY_BYTES"):
-        if not isinstance(config[name], int) or config[name] <= 0:
-            raise ConfigError(f"{name} must be a positive whole number")
-    if config["AUTHSVC_ACCESS_TTL"] > config["AUTHSVC_REFRESH_TTL"]:
-        raise ConfigError("AUTHSVC_ACCESS_TTL must not exceed AUTHSVC_REFRESH_TTL")
+def _optional_text(raw: Any) -> str | None:
+    return None if raw is None or raw == "" else _text(raw)
+
+
+def _positive(value: Any) -> str | None:
+    zero = timedelta(0) if isinstance(value, timedelta) else 0
+    return None if value > zero else "must be a positive whole number"
+
+
+def _at_least(low: int) -> Check:
+    return lambda value: None if value >= low else f"must be {low} or more"
+
+
+def _between(low: int, high: int, unit: str = "") -> Check:
+    def check(value: Any) -> str | None:
+        number = value.total_seconds() if isinstance(value, timedelta) else value
+        return None if low <= number <= high else f"must be between {low} and {high}{unit}"
+
+    return check
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
+def _rate(value: str) -> str | None:
     try:
-        if not parse_many(config["AUTHSVC_ADDRESS_RATE"]):
-            raise ValueError("empty")
+        return None if parse_many(value) else 'must read like "50 per minute"'
     except ValueError:
-        raise ConfigError('AUTHSVC_ADDRESS_RATE must read like "50 per minute"') from None
-    if not isinstance(config["AUTHSVC_TRUSTED_PROXIES"], int) or config["AUTHSVC_TRUSTED_PROXIES"] < 0:
-        raise ConfigError("AUTHSVC_TRUSTED_PROXIES must be a whole number of proxy hops, 0 or more")
-    if not 0 <= config["AUTHSVC_LEEWAY"] <= 300:
-        raise ConfigError("AUTHSVC_LEEWAY must be between 0 and 300 seconds")
-    weaker = (
-        config["AUTHSVC_ARGON2_MEMORY_KIB"] < OWASP_MINIMUM.memory_kib
-        or config["AUTHSVC_ARGON2_TIME_COST"] < OWASP_MINIMUM.time_cost
-        or config["AUTHSVC_ARGON2_PARALLELISM"] < OWASP_MINIMUM.parallelism
-    )
-    if weaker and not config.get("TESTING"):
-        raise ConfigError("argon2id parameters below OWASP's minimum (19 MiB, t=2, p=1)")
+        return 'must read like "50 per minute"'
+
+
+def _secret_key(value: str | None) -> str | None:
+    return None if value is None or len(value) >= 32 else "must be at least 32 characters"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The settings the use cases read, typed and computed once per app."""
+    """The typed settings the use cases and the wiring read, made once per app."""
 
-    issuer: str
-    audience: str
-    alg: str
-    leeway: int
-    access_ttl: timedelta
-    refresh_ttl: timedelta
-    private_max_days: int
-    default_scopes: tuple[str, ...]
-    open_registration: bool
-    require_totp_for_private_tokens: bool
-    totp_issuer: str
-    hash_params: HashParams
-    last_used_resolution: timedelta
-    login_failures: int
-    login_window: int
-    secret: bytes
-    console_secure_cookie: bool = True
+    database_url: str | None = setting(
+        None, "any SQLAlchemy URL; `postgresql+psycopg://…` for more than one host "
+        "(default: SQLite in the instance folder)", parse=_optional_text)
+    redis_url: str | None = setting(
+        None, "shared rate-limit and lockout counters for every worker and host",
+        parse=_optional_text)
+    redis_prefix: str = setting("authsvc:", "prefix of every Redis key authsvc writes",
+                                parse=_text)
+    secret_key: str | None = setting(
+        None, "the instance secret (32+ characters) that encrypts signing keys and TOTP "
+        "secrets (default: `instance/secret_key`, made on first start, 0600)",
+        parse=_optional_text, check=_secret_key)
+    issuer: str = setting("http://127.0.0.1:5000",
+                          "`iss` of every token, and the base of the URLs in the metadata",
+                          parse=_text)
+    audience: str = setting("authsvc", "`aud` of access and private tokens", parse=_text)
+    signing_alg: str = setting("ES256", "the one algorithm tokens are signed and verified with",
+                               parse=_text, check=_one_of(ALGORITHMS))
+    default_scopes: tuple[str, ...] = setting(("read", "write"), "scopes of new users",
+                                              parse=_words)
+    access_ttl: timedelta = setting(timedelta(seconds=3600), "access-token lifetime, seconds",
+                                    parse=_seconds, check=_positive)
+    refresh_ttl: timedelta = setting(
+        timedelta(days=30), "refresh-token lifetime, seconds; each rotation starts a new one",
+        parse=_seconds, check=_positive)
+    private_token_max_days: int = setting(365, "longest private-token lifetime, days",
+                                          parse=_int, check=_positive)
+    leeway: int = setting(10, "clock-skew allowance for `exp`, `nbf`, `iat`, seconds",
+                          parse=_int, check=_between(0, 300, " seconds"))
+    open_registration: bool = setting(False, "let anyone `POST /auth/register`", parse=_bool)
+    require_totp_for_private_tokens: bool = setting(
+        False, "creating a private token needs two-factor on", parse=_bool)
+    totp_issuer: str = setting("authsvc", "the issuer authenticator apps show", parse=_text)
+    login_failures: int = setting(5, "failed logins per account per window before `429`",
+                                  parse=_int, check=_positive)
+    login_window: int = setting(900, "the lockout window, seconds", parse=_int,
+                                check=_positive)
+    address_rate: str = setting("50 per minute",
+                                "requests per client address on login, register and TOTP "
+                                "routes", parse=_text, check=_rate)
+    trusted_proxies: int = setting(0, "proxy hops whose `X-Forwarded-*` headers are believed",
+                                   parse=_int, check=_at_least(0))
+    max_body_bytes: int = setting(64 * 1024, "larger bodies get `413 too_large`", parse=_int,
+                                  check=_positive)
+    auto_migrate: bool = setting(True, "apply migrations on start; `false` refuses to start "
+                                 "on an old schema", parse=_bool)
+    argon2_memory_kib: int = setting(OWASP_MINIMUM.memory_kib, "argon2id memory, KiB",
+                                     parse=_int, check=_positive)
+    argon2_time_cost: int = setting(OWASP_MINIMUM.time_cost, "argon2id passes", parse=_int,
+                                    check=_positive)
+    argon2_parallelism: int = setting(OWASP_MINIMUM.parallelism, "argon2id lanes", parse=_int,
+                                      check=_positive)
+    last_used_resolution: timedelta = setting(
+        timedelta(seconds=60), "`last_used_at` of sessions and private tokens is written at "
+        "most this often, seconds", parse=_seconds, check=_between(0, 86400, " seconds"))
+    console_secure_cookie: bool = setting(
+        True, "the console's refresh cookie is `Secure` (browsers keep it on "
+        "`http://127.0.0.1` and `localhost`)", parse=_bool)
+    secret: bytes = field(default=b"", metadata={"derived": True})
+    testing: bool = field(default=False, metadata={"derived": True})
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        return cls(
-            issuer=config["AUTHSVC_ISSUER"],
-            audience=config["AUTHSVC_AUDIENCE"],
-            alg=config["AUTHSVC_SIGNING_ALG"],
-            leeway=config["AUTHSVC_LEEWAY"],
-            access_ttl=timedelta(seconds=config["AUTHSVC_ACCESS_TTL"]),
-            refresh_ttl=timedelta(seconds=config["AUTHSVC_REFRESH_TTL"]),
-            private_max_days=config["AUTHSVC_PRIVATE_TOKEN_MAX_DAYS"],
-            default_scopes=tuple(config["AUTHSVC_DEFAULT_SCOPES"].split()),
-            open_registration=config["AUTHSVC_OPEN_REGISTRATION"],
-            require_totp_for_private_tokens=config["AUTHSVC_REQUIRE_TOTP_FOR_PRIVATE_TOKENS"],
-            totp_issuer=config["AUTHSVC_TOTP_ISSUER"],
-            hash_params=HashParams(
-                memory_kib=config["AUTHSVC_ARGON2_MEMORY_KIB"],
-                time_cost=config["AUTHSVC_ARGON2_TIME_COST"],
-                parallelism=config["AUTHSVC_ARGON2_PARALLELISM"],
-            ),
-            last_used_resolution=timedelta(seconds=config["AUTHSVC_LAST_USED_RESOLUTION"]),
-            login_failures=config["AUTHSVC_LOGIN_FAILURES"],
-            login_window=config["AUTHSVC_LOGIN_WINDOW"],
-            secret=config["INSTANCE_SECRET"],
-            console_secure_cookie=config["AUTHSVC_CONSOLE_SECURE_COOKIE"],
-        )
+    def from_sources(cls, *sources: Mapping[str, Any], testing: bool = False) -> Settings:
+        """Read every declared setting from `sources` (later wins), parse and check each one;
+        `validate` checks the rules across settings once the derived ones are filled in."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("derived"):
+                continue
+            name = env_name(f.name)
+            raw = f.default
+            for source in sources:
+                if name in source:
+                    raw = source[name]
+            parse = f.metadata["parse"]
+            try:
+                value = raw if raw is f.default or parse is None else parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{name} {exc}, not {raw!r}") from None
+            check = f.metadata["check"]
+            problem = check(value) if check is not None and value is not None else None
+            if problem:
+                raise ConfigError(f"{name} {problem}")
+            values[f.name] = value
+        return cls(**values, testing=testing)
+
+    def validate(self) -> None:
+        """Rules across settings, and the ones that depend on where the app runs."""
+        if len(self.secret) < 32:
+            raise ConfigError("AUTHSVC_SECRET_KEY must be at least 32 characters")
+        if self.access_ttl > self.refresh_ttl:
+            raise ConfigError("AUTHSVC_ACCESS_TTL must not exceed AUTHSVC_REFRESH_TTL")
+        weaker = (self.argon2_memory_kib < OWASP_MINIMUM.memory_kib
+                  or self.argon2_time_cost < OWASP_MINIMUM.time_cost
+                  or self.argon2_parallelism < OWASP_MINIMUM.parallelism)
+        if weaker and not self.testing:
+            raise ConfigError("argon2id parameters below OWASP's minimum (19 MiB, t=2, p=1)")
+
+    @property
+    def hash_params(self) -> HashParams:
+        return HashParams(memory_kib=self.argon2_memory_kib, time_cost=self.argon2_time_cost,
+                          parallelism=self.argon2_parallelism)
 
     @property
     def longest_lifetime(self) -> timedelta:
         """How long a retired key must stay published: the longest any token lives."""
-        return max(self.access_ttl, self.refresh_ttl, timedelta(days=self.private_max_days)) + \
+        return max(self.access_ttl, self.refresh_ttl, timedelta(days=self.private_token_max_days)) + \
             timedelta(seconds=self.leeway)
+
+
+def env_name(field_name: str) -> str:
+    return PREFIX + field_name.upper()
+
+
+def declared() -> list[tuple[str, Any, str]]:
+    """(environment name, default, docs line) of every setting, for the docs and their test."""
+    return [(env_name(f.name), f.default, f.metadata["doc"])
+            for f in dataclasses.fields(Settings) if not f.metadata.get("derived")]

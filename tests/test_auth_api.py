@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from authsvc.core import clock
-from authsvc.core.passwords import HashParams
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, RefreshToken, RevokedToken, Session, User
 from tests.conftest import PASSWORD, bearer, envelope, error_of
@@ -118,7 +117,7 @@ def test_login_rehashes_when_parameters_change(app, client, user, config):
     assert "m=256,t=1" in old
     rt = app.extensions["authsvc"]
     app.extensions["authsvc"] = dataclasses.replace(rt, settings=dataclasses.replace(
-        rt.settings, hash_params=HashParams(memory_kib=512, time_cost=2, parallelism=1)))
+        rt.settings, argon2_memory_kib=512, argon2_time_cost=2, argon2_parallelism=1))
     assert client.post(LOGIN, json={"email": user.email, "password": PASSWORD}).status_code == 200
     with app.app_context():
         new = db.session.get(User, user.id).password_hash

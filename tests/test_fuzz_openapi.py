@@ -211,7 +211,7 @@ def unstatable(error: dict[str, Any], case: Any) -> bool:
     if (code, attr) == ("invalid", "expires_at"):  # not in the future, or too far: the clock's
         return True
     if (code, attr) == ("invalid", "expires_in_days"):  # over the configured maximum
-        limit = case.operation.schema.app.config["AUTHSVC_PRIVATE_TOKEN_MAX_DAYS"]
+        limit = case.operation.schema.app.extensions["authsvc"].settings.private_token_max_days
         return isinstance(case.body, dict) and case.body.get("expires_in_days", 0) > limit
     return False
 

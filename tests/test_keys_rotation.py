@@ -333,7 +333,7 @@ def test_no_route_body_and_no_log_line_carries_key_material(configure, request, 
         headers=bearer(c.login(admin)["access_token"])).get_data(as_text=True))
     assert {"GET /.well-known/jwks.json", "GET /.well-known/oauth-authorization-server",
             "GET /api/v1/openapi.json", "GET /api/v1/users/me"} <= answered
-    secrets = _secret_strings(c.app, c.app.config["INSTANCE_SECRET"])
+    secrets = _secret_strings(c.app, c.app.extensions["authsvc"].settings.secret)
     assert secrets
     logged = caplog.text + "".join(capfd.readouterr())
     for secret in secrets:

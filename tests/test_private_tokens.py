@@ -418,7 +418,7 @@ def test_rotating_an_expired_token_renews_it(frozen, client, tokens, user, login
 def test_rotation_is_capped_by_todays_maximum(frozen, app, client, tokens):
     made = create(client, tokens["access_token"], expires_in_days=300)
     rt = app.extensions["authsvc"]
-    app.extensions["authsvc"] = replace(rt, settings=replace(rt.settings, private_max_days=30))
+    app.extensions["authsvc"] = replace(rt, settings=replace(rt.settings, private_token_max_days=30))
     new = client.post(f"{URL}/{made['id']}/rotate",
                       headers=bearer(tokens["access_token"])).get_json()
     assert new["expires_at"] == "2026-12-22T10:00:00Z"

@@ -24,7 +24,7 @@ def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
     """Signature, header and claims of `token`, checked against this service's settings."""
     s = settings()
     return tokens.decode(
-        token, kinds=kinds, keys=keystore().verification_key, algorithm=s.alg,
+        token, kinds=kinds, keys=keystore().verification_key, algorithm=s.signing_alg,
         issuer=s.issuer, audience=s.audience, now=clock.now(), leeway=s.leeway,
     )
 

@@ -68,17 +68,17 @@ def _now() -> datetime:
 
 
 def _max_lifetime() -> timedelta:
-    return timedelta(days=settings().private_max_days)
+    return timedelta(days=settings().private_token_max_days)
 
 
 def _expiry(now: datetime, expires_in_days: int | None, expires_at: datetime | None) -> datetime:
     """The fixed expiry from exactly one of the two fields (the schema saw to "exactly one")."""
-    limit = {"max_days": settings().private_max_days}
+    limit = {"max_days": settings().private_token_max_days}
     if expires_at is None:
-        if expires_in_days is None or not 1 <= expires_in_days <= settings().private_max_days:
+        if expires_in_days is None or not 1 <= expires_in_days <= settings().private_token_max_days:
             raise ValidationFailed.one(
                 "expires_in_days", "invalid",
-                f"Must be a whole number of days from 1 to {settings().private_max_days}.", limit)
+                f"Must be a whole number of days from 1 to {settings().private_token_max_days}.", limit)
         return now + timedelta(days=expires_in_days)
     exp = expires_at.astimezone(timezone.utc).replace(microsecond=0)
     if exp <= now:
@@ -86,7 +86,7 @@ def _expiry(now: datetime, expires_in_days: int | None, expires_at: datetime | N
     if exp > now + _max_lifetime():
         raise ValidationFailed.one(
             "expires_at", "invalid",
-            f"Must be at most {settings().private_max_days} days from now.", limit)
+            f"Must be at most {settings().private_token_max_days} days from now.", limit)
     return exp
 
 

@@ -1,6 +1,7 @@
 """The app factory: settings, storage, the runtime of the use cases, and every blueprint."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, Request, Response, appcontext_popped, appcontext_pushed, request
+from flask import Config, Flask, Request, Response, appcontext_popped, appcontext_pushed, request
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -28,7 +29,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask("authsvc", instance_path=os.environ.get("AUTHSVC_INSTANCE_PATH") or None,
                 instance_relative_config=True)
     app.session_interface = _NoCookieSession()  # no route uses flask.session; tokens are the state
-    _load_config(app, test_config)
+    settings = _load_config(app, test_config)
 
     db.init_app(app)
     if click.get_current_context(silent=True) is not None:
@@ -40,18 +41,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)
-    ratelimit.init_app(app)
-    rt = _init_runtime(app)
+    ratelimit.init_app(app, settings)
+    rt = _init_runtime(app, settings)
     api.init_app(app)
     cli.init_app(app)
     app.register_blueprint(console.bp)
     app.after_request(_security_headers)
-    if app.config["AUTHSVC_TRUSTED_PROXIES"]:
-        hops = app.config["AUTHSVC_TRUSTED_PROXIES"]
+    if settings.trusted_proxies:
+        hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     with app.app_context():
-        migrate.ensure_current(auto_migrate=app.config["AUTHSVC_AUTO_MIGRATE"])
+        migrate.ensure_current(auto_migrate=settings.auto_migrate)
         rt.keystore.ensure()
     return app
 
@@ -83,43 +84,45 @@ class _NoCookieSession(SecureCookieSessionInterface):
         return None
 
 
-def _load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
-    app.config.from_mapping(config.DEFAULTS)
-    app.config.from_pyfile("config.py", silent=True)
-    for name, raw in os.environ.items():
-        if name.startswith("AUTHSVC_") and name != "AUTHSVC_INSTANCE_PATH":
-            app.config[name] = config.parse(name, raw)
-    if test_config:
-        app.config.from_mapping(test_config)
+def _load_config(app: Flask, test_config: Mapping[str, Any] | None) -> config.Settings:
+    """Read the settings (defaults < instance `config.py` < environment < `test_config`)."""
+    instance_file = Config(app.instance_path)
+    instance_file.from_pyfile("config.py", silent=True)
+    environment = {name: raw for name, raw in os.environ.items()
+                   if name.startswith(config.PREFIX) and name != "AUTHSVC_INSTANCE_PATH"}
+    overrides = dict(test_config or {})
+    app.config.from_mapping({k: v for k, v in overrides.items() if not k.startswith(config.PREFIX)})
 
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
-    if not app.config["AUTHSVC_DATABASE_URL"]:
+    settings = config.Settings.from_sources(instance_file, environment, overrides,
+                                            testing=bool(app.config.get("TESTING")))
+    secret = (settings.secret_key.encode() if settings.secret_key
+              else crypto.load_or_create_secret(instance / "secret_key"))
+    database_url = settings.database_url
+    if not database_url:
         database = instance / "authsvc.sqlite3"
         os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
-        app.config["AUTHSVC_DATABASE_URL"] = f"sqlite:///{database}"
-    secret = app.config["AUTHSVC_SECRET_KEY"]
-    app.config["INSTANCE_SECRET"] = (
-        secret.encode() if secret else crypto.load_or_create_secret(instance / "secret_key")
-    )
-    app.config["SECRET_KEY"] = crypto.derive_key(app.config["INSTANCE_SECRET"], "flask-session")
-    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["AUTHSVC_DATABASE_URL"]
-    app.config["MAX_CONTENT_LENGTH"] = app.config["AUTHSVC_MAX_BODY_BYTES"]
+        database_url = f"sqlite:///{database}"
+    settings = dataclasses.replace(settings, secret=secret, database_url=database_url)
+    settings.validate()
+    app.config["SECRET_KEY"] = crypto.derive_key(secret, "flask-session")
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # A ping per checkout finds connections a PostgreSQL restart dropped; SQLite has none to drop.
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
-        "pool_pre_ping": not app.config["AUTHSVC_DATABASE_URL"].startswith("sqlite")})
-    config.validate(app.config)
+        "pool_pre_ping": not database_url.startswith("sqlite")})
+    return settings
 
 
-def _init_runtime(app: Flask) -> runtime.Runtime:
-    settings = config.Settings.from_config(app.config)
+def _init_runtime(app: Flask, settings: config.Settings) -> runtime.Runtime:
     rt = runtime.Runtime(
         settings=settings,
-        keystore=KeyStore(secret=settings.secret, alg=settings.alg,
+        keystore=KeyStore(secret=settings.secret, alg=settings.signing_alg,
                           longest_lifetime=settings.longest_lifetime,
                           leeway=timedelta(seconds=settings.leeway)),
-        failure_log=ratelimit.failure_log(app),
-        key_prefix=app.config["AUTHSVC_REDIS_PREFIX"],
+        failure_log=ratelimit.failure_log(settings),
+        key_prefix=settings.redis_prefix,
     )
     app.extensions["authsvc"] = rt
     return rt

@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from flask.cli import AppGroup, with_appcontext
 
 from authsvc.core.errors import ApiError
-from authsvc.services.runtime import keystore
+from authsvc.services.runtime import keystore, settings
 from authsvc.core.principal import Client
 from authsvc.services import sessions, users
 
@@ -43,7 +43,7 @@ def init_command() -> None:
     key = keystore().signing_key()
     count = users.count_users()
     click.echo(f"instance folder: {app.instance_path}")
-    click.echo(f"database:        {make_url(app.config['AUTHSVC_DATABASE_URL']).render_as_string()}")
+    click.echo(f"database:        {make_url(settings().database_url or '').render_as_string()}")
     click.echo(f"signing key:     {key.kid} ({key.alg})")
     click.echo(f"users:           {count}")
     if count == 0:

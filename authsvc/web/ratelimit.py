@@ -19,6 +19,7 @@ import redis
 from flask import Flask, Response, current_app, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 
+from authsvc.config import Settings
 from authsvc.core import errors
 from authsvc.services.failure_log import FailureLog, MemoryFailureLog, RedisFailureLog
 from authsvc.web.errors import render
@@ -51,9 +52,9 @@ def client_address() -> str:
     return str(address)
 
 
-def init_app(app: Flask) -> None:
-    url = app.config["AUTHSVC_REDIS_URL"]
-    prefix = app.config["AUTHSVC_REDIS_PREFIX"]
+def init_app(app: Flask, settings: Settings) -> None:
+    url = settings.redis_url
+    prefix = settings.redis_prefix
     limiter = Limiter(
         key_func=client_address,
         storage_uri=url or "memory://",
@@ -61,7 +62,7 @@ def init_app(app: Flask) -> None:
         strategy="moving-window",
         key_prefix=prefix,
         application_limits=[ApplicationLimit(
-            limit_provider=app.config["AUTHSVC_ADDRESS_RATE"], scope="auth-address")],
+            limit_provider=settings.address_rate, scope="auth-address")],
     )
     limiter.init_app(app)
     # Flask-Limiter checks every request; only the guessing routes are limited, so the check
@@ -78,9 +79,9 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(redis.RedisError, _storage_down)
 
 
-def failure_log(app: Flask) -> FailureLog:
-    """The failed-login log for `app`: in Redis when one is configured, else in this process."""
-    url = app.config["AUTHSVC_REDIS_URL"]
+def failure_log(settings: Settings) -> FailureLog:
+    """The failed-login log: in Redis when one is configured, else in this process."""
+    url = settings.redis_url
     if url:
         return RedisFailureLog(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2))
     return MemoryFailureLog()

@@ -60,9 +60,9 @@ def metadata() -> dict[str, Any]:
         "introspection_endpoint": base + url_for("introspection.introspect"),
         "response_types_supported": [],
         "revocation_endpoint_auth_methods_supported": ["none"],
-        "access_token_signing_alg_values_supported": [s.alg],
+        "access_token_signing_alg_values_supported": [s.signing_alg],
     }
-    if s.alg not in SYMMETRIC:
+    if s.signing_alg not in SYMMETRIC:
         body["jwks_uri"] = base + url_for("discovery.jwks")
     return body
 

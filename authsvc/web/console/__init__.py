@@ -38,4 +38,4 @@ def page(name: str) -> str:
         abort(404)
     title, template = PAGES[name]
     return render_template(template, page=name, title=title,
-                           private_max_days=settings().private_max_days)
+                           private_token_max_days=settings().private_token_max_days)
