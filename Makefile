@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test install-lint lint clean
+.PHONY: run test install install-test install-lint lint lint-console clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,16 @@ lint: install-lint
 	$(BIN)/ruff check authsvc tests bench examples
 	$(BIN)/ruff format --check authsvc tests bench examples
 	$(BIN)/lint-imports
+	$(MAKE) lint-console
+
+# the console's ES modules: tsc over JSDoc types (no build step), and ESLint
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint-console: node_modules/.installed
+	npx --no-install tsc -p jsconfig.json
+	npx --no-install eslint authsvc/web/console/static
 
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage htmlcov *.egg-info
+	rm -rf $(VENV) node_modules .pytest_cache .coverage htmlcov *.egg-info
