@@ -37,7 +37,7 @@ test: install-test
 
 # mypy --strict, ruff (lint and format), the import contracts
 lint: install-lint
-	$(BIN)/mypy authsvc
+	$(BIN)/mypy
 	$(BIN)/ruff check authsvc tests bench examples
 	$(BIN)/ruff format --check authsvc tests bench examples
 	$(BIN)/lint-imports
