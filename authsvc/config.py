@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     "AUTHSVC_ARGON2_TIME_COST": OWASP_MINIMUM.time_cost,
     "AUTHSVC_ARGON2_PARALLELISM": OWASP_MINIMUM.parallelism,
     "AUTHSVC_LAST_USED_RESOLUTION": 60,
+    "AUTHSVC_OAUTH_DYNAMIC_REGISTRATION": False,  # RFC 7591 open to anyone (rate limited per address)
+    "AUTHSVC_OAUTH_DYNAMIC_SCOPES": "read",  # the most a dynamically registered client may get
     "AUTHSVC_CONSOLE_SECURE_COOKIE": True,  # False only to serve the console over plain http beyond loopback
 }
 _TYPES = {name: type(value) for name, value in DEFAULTS.items() if value is not None}
@@ -122,6 +124,8 @@ class Settings:
     login_window: int
     secret: bytes
     console_secure_cookie: bool = True
+    oauth_dynamic_registration: bool = False
+    oauth_dynamic_scopes: tuple[str, ...] = ("read",)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -147,6 +151,8 @@ class Settings:
             login_window=config["AUTHSVC_LOGIN_WINDOW"],
             secret=config["INSTANCE_SECRET"],
             console_secure_cookie=config["AUTHSVC_CONSOLE_SECURE_COOKIE"],
+            oauth_dynamic_registration=config["AUTHSVC_OAUTH_DYNAMIC_REGISTRATION"],
+            oauth_dynamic_scopes=tuple(config["AUTHSVC_OAUTH_DYNAMIC_SCOPES"].split()),
         )
 
     @property

@@ -63,16 +63,21 @@ class KeyInfo:
 
 class KeyStore:
     def __init__(self, *, secret: bytes, alg: str, longest_lifetime: timedelta,
-                 leeway: timedelta = timedelta(0)) -> None:
+                 leeway: timedelta = timedelta(0), label: str | None = None) -> None:
         self.secret = secret
         self.alg = alg
+        # The `alg` column's value for this store's rows: the algorithm itself for the
+        # token keys, "id:RS256"/"id:ES256" for OpenID Connect's id_token keys, so that a
+        # key of one store is never found by another (an id_token key never signs, nor
+        # verifies, an access token even when both are RS256).
+        self.label = label or alg
         self.longest_lifetime = longest_lifetime
         self.leeway = leeway
         self._cache: dict[str, _Entry] = {}
 
     def _open(self, row: SigningKey) -> _Entry:
         material = crypto.open_sealed(self.secret, _PURPOSE, row.private_sealed, row.kid.encode())
-        entry = _Entry(keys.load(row.alg, material), row.publish_until, _stamp())
+        entry = _Entry(keys.load(self.alg, material), row.publish_until, _stamp())
         self._cache[row.kid] = entry
         return entry
 
@@ -92,7 +97,7 @@ class KeyStore:
     def _current_query(self) -> Any:
         return (
             select(SigningKey)
-            .where(SigningKey.alg == self.alg, SigningKey.retired_at.is_(None))
+            .where(SigningKey.alg == self.label, SigningKey.retired_at.is_(None))
             .order_by(SigningKey.created_at.desc(), SigningKey.kid)
             .limit(1)
         )
@@ -104,7 +109,7 @@ class KeyStore:
         material = keys.generate(self.alg)
         key = keys.load(self.alg, material)
         db.session.add(SigningKey(
-            kid=key.kid, alg=self.alg, created_at=clock.now(),
+            kid=key.kid, alg=self.label, created_at=clock.now(),
             private_sealed=crypto.seal(self.secret, _PURPOSE, material, key.kid.encode()),
         ))
         self._cache[key.kid] = _Entry(key, None, _stamp())
@@ -112,7 +117,7 @@ class KeyStore:
 
     def signing_key(self) -> Key:
         """The key to sign with now; one indexed query, the key itself from the cache."""
-        kid = db.session.scalar(_CURRENT_KID, {"alg": self.alg})
+        kid = db.session.scalar(_CURRENT_KID, {"alg": self.label})
         if kid is None:
             return self.ensure()
         entry = self._cache.get(kid)
@@ -132,7 +137,7 @@ class KeyStore:
             if len(kid) > _KID_MAX:
                 return None
             row = db.session.get(SigningKey, kid)
-            if row is None or row.alg != self.alg:
+            if row is None or row.alg != self.label:
                 return None
             entry = self._open(row)
         if entry.key.alg != self.alg:
@@ -174,7 +179,7 @@ class KeyStore:
         """Make a new current key; the old ones stop signing and stay published. Commits."""
         now = clock.now()
         retired = list(db.session.scalars(
-            select(SigningKey.kid).where(SigningKey.alg == self.alg, SigningKey.retired_at.is_(None))
+            select(SigningKey.kid).where(SigningKey.alg == self.label, SigningKey.retired_at.is_(None))
         ))
         if retired:
             db.session.execute(
@@ -195,7 +200,7 @@ class KeyStore:
         now = clock.now()
         return list(db.session.scalars(
             select(SigningKey)
-            .where(SigningKey.alg == self.alg)
+            .where(SigningKey.alg == self.label)
             .where((SigningKey.publish_until.is_(None)) | (SigningKey.publish_until > now))
             .order_by(*_NEWEST_FIRST)
         ))
@@ -208,7 +213,7 @@ class KeyStore:
             select(SigningKey).order_by(*_NEWEST_FIRST)))
         out = []
         for row in rows:
-            if row.alg != self.alg:
+            if row.alg != self.label:
                 state = "unused"
             elif row.kid == current:
                 state = "signing"

@@ -12,6 +12,7 @@ from typing import NoReturn
 from sqlalchemy import bindparam, delete, func, select, update
 
 from authsvc.core import clock, passwords, tokens
+from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES
 from authsvc.core.principal import Principal
 from authsvc.services.authentication import verify
 from authsvc.core.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
@@ -29,23 +30,39 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     token_type: str = "bearer"
+    scope: str = ""  # what the pair grants (the OAuth token answer says it; /auth/* do not)
 
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _mint(session_id: str, user_id: str, scopes: list[str], now: datetime) -> tuple[TokenPair, RefreshToken]:
-    """Sign an access and a refresh token of a session: CPU only, nothing written yet."""
+def _mint(session_id: str, user_id: str, scopes: list[str], now: datetime, *,
+          client_id: str | None = None, audience: str | None = None) -> tuple[TokenPair, RefreshToken]:
+    """Sign an access and a refresh token of a session: CPU only, nothing written yet.
+
+    Both name the session's client (RFC 9068 `client_id`; first-party logins are "authsvc");
+    the access token's `aud` is the session's granted audience (RFC 8707) or the default.
+    """
     s = settings()
     key = keystore().signing_key()
-    common = dict(subject=user_id, scopes=scopes, key=key, issuer=s.issuer,
-                  audience=s.audience, now=now, session_id=session_id)
-    access, _ = tokens.encode("access", expires_at=now + s.access_ttl, **common)
-    refresh, claims = tokens.encode("refresh", expires_at=now + s.refresh_ttl, **common)
+    common = dict(subject=user_id, scopes=scopes, key=key, issuer=s.issuer, now=now,
+                  session_id=session_id, extra={"client_id": client_id or FIRST_PARTY_CLIENT})
+    access, _ = tokens.encode("access", expires_at=now + s.access_ttl,
+                              audience=audience or s.audience, **common)
+    refresh, claims = tokens.encode("refresh", expires_at=now + s.refresh_ttl,
+                                    audience=s.audience, **common)
     row = RefreshToken(jti=claims["jti"], session_id=session_id, issued_at=now,
                        expires_at=now + s.refresh_ttl)
-    return TokenPair(access, refresh, int(s.access_ttl.total_seconds())), row
+    return TokenPair(access, refresh, int(s.access_ttl.total_seconds()), scope=" ".join(scopes)), row
+
+
+def session_scopes(granted: str | None, user_scopes: str) -> list[str]:
+    """A session's scopes now: the user's, or for an OAuth session the granted ones still the user's."""
+    mine = user_scopes.split()
+    if granted is None:
+        return mine
+    return [scope for scope in granted.split() if scope in mine or scope in IDENTITY_SCOPES]
 
 
 def login(email: str, password: str, totp_code: str | None, client: Client) -> TokenPair:
@@ -78,7 +95,8 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
         user.password_hash = passwords.hash_password(password, s.hash_params)
     session = Session(id=new_id(), user_id=user.id, created_at=now, last_used_at=now,
                       expires_at=now + s.refresh_ttl, ip=client.ip,
-                      user_agent=client.user_agent)
+                      user_agent=client.user_agent,
+                      amr="pwd otp" if user.totp_enabled else "pwd")
     db.session.add(session)
     db.session.flush()  # the session row first: its refresh tokens reference it
     pair, refresh_row = _mint(session.id, user.id, user.scope_list, now)
@@ -89,7 +107,8 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
 
 
 _REFRESH_STATE = (
-    select(Session.revoked_at, User.is_active, User.scopes)
+    select(Session.revoked_at, User.is_active, User.scopes, Session.client_id,
+           Session.scopes.label("granted"), Session.audience)
     .join(User, User.id == Session.user_id)
     .where(Session.id == bindparam("sid"), Session.user_id == bindparam("sub"))
 )
@@ -107,8 +126,11 @@ _PROLONG = (
 )
 
 
-def refresh(refresh_token: str, client: Client) -> TokenPair:
+def refresh(refresh_token: str, client: Client, *, client_id: str | None = None) -> TokenPair:
     """Rotate: the token is spent by a conditional UPDATE, so of concurrent uses one wins.
+
+    `client_id` is the OAuth client presenting the token (None: first party); a refresh
+    token of another client's session is refused before anything is written.
 
     A spent token presented again is theft or a broken client; either way the whole
     session is revoked, as the contract says. The new pair is signed before the write
@@ -126,7 +148,11 @@ def refresh(refresh_token: str, client: Client) -> TokenPair:
     if not state.is_active:
         db.session.rollback()
         raise tokens.InactiveUser()
-    pair, refresh_row = _mint(v.sid, v.sub, state.scopes.split(), now)
+    if state.client_id != client_id:
+        db.session.rollback()
+        raise tokens.WrongType("This refresh token was issued to another client.")
+    pair, refresh_row = _mint(v.sid, v.sub, session_scopes(state.granted, state.scopes), now,
+                              client_id=state.client_id, audience=state.audience)
     db.session.rollback()  # end the read; the writes below are one short transaction
 
     spent = db.session.execute(_SPEND, {"b_jti": v.jti, "b_sid": v.sid, "b_now": now})
@@ -141,7 +167,8 @@ def refresh(refresh_token: str, client: Client) -> TokenPair:
         db.session.rollback()
         raise tokens.Revoked()
     db.session.add(refresh_row)
-    audit.record("token.refreshed", client=client, user_id=v.sub, session_id=v.sid)
+    audit.record("token.refreshed", client=client, user_id=v.sub, session_id=v.sid,
+                 **({"client_id": client_id} if client_id else {}))
     db.session.commit()
     return pair
 
@@ -200,11 +227,17 @@ def revoke_all_sessions(principal: Principal, client: Client) -> None:
     db.session.commit()
 
 
-def revoke_token(token: str, client: Client) -> None:
-    """RFC 7009: whoever holds a token may kill it; an invalid token is quietly ignored."""
+def revoke_token(token: str, client: Client, *, oauth_client: str | None = None) -> None:
+    """RFC 7009: whoever holds a token may kill it; an invalid token is quietly ignored.
+
+    An OAuth client that authenticated (`oauth_client`) may revoke only tokens issued to it;
+    another's is ignored the same way, so the answer tells it nothing.
+    """
     try:
         v = verify(token, tokens.KINDS.keys())
     except tokens.InvalidToken:
+        return
+    if oauth_client is not None and v.claims.get("client_id") != oauth_client:
         return
     now = clock.now()
     if v.kind == "access":

@@ -120,6 +120,12 @@ def _init_runtime(app: Flask) -> runtime.Runtime:
                           leeway=timedelta(seconds=settings.leeway)),
         failure_log=ratelimit.failure_log(app),
         key_prefix=app.config["AUTHSVC_REDIS_PREFIX"],
+        id_keystores={
+            alg: KeyStore(secret=settings.secret, alg=alg, label=f"id:{alg}",
+                          longest_lifetime=settings.access_ttl,
+                          leeway=timedelta(seconds=settings.leeway))
+            for alg in ("RS256", "ES256")
+        },
     )
     app.extensions["authsvc"] = rt
     return rt

@@ -132,7 +132,8 @@ api = Api()
 
 
 def init_app(app: Flask) -> None:
-    from authsvc.web.api import audit, auth, discovery, introspection, private_tokens, two_factor as totp, users
+    from authsvc.web.api import (audit, auth, discovery, introspection, oauth, oauth_clients,
+                                 private_tokens, two_factor as totp, users)
 
     app.config.update(
         API_TITLE="authsvc", API_VERSION="v1", OPENAPI_VERSION="3.1.0",
@@ -144,6 +145,7 @@ def init_app(app: Flask) -> None:
                                                    "bearerFormat": "JWT"})
     api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
                                                    "name": "X-API-Key"})
-    for module in (auth, users, discovery, totp, private_tokens, introspection, audit):
+    for module in (auth, users, discovery, totp, private_tokens, introspection, audit, oauth,
+                   oauth_clients):
         api.register_blueprint(module.bp)
     app.url_value_preprocessor(_no_nul_in_path)

@@ -10,10 +10,14 @@ from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import EmptySchema, Schema, TokenPairSchema, UserSchema
 from authsvc.core.tokens import ACCESS_ONLY
 from authsvc.web.credentials import current_principal
-from authsvc.services import sessions, users
+from authsvc.services import oauth_clients, sessions, users
+from authsvc.web.credentials import has_client_auth, read_client_auth
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
                description="Sessions, token rotation, verification and revocation.")
+# RFC 7009 sends a form body to /revoke; both it and JSON are taken and documented.
+bp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {**Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+                                            "json_or_form": "application/json"}
 
 
 class LoginSchema(Schema):
@@ -28,6 +32,11 @@ class RefreshSchema(Schema):
 
 class TokenSchema(Schema):
     token = f.Str(required=True, max_length=8192)
+    token_type_hint = ma.fields.String(load_default=None, metadata={
+        "description": "Accepted and ignored, as RFC 7009 allows."})
+    client_id = ma.fields.String(load_default=None, metadata={
+        "description": "An OAuth client authenticating with client_secret_post or none."})
+    client_secret = ma.fields.String(load_default=None)
 
 
 class RegisterSchema(Schema):
@@ -126,12 +135,21 @@ def verify() -> dict[str, Any]:
 
 
 @bp.route("/revoke", methods=["POST"])
-@bp.arguments(TokenSchema)
+@bp.arguments(TokenSchema, location="json_or_form")
+@bp.doc(requestBody={"content": {"application/x-www-form-urlencoded": {"schema": TokenSchema}}})
 @bp.response(200, EmptySchema)
 @bp.errors(415)
 def revoke(body: dict[str, Any]) -> dict[str, Any]:
-    """RFC 7009: kill any token you hold; the answer is the same whether or not it was valid."""
-    sessions.revoke_token(body["token"], client())
+    """RFC 7009: kill any token you hold; the answer is the same whether or not it was valid.
+
+    An OAuth client may authenticate (Basic, or client_id/client_secret in the body); it
+    may then revoke only tokens issued to it, and bad credentials are `invalid_client`.
+    """
+    fields = {name: [body[name]] for name in ("client_id", "client_secret") if body.get(name) is not None}
+    oauth_client = None
+    if has_client_auth(fields):
+        oauth_client = oauth_clients.authenticate(read_client_auth(fields)).id
+    sessions.revoke_token(body["token"], client(), oauth_client=oauth_client)
     return {}
 
 
