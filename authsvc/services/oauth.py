@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from sqlalchemy import select, update
@@ -217,7 +218,7 @@ def consent_view(principal: Principal, sealed: str) -> dict[str, Any]:
     remembered = _remembered(user.id, client.id, scopes)
     return {
         "client": {"client_id": client.id, "name": client.name,
-                   "redirect_host": oauth.urlsplit(req.redirect_uri).netloc},
+                   "redirect_host": urlsplit(req.redirect_uri).netloc},
         "scopes": [{"name": s, "description": oauth.scope_words(s)} for s in scopes],
         "remembered": remembered,
         "prompt": req.prompt,
@@ -506,12 +507,15 @@ def userinfo(principal: Principal) -> dict[str, Any]:
 
 
 def jwks() -> dict[str, Any]:
-    """The published keys: the token keys, then the id_token keys (made on first need)."""
+    """The published keys: the token keys, then the id_token keys.
+
+    An id_token key is made just before the first id_token it signs (and so published
+    before any client can hold such a token); until then the JWKS is the token keys alone.
+    """
     from authsvc.services.runtime import id_keystores
 
     out = list(keystore().jwks()["keys"])
     for store in id_keystores().values():
-        store.signing_key()
         out.extend(store.jwks()["keys"])
     return {"keys": out}
 

@@ -73,8 +73,9 @@ def read_client_auth(form: Mapping[str, Sequence[str]]) -> ClientAuth:
     """
     header = request.headers.get("Authorization", "")
     basic = header[:6].lower() == "basic "
-    form_id = (form.get("client_id") or [None])[-1]
-    form_secret = (form.get("client_secret") or [None])[-1]
+    ids, secrets = list(form.get("client_id") or []), list(form.get("client_secret") or [])
+    form_id: str | None = ids[-1] if ids else None
+    form_secret: str | None = secrets[-1] if secrets else None
     if len(form.get("client_id") or []) > 1 or len(form.get("client_secret") or []) > 1:
         raise OAuthError("invalid_request", "client_id or client_secret is given more than once.")
     if basic:

@@ -143,6 +143,8 @@ def init_app(app: Flask) -> None:
                                    "marshmallow_plugin": _Plugin()})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
                                                    "bearerFormat": "JWT"})
+    api.spec.components.security_scheme("clientBasic", {"type": "http", "scheme": "basic",
+                                                        "description": "An OAuth client's id and secret."})
     api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
                                                    "name": "X-API-Key"})
     for module in (auth, users, discovery, totp, private_tokens, introspection, audit, oauth,

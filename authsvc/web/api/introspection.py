@@ -61,7 +61,7 @@ def _bearer_or_client(view: F) -> F:
 
 @bp.route("/introspect", methods=["POST"])
 @_bearer_or_client
-@bp.doc(security=[{"bearer": []}, {"clientBasic": []}])
+@bp.doc(security=[{"bearer": []}, {"apiKey": []}, {"clientBasic": []}])
 @bp.errors(401)
 @bp.arguments(IntrospectRequestSchema, location="json_or_form")
 @bp.doc(requestBody={"content": {"application/x-www-form-urlencoded": {

@@ -7,6 +7,7 @@ the envelope. `consent` is the console's: it answers the envelope like every JSO
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import marshmallow as ma
 from flask import Response, jsonify, redirect, render_template, request, url_for
@@ -50,7 +51,7 @@ def authorize() -> BaseResponse | tuple[str, int]:
     params: dict[str, str] = {"request": oauth.seal_request(req)}
     if req.prompt:
         params["prompt"] = req.prompt
-    return redirect(url_for("console.page", name="authorize", **params), 302)
+    return redirect(url_for("console.page", name="authorize", _external=False) + "?" + urlencode(params), 302)
 
 
 class ConsentQuerySchema(Schema):
