@@ -356,6 +356,9 @@ def test_client_credentials(app: Flask, flow: Flow) -> None:
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["active"] is True and answer.get_json()["client_id"] == service["client_id"]
     assert answer.get_json()["aud"] == "https://api.example"
+    bad = flow.client.post("/api/v1/auth/introspect", data={"token": body["access_token"]},
+                           headers=basic(service["client_id"], "cs_wrong"))
+    assert bad.status_code == 401 and error_of(bad)["code"] == "invalid_credentials"
     wider = flow.client.post("/api/v1/auth/oauth2/token", data={"grant_type": "client_credentials", "scope": "admin"},
                              headers=basic(service["client_id"], service["client_secret"]))
     assert wider.status_code == 400 and wider.get_json()["error"] == "invalid_scope"
@@ -427,7 +430,7 @@ def test_client_may_revoke_only_its_own_tokens(flow: Flow, tokens: dict[str, Any
         assert flow.client.get("/api/v1/auth/verify", headers=bearer(token)).status_code == 200
     wrong = flow.client.post("/api/v1/auth/revoke", data={"token": issued["refresh_token"]},
                              headers=basic(partner["client_id"], "cs_wrong"))
-    assert wrong.status_code == 401 and wrong.get_json()["error"] == "invalid_client"
+    assert wrong.status_code == 401 and error_of(wrong)["code"] == "invalid_credentials"
     ok = flow.client.post("/api/v1/auth/revoke", data={"token": issued["refresh_token"]},
                           headers=basic(partner["client_id"], partner["client_secret"]))
     assert ok.status_code == 200

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, TestUser, bearer
+from tests.conftest import CHROMIUM, TestUser, bearer
 
 if not os.access(CHROMIUM, os.X_OK):
     pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
@@ -75,18 +75,16 @@ def server(issuer: str, app: Flask, port: int) -> Iterator[str]:
 
 
 @pytest.fixture
-def browser_page(server: str) -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1100, "height": 760})
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        yield page
-        context.close()
-        browser.close()
-        assert not problems, problems
+def browser_page(chromium: Any, server: str) -> Iterator[Any]:
+    """A fresh context of the run's one Chromium (tests/conftest.py), on the live server."""
+    context = chromium.new_context(viewport={"width": 1100, "height": 760})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    yield page
+    context.close()
+    assert not problems, problems
 
 
 @pytest.fixture

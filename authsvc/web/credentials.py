@@ -15,11 +15,12 @@ from typing import Any, TypeVar, cast
 from flask import g, request
 
 from authsvc.core import bearer, tokens
-from authsvc.core.errors import BadRequest, NotAuthenticated, PermissionDenied
+from authsvc.core.errors import BadRequest, InvalidCredentials, NotAuthenticated, PermissionDenied
 from authsvc.core.oauth import OAuthError, invalid_client
 from authsvc.core.principal import Principal
 from authsvc.core.tokens import ALL_KINDS, BEARER_KINDS
 from authsvc.services.authentication import check_state, verify
+from authsvc.models import OAuthClient
 from authsvc.services.oauth_clients import ClientAuth
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -101,3 +102,17 @@ def has_client_auth(form: Mapping[str, Sequence[str]]) -> bool:
     """Did the caller try to authenticate as an OAuth client (Basic or client_id in the body)?"""
     header = request.headers.get("Authorization", "")
     return header[:6].lower() == "basic " or "client_id" in form
+
+
+def authenticate_client(auth: Callable[[ClientAuth], OAuthClient], form: Mapping[str, Sequence[str]]) -> OAuthClient:
+    """Client authentication on the contract's own routes (introspect, revoke): envelope errors.
+
+    The OAuth endpoints answer `{"error"}`; these routes answer the envelope like every
+    other, so a failure is `401 invalid_credentials` (or `400 invalid` for two methods at once).
+    """
+    try:
+        return auth(read_client_auth(form))
+    except OAuthError as exc:
+        if exc.error == "invalid_request":
+            raise BadRequest(exc.description) from exc
+        raise InvalidCredentials(exc.description) from exc

@@ -11,7 +11,7 @@ from authsvc.web.api.schemas import EmptySchema, Schema, TokenPairSchema, UserSc
 from authsvc.core.tokens import ACCESS_ONLY
 from authsvc.web.credentials import current_principal
 from authsvc.services import oauth_clients, sessions, users
-from authsvc.web.credentials import has_client_auth, read_client_auth
+from authsvc.web.credentials import authenticate_client, has_client_auth
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
                description="Sessions, token rotation, verification and revocation.")
@@ -143,12 +143,12 @@ def revoke(body: dict[str, Any]) -> dict[str, Any]:
     """RFC 7009: kill any token you hold; the answer is the same whether or not it was valid.
 
     An OAuth client may authenticate (Basic, or client_id/client_secret in the body); it
-    may then revoke only tokens issued to it, and bad credentials are `invalid_client`.
+    may then revoke only tokens issued to it; bad credentials are `401 invalid_credentials`.
     """
     fields = {name: [body[name]] for name in ("client_id", "client_secret") if body.get(name) is not None}
     oauth_client = None
     if has_client_auth(fields):
-        oauth_client = oauth_clients.authenticate(read_client_auth(fields)).id
+        oauth_client = authenticate_client(oauth_clients.authenticate, fields).id
     sessions.revoke_token(body["token"], client(), oauth_client=oauth_client)
     return {}
 

@@ -12,7 +12,7 @@ from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema
 from flask import g, request
 
-from authsvc.web.credentials import authenticate, current_principal, read_client_auth
+from authsvc.web.credentials import authenticate, authenticate_client, current_principal
 from authsvc.services import introspection, oauth_clients
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,7 +50,7 @@ def _bearer_or_client(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if request.headers.get("Authorization", "")[:6].lower() == "basic ":
-            g.introspecting_client = oauth_clients.authenticate_confidential(read_client_auth({}))
+            g.introspecting_client = authenticate_client(oauth_clients.authenticate_confidential, {})
         else:
             g.introspecting_client = None
             authenticate()
