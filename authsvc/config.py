@@ -191,6 +191,11 @@ class Settings:
         parse=_seconds, check=_between(0, 7 * 24 * 3600, " seconds"))
     key_rotation_days: int = setting(0, "rotate the signing key automatically after this many "
                                      "days; 0 is off", parse=_int, check=_at_least(0))
+    oauth_dynamic_registration: bool = setting(
+        False, "RFC 7591 registration open to anyone (rate limited per address); otherwise "
+        "admins only", parse=_bool)
+    oauth_dynamic_scopes: tuple[str, ...] = setting(
+        ("read",), "the most a dynamically registered client may get", parse=_words)
     console_secure_cookie: bool = setting(
         True, "the console's refresh cookie is `Secure` (browsers keep it on "
         "`http://127.0.0.1` and `localhost`)", parse=_bool)

@@ -102,6 +102,13 @@ class Session(db.Model):
     # A replay of the predecessor is audited once per successor; reuse once per session.
     replay_recorded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     reuse_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # OAuth (issue 16): a session opened by a code exchange belongs to its client, keeps the
+    # scopes and audience granted then; None means a first-party login (client "authsvc").
+    client_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    scopes: Mapped[str | None] = mapped_column(String(1024))
+    audience: Mapped[str | None] = mapped_column(String(255))
+    amr: Mapped[str | None] = mapped_column(String(32))  # "pwd" or "pwd otp": for id_tokens
+
 
 
 class RevokedToken(db.Model):
@@ -190,3 +197,65 @@ class LoginFailure(db.Model):
     member: Mapped[str] = mapped_column(String(32))
     at: Mapped[float] = mapped_column(Float(precision=53), index=True)
     pending: Mapped[bool] = mapped_column(Boolean)
+
+
+class OAuthClient(db.Model):
+    """A third-party app (issue 16). The secret is kept only as its keyed digest."""
+
+    __tablename__ = "oauth_clients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret_digest: Mapped[str | None] = mapped_column(String(64))
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
+    scopes: Mapped[str] = mapped_column(String(1024), default="")
+    audiences: Mapped[list[str]] = mapped_column(JSON, default=list)
+    id_token_alg: Mapped[str] = mapped_column(String(16), default="RS256")
+    dynamic: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    @property
+    def confidential(self) -> bool:
+        return self.token_endpoint_auth_method != "none"
+
+
+class AuthorizationCode(db.Model):
+    """One authorization code, by its SHA-256; redeemed by a conditional UPDATE of `redeemed_at`."""
+
+    __tablename__ = "oauth_codes"
+
+    code_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    scopes: Mapped[str] = mapped_column(String(1024))
+    code_challenge: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    audience: Mapped[str | None] = mapped_column(String(255))
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    amr: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    session_id: Mapped[str | None] = mapped_column(String(32))  # the session its tokens belong to
+
+
+class OAuthConsent(db.Model):
+    """A user's remembered consent for one client: covers the same or fewer scopes."""
+
+    __tablename__ = "oauth_consents"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    scopes: Mapped[str] = mapped_column(String(1024))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)

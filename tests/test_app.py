@@ -97,7 +97,8 @@ def test_metadata(client):
     body = client.get("/.well-known/oauth-authorization-server").get_json()
     assert body["issuer"] == "http://authsvc.test"
     assert body["jwks_uri"] == "http://authsvc.test/.well-known/jwks.json"
-    assert body["token_endpoint"] == "http://authsvc.test/api/v1/auth/login"
+    # The OAuth token endpoint (issue 16), no longer the first-party login.
+    assert body["token_endpoint"] == "http://authsvc.test/api/v1/auth/oauth2/token"
     assert body["revocation_endpoint"] == "http://authsvc.test/api/v1/auth/revoke"
 
 

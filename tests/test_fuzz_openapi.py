@@ -269,7 +269,11 @@ def openapi_document() -> dict[str, Any]:
 # AUTHSVC_MAX_BODY_BYTES is refused before it is read.
 CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {"expected-statuses": [
     "400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]}}})
-schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG)
+# OAuth (issue 16) is left out: its protocol endpoints answer OAuth's `{"error"}` format by
+# contract, not the envelope, and its admin routes need the `admin` scope that these callers
+# lack; tests/test_oauth.py has their tables of bad requests. Fuzzing them is still to do.
+schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG).exclude(
+    path_regex=r"^/api/v1/(auth/)?oauth2/")
 schema.config.update(base_url="http://localhost")  # requests go to the app in-process
 
 

@@ -105,6 +105,10 @@ BEARER_ROUTES = [
 ] + [(method, path) for path in ("/api/v1/auth/check", "/api/v1/auth/check/{path}")
      for method in ("GET", "POST", "PATCH", "DELETE")]  # the gateway check (PUT too, undrawn here)
 AUTHENTICATED_ROUTES = ACCESS_ONLY_ROUTES + BEARER_ROUTES
+# OAuth (issue 16): its protocol endpoints answer OAuth's error format, not the envelope, and
+# its admin and consent routes need the admin scope or a sealed request before any body is
+# read; their tables of bad requests are in tests/test_oauth.py.
+OAUTH_PATHS = ("/api/v1/auth/oauth2/", "/api/v1/oauth2/")
 
 # A body each route would act on, had its caller been let in: a refusal is then the
 # credential's doing, not the body's.
@@ -139,7 +143,8 @@ def ids(routes: list[tuple[Any, ...]]) -> list[str]:
 def test_the_tables_cover_every_route_of_the_document(hostile_world):
     document = hostile_world.client.get("/api/v1/openapi.json").get_json()
     operations = [(method.upper(), path, op) for path, item in document["paths"].items()
-                  for method, op in item.items() if method in {"get", "post", "patch", "delete"}]
+                  for method, op in item.items() if method in {"get", "post", "patch", "delete"}
+                  and not path.startswith(OAUTH_PATHS)]
     assert {(m, p) for m, p, op in operations if "requestBody" in op} \
         == {(m, p) for m, p, _ in BODY_ROUTES}
     assert {(m, p) for m, p, op in operations if op.get("security")} == set(AUTHENTICATED_ROUTES)

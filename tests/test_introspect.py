@@ -14,7 +14,7 @@ from authsvc.models import AuditEvent, User
 from tests.conftest import bearer, envelope, error_of
 
 URL = "/api/v1/auth/introspect"
-ACTIVE_FIELDS = {"active", "token_type", "sub", "scope", "jti", "iat", "exp", "iss", "aud"}
+ACTIVE_FIELDS = {"active", "token_type", "sub", "scope", "jti", "iat", "exp", "iss", "aud", "client_id"}
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def test_an_accepted_access_token_is_active_with_rfc7662_fields(client, caller, 
     assert body == {
         "active": True, "token_type": "access", "sub": user.id, "scope": "read write",
         "jti": claims["jti"], "iat": claims["iat"], "exp": claims["exp"],
-        "iss": "http://authsvc.test", "aud": "authsvc",
+        "iss": "http://authsvc.test", "aud": "authsvc", "client_id": "authsvc",
     }
     # RFC 7662 dates are NumericDates (integers), unlike the RFC 3339 strings elsewhere.
     assert type(body["iat"]) is int and type(body["exp"]) is int

@@ -200,7 +200,8 @@ def test_login_and_verify_work_with_each_algorithm(configure, alg):
     assert metadata["access_token_signing_alg_values_supported"] == [alg]
     if alg == "HS256":
         assert jwks == {"keys": []}
-        assert "jwks_uri" not in metadata
+        # Always there since issue 16: id_tokens are signed with published keys even then.
+        assert metadata["jwks_uri"] == "http://authsvc.test/.well-known/jwks.json"
         return
     (jwk,) = jwks["keys"]
     assert jwk["kid"] == header["kid"] and jwk["alg"] == alg and jwk["use"] == "sig"

@@ -173,8 +173,12 @@ def encode(
     expires_at: datetime,
     jti: str | None = None,
     session_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Sign a token of `kind`; returns the compact JWT and the claims it carries."""
+    """Sign a token of `kind`; returns the compact JWT and the claims it carries.
+
+    `extra` adds claims (`client_id`, RFC 9068); it cannot replace a registered one.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown token kind {kind!r}")
     if (kind in SESSION_KINDS) != (session_id is not None):
@@ -197,6 +201,10 @@ def encode(
     }
     if session_id is not None:
         claims["sid"] = session_id
+    if extra:
+        if claims.keys() & extra.keys() or "sid" in extra:
+            raise ValueError("extra claims cannot replace registered ones")
+        claims.update(extra)
     token = jwt.encode(
         claims, key.signing, algorithm=key.alg, headers={"kid": key.kid, "typ": KINDS[kind]}
     )
@@ -295,7 +303,7 @@ def decode(
     keys: Callable[[str], Key | None] | Mapping[str, Key],
     algorithm: str,
     issuer: str,
-    audience: str,
+    audience: str | Collection[str] | Callable[[str], bool],
     now: datetime,
     leeway: float = 10,
     refresh_audiences: Collection[str] = (),
@@ -342,10 +350,8 @@ def decode(
     kind = _KIND_BY_TYP.get(header.get("typ")) if isinstance(header.get("typ"), str) else None
     if kind is None or kind not in kinds:
         raise WrongType()
-    audiences = {audience_for(kind, issuer=issuer, audience=audience)}
-    if kind == "refresh":
-        audiences.update(refresh_audiences)
-    _check_claims(claims, kind, issuer=issuer, audiences=audiences)
+    accepted: Audience = {issuer, *refresh_audiences} if kind == "refresh" else audience
+    _check_claims(claims, kind, issuer=issuer, audience=accepted)
     _check_times(claims, now=now.timestamp(), leeway=leeway)
     return Verified(kind=kind, claims=claims, header=header)
 
@@ -355,7 +361,19 @@ def _is_timestamp(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TIMESTAMP
 
 
-def _check_claims(claims: dict[str, Any], kind: str, *, issuer: str, audiences: Collection[str]) -> None:
+Audience = str | Collection[str] | Callable[[str], bool]
+
+
+def _accepts(audience: Audience, aud: str) -> bool:
+    """One audience, a set of them, or a predicate (the server's: default + registered ones)."""
+    if isinstance(audience, str):
+        return aud == audience
+    if callable(audience):
+        return bool(audience(aud))
+    return aud in audience
+
+
+def _check_claims(claims: dict[str, Any], kind: str, *, issuer: str, audience: Audience) -> None:
     required = REQUIRED_CLAIMS + (("sid",) if kind in SESSION_KINDS else ())
     if any(name not in claims for name in required):
         raise Malformed()
@@ -368,7 +386,10 @@ def _check_claims(claims: dict[str, Any], kind: str, *, issuer: str, audiences: 
     dates = ("iat", "exp", "nbf") if "nbf" in claims else ("iat", "exp")
     if not all(_is_timestamp(claims[name]) for name in dates):
         raise Malformed()
-    if claims["iss"] != issuer or not isinstance(claims["aud"], str) or claims["aud"] not in audiences:
+    if claims["iss"] != issuer or not isinstance(claims["aud"], str) \
+            or not _accepts(audience, claims["aud"]):
+        raise Malformed()
+    if "client_id" in claims and not (isinstance(claims["client_id"], str) and claims["client_id"]):
         raise Malformed()
 
 

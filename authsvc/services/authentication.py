@@ -17,15 +17,23 @@ from sqlalchemy import and_, bindparam, exists, or_, select, update
 from authsvc.core import clock, tokens
 from authsvc.extensions import db
 from authsvc.core.principal import Principal
-from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes
+from authsvc.core.oauth import IDENTITY_SCOPES
+from authsvc.models import OAuthClient, PrivateToken, RevokedToken, Session, User, effective_scopes
+from authsvc.services import audiences
 from authsvc.services.runtime import keystore, settings
 
 def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
-    """Signature, header and claims of `token`, checked against this service's settings."""
+    """Signature, header and claims of `token`, checked against this service's settings.
+
+    The audience is the default one or, for access tokens an OAuth client asked for with
+    RFC 8707 `resource`, one of the registered clients' audiences: authsvc issued them, so
+    it verifies and introspects them too.
+    """
     s = settings()
     return tokens.decode(
         token, kinds=kinds, keys=keystore().verification_key, algorithm=s.signing_alg,
-        issuer=s.issuer, audience=s.audience, now=clock.now(), leeway=s.leeway,
+        issuer=s.issuer, audience=lambda aud: aud == s.audience or audiences.known(aud),
+        now=clock.now(), leeway=s.leeway,
         # Refresh tokens signed before they carried aud = issuer: accepted here (to rotate
         # once, or be revoked) until the last of them expires, AUTHSVC_REFRESH_TTL after
         # the upgrade. Never by authsvc.verifier.
@@ -56,8 +64,38 @@ def _state_query(kind: str) -> Any:
 _STATE_QUERIES = {kind: _state_query(kind) for kind in ("access", "private")}
 
 
+_CLIENT_STATE = (
+    select(OAuthClient.__table__.c.scopes,
+           exists().where(RevokedToken.__table__.c.jti == bindparam("jti")).label("jti_revoked"))
+    .where(OAuthClient.__table__.c.id == bindparam("sub"))
+)
+
+
+def is_client_token(v: tokens.Verified) -> bool:
+    """An OAuth client's own token (client_credentials grant): its subject is the client."""
+    return v.kind == "access" and v.claims.get("client_id") == v.sub
+
+
+def _check_client_state(v: tokens.Verified) -> Principal:
+    """A client's own token lives while the client exists and its jti is not revoked."""
+    with db.engine.connect() as conn:
+        row = conn.execute(_CLIENT_STATE, {"sub": v.sub, "jti": v.jti}).first()
+    if row is None or row.jti_revoked:
+        raise tokens.Revoked()
+    allowed = set(row.scopes.split())
+    return Principal(
+        user_id=v.sub, email="", is_admin=False, kind=v.kind, jti=v.jti, session_id=None,
+        scopes=tuple(s for s in v.scopes if s in allowed),
+        issued_at=datetime.fromtimestamp(v.claims["iat"], timezone.utc),
+        expires_at=datetime.fromtimestamp(v.claims["exp"], timezone.utc),
+        claims=v.claims,
+    )
+
+
 def check_state(v: tokens.Verified) -> Principal:
     """Refuse a token whose user is inactive or whose session, private token or jti is revoked."""
+    if is_client_token(v):
+        return _check_client_state(v)
     params = {"sub": v.sub, "jti": v.jti} if v.kind == "private" else \
         {"sub": v.sub, "sid": v.sid, "jti": v.jti}
     with db.engine.connect() as conn:  # Core, not the ORM session: nothing to track or flush
@@ -69,7 +107,7 @@ def check_state(v: tokens.Verified) -> Principal:
     if v.kind == "access" and row.jti_revoked:
         raise tokens.Revoked()
     _touch(v.kind, row.holder_id, row.last_used_at)
-    user_scopes = set(effective_scopes(row.scopes, row.is_admin))  # a demotion drops `admin` now
+    user_scopes = set(effective_scopes(row.scopes, row.is_admin)) | IDENTITY_SCOPES  # a demotion drops `admin` now
     return Principal(
         user_id=v.sub, email=row.email, is_admin=row.is_admin, kind=v.kind, jti=v.jti,
         session_id=v.sid, scopes=tuple(s for s in v.scopes if s in user_scopes),

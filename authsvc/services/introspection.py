@@ -15,6 +15,8 @@ from authsvc.core.tokens import BEARER_KINDS
 from authsvc.core.principal import Principal
 from authsvc.services.authentication import check_state, verify
 from authsvc.core.errors import InsufficientScope
+from authsvc.core.oauth import FIRST_PARTY_CLIENT
+from authsvc.models import OAuthClient
 from authsvc.services.runtime import settings
 
 SCOPE = "introspect"
@@ -26,6 +28,18 @@ def introspect(caller: Principal, token: str) -> dict[str, Any]:
     if SCOPE not in caller.scopes:
         raise InsufficientScope("Introspection needs a token with the introspect scope.",
                                 extra={"scopes": [SCOPE]})
+    return _answer(token)
+
+
+def introspect_as_client(client: OAuthClient, token: str) -> dict[str, Any]:
+    """The same answer for a confidential OAuth client (a gateway) allowed to introspect."""
+    if SCOPE not in client.scope_list or not client.confidential:
+        raise InsufficientScope("This client is not allowed to introspect (no introspect scope).",
+                                extra={"scopes": [SCOPE]})
+    return _answer(token)
+
+
+def _answer(token: str) -> dict[str, Any]:
     try:
         principal = check_state(verify(token, BEARER_KINDS))
     except tokens.InvalidToken:
@@ -41,4 +55,5 @@ def introspect(caller: Principal, token: str) -> dict[str, Any]:
         "exp": claims["exp"],
         "iss": settings().issuer,
         "aud": claims["aud"],
+        "client_id": claims.get("client_id", FIRST_PARTY_CLIENT),
     }

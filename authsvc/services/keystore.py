@@ -82,9 +82,14 @@ class KeyInfo:
 class KeyStore:
     def __init__(self, *, secret: bytes, alg: str, longest_lifetime: timedelta,
                  leeway: timedelta = timedelta(0), publish_delay: timedelta = timedelta(0),
-                 rotation_days: int = 0) -> None:
+                 rotation_days: int = 0, label: str | None = None) -> None:
         self.secret = secret
         self.alg = alg
+        # The `alg` column's value for this store's rows: the algorithm itself for the
+        # token keys, "id:RS256"/"id:ES256" for OpenID Connect's id_token keys, so that a
+        # key of one store is never found by another (an id_token key never signs, nor
+        # verifies, an access token even when both are RS256).
+        self.label = label or alg
         self.longest_lifetime = longest_lifetime
         self.leeway = leeway
         self.publish_delay = publish_delay
@@ -103,7 +108,7 @@ class KeyStore:
 
     def _open(self, row: SigningKey) -> _Entry:
         material = crypto.open_sealed(self.secret, _PURPOSE, row.private_sealed, row.kid.encode())
-        entry = _Entry(keys.load(row.alg, material), row.publish_until, _stamp())
+        entry = _Entry(keys.load(self.alg, material), row.publish_until, _stamp())
         self._cache[row.kid] = entry
         return entry
 
@@ -122,14 +127,14 @@ class KeyStore:
 
     def _current_row(self) -> SigningKey | None:
         return db.session.scalars(_signing_now(select(SigningKey)),
-                                  {"alg": self.alg, "now": clock.now()}).first()
+                                  {"alg": self.label, "now": clock.now()}).first()
 
     def _insert_new(self, activates_at: datetime | None = None) -> Key:
         material = keys.generate(self.alg)
         key = keys.load(self.alg, material)
         now = clock.now()
         db.session.add(SigningKey(
-            kid=key.kid, alg=self.alg, created_at=now, activates_at=activates_at or now,
+            kid=key.kid, alg=self.label, created_at=now, activates_at=activates_at or now,
             private_sealed=crypto.seal(self.secret, _PURPOSE, material, key.kid.encode()),
         ))
         self._cache[key.kid] = _Entry(key, None, _stamp())
@@ -137,7 +142,7 @@ class KeyStore:
 
     def signing_key(self) -> Key:
         """The key to sign with now; one indexed query, the key itself from the cache."""
-        kid = db.session.scalar(_CURRENT_KID, {"alg": self.alg, "now": clock.now()})
+        kid = db.session.scalar(_CURRENT_KID, {"alg": self.label, "now": clock.now()})
         if kid is None:
             return self.ensure()
         entry = self._cache.get(kid)
@@ -154,7 +159,7 @@ class KeyStore:
         if len(kid) > _KID_MAX:
             return None
         row = db.session.execute(_PUBLISHED_UNTIL, {"kid": kid}).first()
-        if row is None or row.alg != self.alg:
+        if row is None or row.alg != self.label:
             self._cache.pop(kid, None)
             return None
         if row.publish_until is not None and row.publish_until <= clock.now():
@@ -207,7 +212,7 @@ class KeyStore:
         activation = moment if now else moment + self.publish_delay
         retiring = list(db.session.scalars(
             select(SigningKey.kid).where(
-                SigningKey.alg == self.alg, SigningKey.revoked_at.is_(None),
+                SigningKey.alg == self.label, SigningKey.revoked_at.is_(None),
                 SigningKey.retired_at.is_(None) | (SigningKey.retired_at > activation))
             .order_by(*_NEWEST_FIRST)))
         if retiring:
@@ -239,7 +244,7 @@ class KeyStore:
             else moment
         self._cache.pop(kid, None)
         db.session.flush()
-        replacement = self._rotate(now=True)[0] if was_signing and row.alg == self.alg else None
+        replacement = self._rotate(now=True)[0] if was_signing and row.alg == self.label else None
         audit.record("signing_key.revoked", client=client, kid=kid, alg=row.alg,
                      was_signing=was_signing,
                      replaced_by=replacement.kid if replacement is not None else None)
@@ -284,7 +289,7 @@ class KeyStore:
         now = clock.now()
         return list(db.session.scalars(
             select(SigningKey)
-            .where(SigningKey.alg == self.alg)
+            .where(SigningKey.alg == self.label)
             .where((SigningKey.publish_until.is_(None)) | (SigningKey.publish_until > now))
             .order_by(*_NEWEST_FIRST)
         ))
@@ -292,12 +297,12 @@ class KeyStore:
     def listing(self, *, everything: bool = False) -> list[KeyInfo]:
         """What `keys list` shows: the published keys, or with `everything` every stored one."""
         now = clock.now()
-        current = db.session.scalar(_CURRENT_KID, {"alg": self.alg, "now": now})
+        current = db.session.scalar(_CURRENT_KID, {"alg": self.label, "now": now})
         rows = self.published() if not everything else list(db.session.scalars(
             select(SigningKey).order_by(*_NEWEST_FIRST)))
         out = []
         for row in rows:
-            if row.alg != self.alg:
+            if row.alg != self.label:
                 state = "unused"
             elif row.revoked_at is not None:
                 state = "revoked"

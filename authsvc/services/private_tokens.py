@@ -107,7 +107,7 @@ def _check_totp(user_id: str) -> None:
         raise PermissionDenied("Turn on two-factor authentication before creating private tokens.")
 
 
-def _mint(user_id: str, name: str, description: str | None, scopes: list[str],
+def mint(user_id: str, name: str, description: str | None, scopes: list[str],
           now: datetime, expires_at: datetime) -> tuple[PrivateToken, str]:
     s = settings()
     token, claims = tokens.encode(
@@ -165,7 +165,7 @@ def create(principal: Principal, *, name: str, description: str | None,
     chosen = list(dict.fromkeys(default if scopes is None else scopes))
     _check_scopes(principal, chosen)
     _prove(principal, current_password, totp_code, client, "private_token.create")
-    row, token = _mint(principal.user_id, name.strip(), _clean_description(description),
+    row, token = mint(principal.user_id, name.strip(), _clean_description(description),
                        chosen, now, expiry)
     minted = _minted(row, token, now)
     audit.record("private_token.created", client=client, user_id=principal.user_id,
@@ -231,7 +231,7 @@ def rotate(principal: Principal, token_id: str, client: Client,
     if not _revoke(row, now):
         db.session.rollback()
         raise Conflict("This token was revoked meanwhile; create a new one.")
-    new, token = _mint(principal.user_id, row.name, row.description, scopes, now, now + length)
+    new, token = mint(principal.user_id, row.name, row.description, scopes, now, now + length)
     minted = _minted(new, token, now)
     audit.record("private_token.rotated", client=client, user_id=principal.user_id,
                  token_id=new.id, jti=new.jti, old_token_id=row.id, old_jti=row.jti,

@@ -7,7 +7,8 @@ run several apps in one process; each context sees its own.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from authsvc.config import Settings
 from authsvc.services.failure_log import FailureLog
@@ -20,6 +21,8 @@ class Runtime:
     keystore: KeyStore
     failure_log: FailureLog
     key_prefix: str
+    # OpenID Connect id_token keys by algorithm (RS256, ES256): stores of their own.
+    id_keystores: Mapping[str, KeyStore] = field(default_factory=dict)
 
 
 _active: ContextVar[tuple[Runtime, ...]] = ContextVar("authsvc_runtime", default=())
@@ -49,6 +52,15 @@ def settings() -> Settings:
 
 def keystore() -> KeyStore:
     return current().keystore
+
+
+def id_keystore(alg: str) -> KeyStore:
+    """The store of the keys that sign id_tokens with `alg` (never access tokens)."""
+    return current().id_keystores[alg]
+
+
+def id_keystores() -> Mapping[str, KeyStore]:
+    return current().id_keystores
 
 
 def failure_log() -> tuple[FailureLog, str]:

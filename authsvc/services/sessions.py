@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from sqlalchemy import bindparam, delete, false, func, select, update
 
 from authsvc.core import clock, emails, passwords, tokens
+from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES
 from authsvc.core.principal import Principal
 from authsvc.services.authentication import verify
 from authsvc.core.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
@@ -32,6 +33,7 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     token_type: str = "bearer"
+    scope: str = ""  # what the pair grants (the OAuth token answer says it; /auth/* do not)
 
 
 def normalize_email(email: str) -> str:
@@ -40,34 +42,48 @@ def normalize_email(email: str) -> str:
 
 
 def _sign_refresh(session_id: str, user_id: str, scopes: list[str], *, iat: int, exp: int,
-                  jti: str | None = None) -> tuple[str, dict[str, Any]]:
+                  jti: str | None = None, client_id: str | None = None) -> tuple[str, dict[str, Any]]:
     """A refresh token of a session: aud is the issuer (`tokens.audience_for`)."""
     s = settings()
     return tokens.encode(
         "refresh", subject=user_id, scopes=scopes, key=keystore().signing_key(),
         issuer=s.issuer, audience=tokens.audience_for("refresh", issuer=s.issuer, audience=s.audience),
         now=datetime.fromtimestamp(iat, timezone.utc), expires_at=datetime.fromtimestamp(exp, timezone.utc),
-        jti=jti, session_id=session_id)
+        jti=jti, session_id=session_id, extra={"client_id": client_id or FIRST_PARTY_CLIENT})
 
 
-def _sign_access(session_id: str, user_id: str, scopes: list[str], now: datetime) -> str:
+def _sign_access(session_id: str, user_id: str, scopes: list[str], now: datetime, *,
+                 client_id: str | None = None, audience: str | None = None) -> str:
+    """An access token of a session (RFC 9068): it names the session's client (first-party
+    logins: "authsvc"), and its `aud` is the session's granted audience (RFC 8707) or the default."""
     s = settings()
     access, _ = tokens.encode(
         "access", subject=user_id, scopes=scopes, key=keystore().signing_key(), issuer=s.issuer,
-        audience=s.audience, now=now, expires_at=now + s.access_ttl, session_id=session_id)
+        audience=audience or s.audience, now=now, expires_at=now + s.access_ttl,
+        session_id=session_id, extra={"client_id": client_id or FIRST_PARTY_CLIENT})
     return access
 
 
-def _mint(session_id: str, user_id: str, scopes: list[str], now: datetime) -> tuple[TokenPair, dict[str, Any]]:
+def mint(session_id: str, user_id: str, scopes: list[str], now: datetime, *,
+          client_id: str | None = None, audience: str | None = None,
+          ) -> tuple[TokenPair, dict[str, Any]]:
     """Sign an access and a new refresh token of a session: CPU only, nothing written yet.
 
     Returns the pair and the refresh token's claims (what the session row keeps of it).
     """
     s = settings()
-    access = _sign_access(session_id, user_id, scopes, now)
+    access = _sign_access(session_id, user_id, scopes, now, client_id=client_id, audience=audience)
     refresh, claims = _sign_refresh(session_id, user_id, scopes, iat=int(now.timestamp()),
-                                    exp=int((now + s.refresh_ttl).timestamp()))
-    return TokenPair(access, refresh, int(s.access_ttl.total_seconds())), claims
+                                    exp=int((now + s.refresh_ttl).timestamp()), client_id=client_id)
+    return TokenPair(access, refresh, int(s.access_ttl.total_seconds()), scope=" ".join(scopes)), claims
+
+
+def session_scopes(granted: str | None, user_scopes: list[str]) -> list[str]:
+    """A session's scopes now: the user's (effective) ones, or for an OAuth session the granted
+    ones that are still the user's."""
+    if granted is None:
+        return user_scopes
+    return [scope for scope in granted.split() if scope in user_scopes or scope in IDENTITY_SCOPES]
 
 
 def login(email: str, password: str, totp_code: str | None, client: Client) -> TokenPair:
@@ -99,11 +115,12 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
     if passwords.needs_rehash(user.password_hash, s.hash_params):
         user.password_hash = passwords.hash_password(password, s.hash_params)
     session_id = new_id()
-    pair, claims = _mint(session_id, user.id, user.effective_scopes, now)
+    pair, claims = mint(session_id, user.id, user.effective_scopes, now)
     db.session.add(Session(id=session_id, user_id=user.id, created_at=now, last_used_at=now,
                            expires_at=now + s.refresh_ttl, ip=client.ip,
                            user_agent=client.user_agent, refresh_jti=claims["jti"],
-                           refresh_iat=claims["iat"], refresh_exp=claims["exp"]))
+                           refresh_iat=claims["iat"], refresh_exp=claims["exp"],
+                           amr="pwd otp" if user.totp_enabled else "pwd"))
     audit.record("login.succeeded", client=client, user_id=user.id, session_id=session_id)
     db.session.commit()
     return pair
@@ -114,6 +131,7 @@ _REFRESH_STATE = (
     select(_sessions.c.revoked_at, _sessions.c.refresh_jti, _sessions.c.refresh_iat,
            _sessions.c.refresh_exp, _sessions.c.previous_refresh_jti, _sessions.c.rotated_at,
            _sessions.c.replay_recorded, _sessions.c.reuse_recorded_at,
+           _sessions.c.client_id, _sessions.c.scopes.label("granted"), _sessions.c.audience,
            User.is_active, User.is_admin, User.scopes)
     .join(User, User.id == _sessions.c.user_id)
     .where(_sessions.c.id == bindparam("sid"), _sessions.c.user_id == bindparam("sub"))
@@ -148,17 +166,20 @@ _CLAIM_REUSE = (
 _ATTEMPTS = 3  # a failed swap re-reads: the token is then the predecessor, or the session is closed
 
 
-def refresh(refresh_token: str, client: Client) -> TokenPair:
-    """POST /auth/refresh and the console's cookie refresh: verify, then `refresh_session`."""
-    return refresh_session(verify(refresh_token, {"refresh"}), client)
+def refresh(refresh_token: str, client: Client, *, client_id: str | None = None) -> TokenPair:
+    """POST /auth/refresh, the console's cookie refresh and the OAuth refresh_token grant:
+    verify, then `refresh_session`."""
+    return refresh_session(verify(refresh_token, {"refresh"}), client, client_id=client_id)
 
 
-def refresh_session(v: tokens.Verified, client: Client) -> TokenPair:
+def refresh_session(v: tokens.Verified, client: Client, *, client_id: str | None = None) -> TokenPair:
     """Rotate the refresh token `v` of its session, or answer a retry, or detect reuse.
 
     `v` is a verified refresh token (signature, typ, claims, time): the JSON API and the
     console verify a refresh JWT; an OAuth `refresh_token` grant verifies its own and
-    calls this, so one set of rules holds for all of them:
+    calls this, so one set of rules holds for all of them. `client_id` is the OAuth client
+    presenting the token (None: first party); a refresh token of another client's session is
+    refused (`wrong_type`) before anything is written.
 
     - `v` is the session's current token: swap in a new one (compare-and-swap on the
       current jti; the new pair is signed before the write, so the write lock is held
@@ -177,13 +198,13 @@ def refresh_session(v: tokens.Verified, client: Client) -> TokenPair:
     if v.sid is None:  # pragma: no cover - decode requires sid on refresh tokens
         raise tokens.Malformed()
     for _ in range(_ATTEMPTS):
-        pair = _try_refresh(v, client)
+        pair = _try_refresh(v, client, client_id)
         if pair is not None:
             return pair
     raise tokens.Revoked()  # pragma: no cover - three swaps lost in a row to one token
 
 
-def _try_refresh(v: tokens.Verified, client: Client) -> TokenPair | None:
+def _try_refresh(v: tokens.Verified, client: Client, client_id: str | None) -> TokenPair | None:
     """One read and at most one decision; None when a concurrent rotation won the swap."""
     s = settings()
     state = db.session.execute(_REFRESH_STATE, {"sid": v.sid, "sub": v.sub}).first()
@@ -191,6 +212,8 @@ def _try_refresh(v: tokens.Verified, client: Client) -> TokenPair | None:
     now = clock.now()  # after the read: a rotation this read sees is never in our future
     if state is None:
         raise tokens.Revoked()
+    if state.client_id != client_id:
+        raise tokens.WrongType("This refresh token was issued to another client.")
     current = v.jti == state.refresh_jti
     # Window 0 is strict single use, whatever the clocks of concurrent requests say.
     replay = (bool(s.refresh_reuse_window) and v.jti == state.previous_refresh_jti
@@ -204,11 +227,12 @@ def _try_refresh(v: tokens.Verified, client: Client) -> TokenPair | None:
         raise tokens.InactiveUser()
     if not current and not replay:
         _reuse_detected(v, state, client, now)
-    scopes = effective_scopes(state.scopes, state.is_admin)
+    scopes = session_scopes(state.granted, effective_scopes(state.scopes, state.is_admin))
     if replay:
         return _replay(v, state, scopes, client, now)
 
-    pair, claims = _mint(v.sid, v.sub, scopes, now)
+    pair, claims = mint(v.sid, v.sub, scopes, now, client_id=state.client_id,
+                         audience=state.audience)
     swapped = db.session.execute(_ROTATE, {
         "b_sid": v.sid, "b_jti": v.jti, "b_new_jti": claims["jti"], "b_iat": claims["iat"],
         "b_exp": claims["exp"], "b_now": now, "b_ip": client.ip,
@@ -216,7 +240,8 @@ def _try_refresh(v: tokens.Verified, client: Client) -> TokenPair | None:
     if swapped.rowcount != 1:  # rotated by a concurrent refresh, or closed: read again
         db.session.rollback()
         return None
-    audit.record("token.refreshed", client=client, user_id=v.sub, session_id=v.sid)
+    audit.record("token.refreshed", client=client, user_id=v.sub, session_id=v.sid,
+                 **({"client_id": client_id} if client_id else {}))
     db.session.commit()
     return pair
 
@@ -226,15 +251,17 @@ def _replay(v: tokens.Verified, state: Any, scopes: list[str], client: Client,
     """The predecessor within the window: the stored successor, re-signed, and a new access token."""
     s = settings()
     refresh, _ = _sign_refresh(v.sid, v.sub, scopes, iat=state.refresh_iat,
-                               exp=state.refresh_exp, jti=state.refresh_jti)
-    access = _sign_access(v.sid, v.sub, scopes, now)
+                               exp=state.refresh_exp, jti=state.refresh_jti,
+                               client_id=state.client_id)
+    access = _sign_access(v.sid, v.sub, scopes, now, client_id=state.client_id,
+                          audience=state.audience)
     if not state.replay_recorded:
         claimed = db.session.execute(_CLAIM_REPLAY, {"b_sid": v.sid, "b_jti": state.refresh_jti})
         if claimed.rowcount == 1:
             audit.record("token.refresh_replayed", client=client, user_id=v.sub, session_id=v.sid,
                          jti=state.refresh_jti)
         db.session.commit()
-    return TokenPair(access, refresh, int(s.access_ttl.total_seconds()))
+    return TokenPair(access, refresh, int(s.access_ttl.total_seconds()), scope=" ".join(scopes))
 
 
 def _aware(moment: datetime) -> datetime:
@@ -304,15 +331,19 @@ def revoke_all_sessions(principal: Principal, client: Client) -> None:
     db.session.commit()
 
 
-def revoke_token(token: str, client: Client) -> None:
+def revoke_token(token: str, client: Client, *, oauth_client: str | None = None) -> None:
     """RFC 7009: whoever holds a token may kill it; an invalid token is quietly ignored.
 
     Anonymous, so it must not grow a table on repetition: a revocation that changes nothing
     (an already revoked jti, session or private token) writes nothing, audit event included.
+    An OAuth client that authenticated (`oauth_client`) may revoke only tokens issued to it;
+    another's is ignored the same way, so the answer tells it nothing.
     """
     try:
         v = verify(token, tokens.KINDS.keys())
     except tokens.InvalidToken:
+        return
+    if oauth_client is not None and v.claims.get("client_id") != oauth_client:
         return
     now = clock.now()
     if v.kind == "access":

@@ -127,6 +127,12 @@ def _init_runtime(app: Flask, settings: config.Settings) -> runtime.Runtime:
                           rotation_days=settings.key_rotation_days),
         failure_log=ratelimit.failure_log(settings),
         key_prefix=settings.redis_prefix,
+        id_keystores={
+            alg: KeyStore(secret=settings.secret, alg=alg, label=f"id:{alg}",
+                          longest_lifetime=settings.access_ttl,
+                          leeway=timedelta(seconds=settings.leeway))
+            for alg in ("RS256", "ES256")
+        },
     )
     app.extensions["authsvc"] = rt
     if settings.key_rotation_days:

@@ -5,17 +5,24 @@ state is `authsvc.services.authentication`. The principal is kept on `flask.g` f
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import base64
+import binascii
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import wraps
+from urllib.parse import unquote_plus
 from typing import Any, TypeVar, cast
 
 from flask import g, request
 
 from authsvc.core import bearer, tokens
-from authsvc.core.errors import InvalidRequest, NotAuthenticated, PermissionDenied
+from authsvc.core.errors import (BadRequest, InvalidCredentials, InvalidRequest, NotAuthenticated,
+                                 PermissionDenied)
+from authsvc.core.oauth import OAuthError, invalid_client
 from authsvc.core.principal import Principal
 from authsvc.core.tokens import ALL_KINDS, BEARER_KINDS
 from authsvc.services.authentication import check_state, verify
+from authsvc.models import OAuthClient
+from authsvc.services.oauth_clients import ClientAuth
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,3 +65,55 @@ def require_token(kinds: Collection[str] = BEARER_KINDS) -> Callable[[F], F]:
 
 def current_principal() -> Principal:
     return cast(Principal, g.principal)
+
+
+def read_client_auth(form: Mapping[str, Sequence[str]]) -> ClientAuth:
+    """How an OAuth client authenticates (RFC 6749 section 2.3.1): HTTP Basic or form fields.
+
+    Basic credentials are form-urlencoded before base64, as the RFC says. Using two
+    methods at once is `invalid_request`; a client_id alone is the `none` method.
+    """
+    header = request.headers.get("Authorization", "")
+    basic = header[:6].lower() == "basic "
+    ids, secrets = list(form.get("client_id") or []), list(form.get("client_secret") or [])
+    form_id: str | None = ids[-1] if ids else None
+    form_secret: str | None = secrets[-1] if secrets else None
+    if len(form.get("client_id") or []) > 1 or len(form.get("client_secret") or []) > 1:
+        raise OAuthError("invalid_request", "client_id or client_secret is given more than once.")
+    if basic:
+        if form_secret is not None:
+            raise OAuthError("invalid_request", "Use one client authentication method, not two.")
+        try:
+            raw = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+            user, _, password = raw.partition(":")
+            client_id, secret = unquote_plus(user), unquote_plus(password)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise invalid_client("The Basic credentials are malformed.", basic=True) from None
+        if not _ or (form_id is not None and form_id != client_id):
+            raise invalid_client("The Basic credentials are malformed.", basic=True)
+        return ClientAuth("client_secret_basic", client_id, secret)
+    if form_secret is not None:
+        return ClientAuth("client_secret_post", form_id, form_secret)
+    if form_id is not None:
+        return ClientAuth("none", form_id)
+    return ClientAuth(None, None)
+
+
+def has_client_auth(form: Mapping[str, Sequence[str]]) -> bool:
+    """Did the caller try to authenticate as an OAuth client (Basic or client_id in the body)?"""
+    header = request.headers.get("Authorization", "")
+    return header[:6].lower() == "basic " or "client_id" in form
+
+
+def authenticate_client(auth: Callable[[ClientAuth], OAuthClient], form: Mapping[str, Sequence[str]]) -> OAuthClient:
+    """Client authentication on the contract's own routes (introspect, revoke): envelope errors.
+
+    The OAuth endpoints answer `{"error"}`; these routes answer the envelope like every
+    other, so a failure is `401 invalid_credentials` (or `400 invalid` for two methods at once).
+    """
+    try:
+        return auth(read_client_auth(form))
+    except OAuthError as exc:
+        if exc.error == "invalid_request":
+            raise BadRequest(exc.description) from exc
+        raise InvalidCredentials(exc.description) from exc

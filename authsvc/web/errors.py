@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from authsvc.core import tokens
 from authsvc.core.errors import BY_STATUS, ApiError, BadRequest, ServerError, ServiceUnavailable, envelope
+from authsvc.core.oauth import OAuthError
 from authsvc.extensions import db
 from authsvc.services import metrics
 
@@ -60,7 +61,18 @@ def handle_storage_error(error: DBAPIError) -> Response:
     return render(ServiceUnavailable())
 
 
+def handle_oauth_error(error: OAuthError) -> Response:
+    """RFC 6749 5.2 / RFC 7591 / RFC 6750 answers: `{"error", "error_description"}`, never cached."""
+    response = jsonify(error.body())
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
 def init_app(app: Flask) -> None:
+    app.register_error_handler(OAuthError, handle_oauth_error)
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(tokens.InvalidToken, handle_invalid_token)
     app.register_error_handler(HTTPException, handle_http_exception)

@@ -28,7 +28,7 @@ from authsvc.web.errors import render
 
 _EXTENSION = "authsvc.ratelimit"
 ADDRESS_LIMITED = ("/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/totp/",
-                   "/console/session/login")
+                   "/console/session/login", "/api/v1/auth/oauth2/register")
 
 
 def address_limited(path: str) -> bool:

@@ -184,8 +184,8 @@ api = Api()
 
 
 def init_app(app: Flask) -> None:
-    from authsvc.web.api import (audit, auth, discovery, gateways, introspection,
-                                 private_tokens, two_factor, users)
+    from authsvc.web.api import (audit, auth, discovery, gateways, introspection, oauth,
+                                 oauth_clients, private_tokens, two_factor, users)
 
     app.json = StrictJSONProvider(app)
     app.config.update(
@@ -196,9 +196,12 @@ def init_app(app: Flask) -> None:
                                    "marshmallow_plugin": _Plugin()})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
                                                    "bearerFormat": "JWT"})
+    api.spec.components.security_scheme("clientBasic", {"type": "http", "scheme": "basic",
+                                                        "description": "An OAuth client's id and secret."})
     api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
                                                    "name": "X-API-Key"})
-    for module in (auth, users, discovery, two_factor, private_tokens, introspection, audit, gateways):
+    for module in (auth, users, discovery, two_factor, private_tokens, introspection, audit, gateways,
+                   oauth, oauth_clients):
         api.register_blueprint(module.bp)
     gateways.init_app(app)
     app.url_value_preprocessor(_no_nul_in_path)

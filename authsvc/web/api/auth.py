@@ -10,11 +10,12 @@ from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import EmptySchema, Schema, SudoSchema, TokenPairSchema, UserSchema
 from authsvc.core.tokens import ACCESS_ONLY
 from authsvc.web.credentials import current_principal
-from authsvc.services import sessions, users
+from authsvc.services import oauth_clients, sessions, users
+from authsvc.web.credentials import authenticate_client, has_client_auth
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
                description="Sessions, token rotation, verification and revocation.")
-# RFC 7009 clients (authlib, oauthlib) send /revoke a form body; JSON is documented first.
+# RFC 7009 sends a form body to /revoke; both it and JSON are taken and documented.
 bp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {**Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
                                             "json_or_form": "application/json"}
 
@@ -31,6 +32,11 @@ class RefreshSchema(Schema):
 
 class TokenSchema(Schema):
     token = f.Str(required=True, max_length=8192)
+    token_type_hint = ma.fields.String(load_default=None, metadata={
+        "description": "Accepted and ignored, as RFC 7009 allows."})
+    client_id = ma.fields.String(load_default=None, metadata={
+        "description": "An OAuth client authenticating with client_secret_post or none."})
+    client_secret = ma.fields.String(load_default=None)
 
 
 class RevokeSchema(TokenSchema):
@@ -152,8 +158,14 @@ def revoke(body: dict[str, Any]) -> dict[str, Any]:
     """RFC 7009: kill any token you hold; the answer is the same whether or not it was valid.
 
     JSON or an RFC 7009 form body (`token=...&token_type_hint=...`), as OAuth clients send it.
+    An OAuth client may authenticate (Basic, or client_id/client_secret in the body); it
+    may then revoke only tokens issued to it; bad credentials are `401 invalid_credentials`.
     """
-    sessions.revoke_token(body["token"], client())
+    fields = {name: [body[name]] for name in ("client_id", "client_secret") if body.get(name) is not None}
+    oauth_client = None
+    if has_client_auth(fields):
+        oauth_client = authenticate_client(oauth_clients.authenticate, fields).id
+    sessions.revoke_token(body["token"], client(), oauth_client=oauth_client)
     return {}
 
 

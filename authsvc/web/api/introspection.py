@@ -1,15 +1,21 @@
 """/api/v1/auth/introspect: RFC 7662 token introspection for gateways and resource servers."""
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 import marshmallow as ma
 
 from authsvc.web.api import Blueprint
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema
-from authsvc.web.credentials import current_principal
-from authsvc.services import introspection
+from flask import g, request
+
+from authsvc.web.credentials import authenticate, authenticate_client, current_principal
+from authsvc.services import introspection, oauth_clients
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint("introspection", __name__, url_prefix="/api/v1/auth",
                description="RFC 7662 introspection (needs the introspect scope).")
@@ -40,10 +46,28 @@ class IntrospectionSchema(Schema):
     exp = ma.fields.Integer(metadata={"description": "Seconds since the epoch, as RFC 7662 says."})
     iss = ma.fields.String()
     aud = ma.fields.String()
+    client_id = ma.fields.String()
+
+
+def _bearer_or_client(view: F) -> F:
+    """A bearer token with `introspect`, or (RFC 7662 section 2.1) a confidential client's Basic credentials."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.headers.get("Authorization", "")[:6].lower() == "basic ":
+            g.introspecting_client = authenticate_client(oauth_clients.authenticate_confidential, {})
+        else:
+            g.introspecting_client = None
+            authenticate()
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 @bp.route("/introspect", methods=["POST"])
-@bp.authenticated()
+@_bearer_or_client
+@bp.doc(security=[{"bearer": []}, {"apiKey": []}, {"clientBasic": []}])
+@bp.errors(401)
 @bp.arguments(IntrospectRequestSchema, location="json_or_form")
 @bp.doc(requestBody={"content": {"application/x-www-form-urlencoded": {
     "schema": IntrospectFormSchema}}})
@@ -51,4 +75,6 @@ class IntrospectionSchema(Schema):
 @bp.errors(403, 415)
 def introspect(body: dict[str, Any]) -> dict[str, Any]:
     """`{"active": true, ...}` for a token accepted now, else `{"active": false}` and nothing more."""
+    if g.introspecting_client is not None:
+        return introspection.introspect_as_client(g.introspecting_client, body["token"])
     return introspection.introspect(current_principal(), body["token"])

@@ -19,6 +19,9 @@ PAGES = {
     "two-factor": ("Two-factor authentication", "console/two_factor.html"),
     "sessions": ("Sessions", "console/sessions.html"),
     "password": ("Change password", "console/password.html"),
+    "authorize": ("Allow access", "console/authorize.html"),
+    "connected-apps": ("Connected apps", "console/connected_apps.html"),
+    "oauth-apps": ("OAuth apps", "console/oauth_apps.html"),
 }
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",

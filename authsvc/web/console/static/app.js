@@ -23,6 +23,8 @@ function chrome() {
   const inside = name !== "signin" && signedIn();
   document.getElementById("nav").hidden = !inside;
   document.getElementById("account").hidden = !inside;
+  // Admin pages are linked only for administrators; the API refuses everyone else anyway.
+  for (const item of document.querySelectorAll("[data-admin-only]")) item.hidden = !context.me?.is_admin;
   for (const link of document.querySelectorAll("[data-page-link]")) {
     if (link.dataset.pageLink === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -33,11 +35,13 @@ async function runPage({ focus = false } = {}) {
   current?.();
   current = null;
   const name = pageName();
-  if (name !== "signin" && !signedIn() && !(await refresh())) {
-    location.replace(`${BASE}signin?next=${encodeURIComponent(location.pathname)}`);
+  // A public page (the OAuth consent page) decides itself what to do without a session.
+  const open = document.querySelector("main")?.hasAttribute("data-public");
+  if (name !== "signin" && !open && !signedIn() && !(await refresh())) {
+    location.replace(`${BASE}signin?next=${encodeURIComponent(location.pathname + location.search)}`);
     return;
   }
-  if (name !== "signin" && !context.me) await loadMe();
+  if (name !== "signin" && !context.me && (signedIn() || !open)) await loadMe();
   chrome();
   const main = document.querySelector("main");
   const module = await import(`./pages/${name}.js`);
