@@ -261,7 +261,7 @@ def test_a_revocation_committed_while_a_refresh_is_in_flight_wins(app, client, u
     else:
         pair = {**pair, "presented": pair["refresh_token"]}
     revoke = _revocations(app.test_client(), user, admin_token)[revocation]
-    target = "_mint" if path == "rotation" else "_sign_refresh"
+    target = "mint" if path == "rotation" else "_sign_refresh"
     real = getattr(sessions, target)
     fired = []
 

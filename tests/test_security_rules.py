@@ -208,7 +208,7 @@ def test_metadata_and_redirects_come_from_the_issuer_only(configure, trusted_pro
     urls = [body[k] for k in ("token_endpoint", "revocation_endpoint", "introspection_endpoint",
                               "jwks_uri")]
     assert body["issuer"] == "http://authsvc.test"
-    assert urls == ["http://authsvc.test/api/v1/auth/login", "http://authsvc.test/api/v1/auth/revoke",
+    assert urls == ["http://authsvc.test/api/v1/auth/oauth2/token", "http://authsvc.test/api/v1/auth/revoke",
                     "http://authsvc.test/api/v1/auth/introspect", "http://authsvc.test/.well-known/jwks.json"]
     r = c.client.get("/console/", environ_base=SPOOFED)
     assert r.status_code == 302 and r.headers["Location"] == "http://authsvc.test/console/keys"
@@ -217,4 +217,4 @@ def test_metadata_and_redirects_come_from_the_issuer_only(configure, trusted_pro
 def test_an_issuer_with_a_path_prefixes_the_metadata(configure):
     c = configure(AUTHSVC_ISSUER="https://example.com/auth/")
     body = c.client.get("/.well-known/oauth-authorization-server").get_json()
-    assert body["token_endpoint"] == "https://example.com/auth/api/v1/auth/login"
+    assert body["token_endpoint"] == "https://example.com/auth/api/v1/auth/oauth2/token"

@@ -282,7 +282,7 @@ def test_a_code_is_not_spent_when_the_login_fails_after_it(app, client, user, to
     def broken(*args, **kwargs):
         raise ServiceUnavailable()
 
-    monkeypatch.setattr(sessions, "_mint", broken)
+    monkeypatch.setattr(sessions, "mint", broken)
     assert login_with(client, user, code(totp_user.secret)).status_code == 503
     assert login_with(client, user, totp_user.recovery_codes[0]).status_code == 503
     monkeypatch.undo()

@@ -14,24 +14,18 @@ from typing import Any
 from sqlalchemy import select, update
 
 from authsvc.core import clock, crypto, oauth
-from authsvc.core.errors import InsufficientScope, NotFound, ValidationFailed, ErrorItem
+from authsvc.core.errors import (ErrorItem, InsufficientScope, NotFound, PermissionDenied,
+                                 ValidationFailed)
 from authsvc.core.oauth import OAuthError
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db
-from authsvc.models import OAuthClient, Session
+from authsvc.models import ADMIN_SCOPE, OAuthClient, Session
 from authsvc.services import audiences, audit
+from authsvc.services.users import require_admin
 from authsvc.services.runtime import settings
 
-ADMIN_SCOPE = "admin"
 _PURPOSE = "oauth-client-secret"
 MUTABLE = ("name", "redirect_uris", "scopes", "audiences")
-
-
-def require_admin(principal: Principal) -> None:
-    """Admin routes: the user is an administrator *and* the token carries `admin` (API.md)."""
-    if not principal.is_admin or ADMIN_SCOPE not in principal.scopes:
-        raise InsufficientScope("This needs an administrator's token with the admin scope.",
-                                extra={"scopes": [ADMIN_SCOPE]})
 
 
 @dataclass(frozen=True)
@@ -247,7 +241,7 @@ def register(principal: Principal | None, metadata: Mapping[str, Any], client: C
                              401, {"WWW-Authenticate": 'Bearer realm="authsvc"'})
         try:
             require_admin(principal)
-        except InsufficientScope as exc:
+        except (InsufficientScope, PermissionDenied) as exc:
             raise OAuthError("access_denied", exc.detail, 403) from exc
     values = _rfc7591_values(metadata, admin=principal is not None and s.oauth_dynamic_registration is False)
     try:

@@ -135,8 +135,25 @@ def userinfo() -> Response:
     return _json(oauth.userinfo(principal))
 
 
+# RFC 7591 section 2 client metadata (other members are accepted and ignored).
+REGISTRATION_SCHEMA = {
+    "type": "object",
+    "required": ["redirect_uris"],
+    "properties": {
+        "redirect_uris": {"type": "array", "items": {"type": "string", "format": "uri"}},
+        "client_name": {"type": "string", "maxLength": 100},
+        "grant_types": {"type": "array", "items": {"type": "string", "enum": [
+            "authorization_code", "refresh_token", "client_credentials"]}},
+        "response_types": {"type": "array", "items": {"type": "string", "enum": ["code"]}},
+        "token_endpoint_auth_method": {"type": "string", "enum": [
+            "client_secret_basic", "client_secret_post", "none"]},
+        "scope": {"type": "string"},
+    },
+}
+
+
 @bp.route("/register", methods=["POST"])
-@bp.doc(requestBody={"content": {"application/json": {"schema": {"type": "object"}}}})
+@bp.doc(requestBody={"content": {"application/json": {"schema": REGISTRATION_SCHEMA}}})
 def register() -> Response:
     """RFC 7591: open when AUTHSVC_OAUTH_DYNAMIC_REGISTRATION is on, otherwise admins only."""
     principal = None

@@ -10,7 +10,7 @@ import marshmallow as ma
 from authsvc.core import oauth
 from authsvc.core.tokens import ACCESS_ONLY
 from authsvc.services import oauth as oauth_service
-from authsvc.services import oauth_clients
+from authsvc.services import oauth_clients, users
 from authsvc.web.api import Blueprint, client
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema
@@ -27,7 +27,7 @@ def admin_scope_required(view: F) -> F:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        oauth_clients.require_admin(current_principal())
+        users.require_admin(current_principal())
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
