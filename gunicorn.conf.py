@@ -13,6 +13,7 @@ within `AUTHSVC_BODY_TIMEOUT` (authsvc.web.transport). In production put a buffe
 `AUTHSVC_METRICS_BIND` (e.g. `127.0.0.1:9100`) serves `/metrics`, every worker's counts
 summed, on that address only, from the master; the public address never serves it.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -42,14 +43,15 @@ accesslog = None  # authsvc writes one JSON line per request itself
 errorlog = "-"
 
 
-def on_starting(server):  # noqa: ANN001, ANN201 (gunicorn hook)
+def on_starting(server):
     # In a child process, so that the master (and every worker forked from it) stays free
     # of what only a first start needs (Alembic, key generation).
-    subprocess.run([sys.executable, "-c", "from authsvc import create_app; create_app()"],
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-c", "from authsvc import create_app; create_app()"], check=True
+    )
 
 
-def when_ready(server):  # noqa: ANN001, ANN201 (gunicorn hook)
+def when_ready(server):
     address = os.environ.get("AUTHSVC_METRICS_BIND", "").strip()
     if not address:
         return
@@ -64,7 +66,7 @@ def when_ready(server):  # noqa: ANN001, ANN201 (gunicorn hook)
     server.log.info("metrics on http://%s/metrics", address)
 
 
-def child_exit(server, worker):  # noqa: ANN001, ANN201 (gunicorn hook)
+def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)

@@ -4,6 +4,7 @@ Importing `authsvc` loads nothing but this file, so that `authsvc.verifier` (and
 `authsvc.core`) serve resource servers that lack Flask, SQLAlchemy and the rest of the
 server; `create_app` loads the server when it is called.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

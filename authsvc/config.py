@@ -33,8 +33,9 @@ class ConfigError(RuntimeError):
 Check = Callable[[Any], str | None]
 
 
-def setting(default: Any, doc: str, *, parse: Callable[[Any], Any] | None = None,
-            check: Check | None = None) -> Any:
+def setting(
+    default: Any, doc: str, *, parse: Callable[[Any], Any] | None = None, check: Check | None = None
+) -> Any:
     """Declare one setting: its default, docs line, parser (strings from the environment and
     values from `config.py` alike) and check (returns what is wrong, or None)."""
     return field(default=default, metadata={"doc": doc, "parse": parse, "check": check})
@@ -116,8 +117,11 @@ def _secret_key(value: str | None) -> str | None:
 
 
 _TEXT_PARSERS = (_text, _optional_text, _words)
-_EXPECTED = {_int: "must be a whole number", _seconds: "must be a whole number",
-             _bool: "must be true or false"}
+_EXPECTED = {
+    _int: "must be a whole number",
+    _seconds: "must be a whole number",
+    _bool: "must be true or false",
+}
 
 
 @dataclass(frozen=True)
@@ -125,86 +129,143 @@ class Settings:
     """The typed settings the use cases and the wiring read, made once per app."""
 
     database_url: str | None = setting(
-        None, "any SQLAlchemy URL; `postgresql+psycopg://…` for more than one host "
-        "(default: SQLite in the instance folder)", parse=_optional_text)
+        None,
+        "any SQLAlchemy URL; `postgresql+psycopg://…` for more than one host "
+        "(default: SQLite in the instance folder)",
+        parse=_optional_text,
+    )
     redis_url: str | None = setting(
-        None, "shared rate-limit and lockout counters for every worker and host",
-        parse=_optional_text)
-    redis_prefix: str = setting("authsvc:", "prefix of every Redis key authsvc writes",
-                                parse=_text)
+        None,
+        "shared rate-limit and lockout counters for every worker and host",
+        parse=_optional_text,
+    )
+    redis_prefix: str = setting("authsvc:", "prefix of every Redis key authsvc writes", parse=_text)
     secret_key: str | None = setting(
-        None, "the instance secret (32+ characters) that encrypts signing keys and TOTP "
+        None,
+        "the instance secret (32+ characters) that encrypts signing keys and TOTP "
         "secrets (default: `instance/secret_key`, made on first start, 0600)",
-        parse=_optional_text, check=_secret_key)
-    issuer: str = setting("http://127.0.0.1:5000",
-                          "`iss` of every token, and the base of the URLs in the metadata",
-                          parse=_text)
+        parse=_optional_text,
+        check=_secret_key,
+    )
+    issuer: str = setting(
+        "http://127.0.0.1:5000",
+        "`iss` of every token, and the base of the URLs in the metadata",
+        parse=_text,
+    )
     audience: str = setting("authsvc", "`aud` of access and private tokens", parse=_text)
-    signing_alg: str = setting("ES256", "the one algorithm tokens are signed and verified with",
-                               parse=_text, check=_one_of(ALGORITHMS))
-    default_scopes: tuple[str, ...] = setting(("read", "write"), "scopes of new users",
-                                              parse=_words)
-    access_ttl: timedelta = setting(timedelta(seconds=3600), "access-token lifetime, seconds",
-                                    parse=_seconds, check=_positive)
+    signing_alg: str = setting(
+        "ES256",
+        "the one algorithm tokens are signed and verified with",
+        parse=_text,
+        check=_one_of(ALGORITHMS),
+    )
+    default_scopes: tuple[str, ...] = setting(
+        ("read", "write"), "scopes of new users", parse=_words
+    )
+    access_ttl: timedelta = setting(
+        timedelta(seconds=3600), "access-token lifetime, seconds", parse=_seconds, check=_positive
+    )
     refresh_ttl: timedelta = setting(
-        timedelta(days=30), "refresh-token lifetime, seconds; each rotation starts a new one",
-        parse=_seconds, check=_positive)
-    private_token_max_days: int = setting(365, "longest private-token lifetime, days",
-                                          parse=_int, check=_positive)
-    leeway: int = setting(10, "clock-skew allowance for `exp`, `nbf`, `iat`, seconds",
-                          parse=_int, check=_between(0, 300, " seconds"))
+        timedelta(days=30),
+        "refresh-token lifetime, seconds; each rotation starts a new one",
+        parse=_seconds,
+        check=_positive,
+    )
+    private_token_max_days: int = setting(
+        365, "longest private-token lifetime, days", parse=_int, check=_positive
+    )
+    leeway: int = setting(
+        10,
+        "clock-skew allowance for `exp`, `nbf`, `iat`, seconds",
+        parse=_int,
+        check=_between(0, 300, " seconds"),
+    )
     open_registration: bool = setting(False, "let anyone `POST /auth/register`", parse=_bool)
     require_totp_for_private_tokens: bool = setting(
-        False, "creating a private token needs two-factor on", parse=_bool)
+        False, "creating a private token needs two-factor on", parse=_bool
+    )
     totp_issuer: str = setting("authsvc", "the issuer authenticator apps show", parse=_text)
-    login_failures: int = setting(5, "failed logins per account per window before `429`",
-                                  parse=_int, check=_positive)
-    login_window: int = setting(900, "the lockout window, seconds", parse=_int,
-                                check=_positive)
-    address_rate: str = setting("50 per minute",
-                                "requests per client address on login, register and TOTP "
-                                "routes", parse=_text, check=_rate)
-    trusted_proxies: int = setting(0, "proxy hops whose `X-Forwarded-*` headers are believed",
-                                   parse=_int, check=_at_least(0))
-    max_body_bytes: int = setting(64 * 1024, "larger bodies get `413 too_large`", parse=_int,
-                                  check=_positive)
-    auto_migrate: bool = setting(True, "apply migrations on start; `false` refuses to start "
-                                 "on an old schema", parse=_bool)
-    argon2_memory_kib: int = setting(OWASP_MINIMUM.memory_kib, "argon2id memory, KiB",
-                                     parse=_int, check=_positive)
-    argon2_time_cost: int = setting(OWASP_MINIMUM.time_cost, "argon2id passes", parse=_int,
-                                    check=_positive)
-    argon2_parallelism: int = setting(OWASP_MINIMUM.parallelism, "argon2id lanes", parse=_int,
-                                      check=_positive)
+    login_failures: int = setting(
+        5, "failed logins per account per window before `429`", parse=_int, check=_positive
+    )
+    login_window: int = setting(900, "the lockout window, seconds", parse=_int, check=_positive)
+    address_rate: str = setting(
+        "50 per minute",
+        "requests per client address on login, register and TOTP routes",
+        parse=_text,
+        check=_rate,
+    )
+    trusted_proxies: int = setting(
+        0, "proxy hops whose `X-Forwarded-*` headers are believed", parse=_int, check=_at_least(0)
+    )
+    max_body_bytes: int = setting(
+        64 * 1024, "larger bodies get `413 too_large`", parse=_int, check=_positive
+    )
+    auto_migrate: bool = setting(
+        True, "apply migrations on start; `false` refuses to start on an old schema", parse=_bool
+    )
+    argon2_memory_kib: int = setting(
+        OWASP_MINIMUM.memory_kib, "argon2id memory, KiB", parse=_int, check=_positive
+    )
+    argon2_time_cost: int = setting(
+        OWASP_MINIMUM.time_cost, "argon2id passes", parse=_int, check=_positive
+    )
+    argon2_parallelism: int = setting(
+        OWASP_MINIMUM.parallelism, "argon2id lanes", parse=_int, check=_positive
+    )
     last_used_resolution: timedelta = setting(
-        timedelta(seconds=60), "`last_used_at` of sessions and private tokens is written at "
-        "most this often, seconds", parse=_seconds, check=_between(0, 86400, " seconds"))
+        timedelta(seconds=60),
+        "`last_used_at` of sessions and private tokens is written at most this often, seconds",
+        parse=_seconds,
+        check=_between(0, 86400, " seconds"),
+    )
     refresh_reuse_window: timedelta = setting(
-        timedelta(seconds=10), "seconds after a rotation in which the immediate predecessor is "
+        timedelta(seconds=10),
+        "seconds after a rotation in which the immediate predecessor is "
         "answered with the same successor; 0 is strict single use",
-        parse=_seconds, check=_between(0, 60, " seconds"))
-    body_timeout: int = setting(10, "seconds for a whole request body to arrive under the shipped "
-                                "gunicorn (gevent) server, else `408`", parse=_int,
-                                check=_positive)
+        parse=_seconds,
+        check=_between(0, 60, " seconds"),
+    )
+    body_timeout: int = setting(
+        10,
+        "seconds for a whole request body to arrive under the shipped "
+        "gunicorn (gevent) server, else `408`",
+        parse=_int,
+        check=_positive,
+    )
     key_publish_delay: timedelta = setting(
-        timedelta(seconds=600), "seconds a rotated-in key is published before it signs",
-        parse=_seconds, check=_between(0, 7 * 24 * 3600, " seconds"))
-    key_rotation_days: int = setting(0, "rotate the signing key automatically after this many "
-                                     "days; 0 is off", parse=_int, check=_at_least(0))
+        timedelta(seconds=600),
+        "seconds a rotated-in key is published before it signs",
+        parse=_seconds,
+        check=_between(0, 7 * 24 * 3600, " seconds"),
+    )
+    key_rotation_days: int = setting(
+        0,
+        "rotate the signing key automatically after this many days; 0 is off",
+        parse=_int,
+        check=_at_least(0),
+    )
     oauth_dynamic_registration: bool = setting(
-        False, "RFC 7591 registration open to anyone (rate limited per address); otherwise "
-        "admins only", parse=_bool)
+        False,
+        "RFC 7591 registration open to anyone (rate limited per address); otherwise admins only",
+        parse=_bool,
+    )
     oauth_dynamic_scopes: tuple[str, ...] = setting(
-        ("read",), "the most a dynamically registered client may get", parse=_words)
+        ("read",), "the most a dynamically registered client may get", parse=_words
+    )
     console_secure_cookie: bool = setting(
-        True, "the console's refresh cookie is `Secure` (browsers keep it on "
-        "`http://127.0.0.1` and `localhost`)", parse=_bool)
+        True,
+        "the console's refresh cookie is `Secure` (browsers keep it on "
+        "`http://127.0.0.1` and `localhost`)",
+        parse=_bool,
+    )
     secret: bytes = field(default=b"", metadata={"derived": True})
     testing: bool = field(default=False, metadata={"derived": True})
 
     @classmethod
-    def from_sources(cls, *sources: Mapping[str, Any], environment: Mapping[str, str],
-                     testing: bool = False) -> Settings:
+    def from_sources(
+        cls, *sources: Mapping[str, Any], environment: Mapping[str, str], testing: bool = False
+    ) -> Settings:
         """Read every declared setting (defaults < `sources` in order < `environment` < the
         last source, the tests' overrides), parse and check each one; `validate` checks the
         rules across settings once the derived ones are filled in.
@@ -245,22 +306,28 @@ class Settings:
             raise ConfigError("AUTHSVC_AUDIENCE must differ from AUTHSVC_ISSUER")
         if self.access_ttl > self.refresh_ttl:
             raise ConfigError("AUTHSVC_ACCESS_TTL must not exceed AUTHSVC_REFRESH_TTL")
-        weaker = (self.argon2_memory_kib < OWASP_MINIMUM.memory_kib
-                  or self.argon2_time_cost < OWASP_MINIMUM.time_cost
-                  or self.argon2_parallelism < OWASP_MINIMUM.parallelism)
+        weaker = (
+            self.argon2_memory_kib < OWASP_MINIMUM.memory_kib
+            or self.argon2_time_cost < OWASP_MINIMUM.time_cost
+            or self.argon2_parallelism < OWASP_MINIMUM.parallelism
+        )
         if weaker and not self.testing:
             raise ConfigError("argon2id parameters below OWASP's minimum (19 MiB, t=2, p=1)")
 
     @property
     def hash_params(self) -> HashParams:
-        return HashParams(memory_kib=self.argon2_memory_kib, time_cost=self.argon2_time_cost,
-                          parallelism=self.argon2_parallelism)
+        return HashParams(
+            memory_kib=self.argon2_memory_kib,
+            time_cost=self.argon2_time_cost,
+            parallelism=self.argon2_parallelism,
+        )
 
     @property
     def longest_lifetime(self) -> timedelta:
         """How long a retired key must stay published: the longest any token lives."""
-        return max(self.access_ttl, self.refresh_ttl, timedelta(days=self.private_token_max_days)) + \
-            timedelta(seconds=self.leeway)
+        return max(
+            self.access_ttl, self.refresh_ttl, timedelta(days=self.private_token_max_days)
+        ) + timedelta(seconds=self.leeway)
 
 
 def env_name(field_name: str) -> str:
@@ -269,5 +336,8 @@ def env_name(field_name: str) -> str:
 
 def declared() -> list[tuple[str, Any, str]]:
     """(environment name, default, docs line) of every setting, for the docs and their test."""
-    return [(env_name(f.name), f.default, f.metadata["doc"])
-            for f in dataclasses.fields(Settings) if not f.metadata.get("derived")]
+    return [
+        (env_name(f.name), f.default, f.metadata["doc"])
+        for f in dataclasses.fields(Settings)
+        if not f.metadata.get("derived")
+    ]

@@ -4,17 +4,29 @@ Users (with their TOTP state), sessions (each holding the state of its refresh-t
 chain: no table of refresh tokens, since 0003), revoked jtis, private tokens, recovery
 codes, signing keys and audit events.
 """
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
-                        LargeBinary, String, Text)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.expression import false
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 from authsvc.extensions import db
@@ -29,10 +41,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetimes are not stored")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 def new_id() -> str:
@@ -108,7 +120,6 @@ class Session(db.Model):
     scopes: Mapped[str | None] = mapped_column(String(1024))
     audience: Mapped[str | None] = mapped_column(String(255))
     amr: Mapped[str | None] = mapped_column(String(32))  # "pwd" or "pwd otp": for id_tokens
-
 
 
 class RevokedToken(db.Model):
@@ -234,7 +245,9 @@ class AuthorizationCode(db.Model):
     __tablename__ = "oauth_codes"
 
     code_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_clients.id", ondelete="CASCADE"), index=True
+    )
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     redirect_uri: Mapped[str] = mapped_column(String(2000))
     scopes: Mapped[str] = mapped_column(String(1024))
@@ -255,7 +268,8 @@ class OAuthConsent(db.Model):
     __tablename__ = "oauth_consents"
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"),
-                                           primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_clients.id", ondelete="CASCADE"), primary_key=True
+    )
     scopes: Mapped[str] = mapped_column(String(1024))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,4 +1,5 @@
 """The old import path of `authsvc.core.tokens`, kept for resource servers written against it."""
+
 from __future__ import annotations
 
 import sys

@@ -1,11 +1,12 @@
 """The baselines: a bare Flask JSON view, and one that only does PyJWT's ES256 decode."""
+
 from __future__ import annotations
 
 import os
 
 import jwt
-from flask import Flask, jsonify, request
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from flask import Flask, jsonify, request
 
 app = Flask(__name__)
 _KEY = load_pem_public_key(os.environ["BENCH_PUBLIC_KEY_PEM"].encode())

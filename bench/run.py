@@ -7,6 +7,7 @@ the reuse window).
 Needs `wrk` (Debian: apt-get install wrk). Prints a table of requests per second and
 the ratios the targets are stated in; nothing here runs in CI.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,34 +49,52 @@ def wait_up(url: str, process: subprocess.Popen) -> None:
     raise SystemExit(f"server did not start: {url}")
 
 
-def gunicorn(app: str, env: dict[str, str], workers: int, log: Path) -> tuple[str, subprocess.Popen]:
+def gunicorn(
+    app: str, env: dict[str, str], workers: int, log: Path
+) -> tuple[str, subprocess.Popen]:
     port = free_port()
     env = {**env, "AUTHSVC_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), app],
-        cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+    )
     return f"http://127.0.0.1:{port}", process
 
 
-def wrk(url: str, seconds: int, connections: int, headers: dict[str, str] | None = None,
-        script: Path | None = None, env: dict[str, str] | None = None) -> dict[str, float]:
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    script: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, float]:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in (headers or {}).items():
         cmd += ["-H", f"{name}: {value}"]
     if script:
         cmd += ["-s", str(script)]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True,
-                         env={**os.environ, **(env or {})}).stdout
+    out = subprocess.run(
+        cmd + [url], capture_output=True, text=True, check=True, env={**os.environ, **(env or {})}
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 1e-3, "ms": 1.0, "s": 1000.0}[p50.group(2)]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": float(p50.group(1)) * scale,
-            "errors": int(non2xx.group(1)) if non2xx else 0}
+    return {
+        "rps": rps,
+        "p50_ms": float(p50.group(1)) * scale,
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
 def rss_mb(master: subprocess.Popen) -> list[float]:
-    children = subprocess.run(["pgrep", "-P", str(master.pid)], capture_output=True, text=True).stdout.split()
+    children = subprocess.run(
+        ["pgrep", "-P", str(master.pid)], capture_output=True, text=True
+    ).stdout.split()
     sizes = []
     for pid in children:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -90,13 +109,13 @@ def prepare(env: dict[str, str], refresh_count: int, revoked: int) -> dict[str, 
     from cryptography.hazmat.primitives import serialization
     from sqlalchemy import insert
 
-    from authsvc.core import clock
     from authsvc import create_app
+    from authsvc.core import clock
+    from authsvc.core.principal import Client
     from authsvc.extensions import db
     from authsvc.models import RevokedToken, Session, new_id
-    from authsvc.services.runtime import keystore
-    from authsvc.core.principal import Client
     from authsvc.services import sessions, users
+    from authsvc.services.runtime import keystore
 
     app = create_app()
     with app.app_context():
@@ -107,19 +126,32 @@ def prepare(env: dict[str, str], refresh_count: int, revoked: int) -> dict[str, 
         for _ in range(refresh_count):
             session_id = new_id()
             pair_of_session, claims = sessions._mint(session_id, user.id, user.scope_list, now)
-            db.session.add(Session(id=session_id, user_id=user.id, created_at=now, last_used_at=now,
-                                   expires_at=now, refresh_jti=claims["jti"],
-                                   refresh_iat=claims["iat"], refresh_exp=claims["exp"]))
+            db.session.add(
+                Session(
+                    id=session_id,
+                    user_id=user.id,
+                    created_at=now,
+                    last_used_at=now,
+                    expires_at=now,
+                    refresh_jti=claims["jti"],
+                    refresh_iat=claims["iat"],
+                    refresh_exp=claims["exp"],
+                )
+            )
             lines.append(pair_of_session.refresh_token)
         db.session.commit()
         key = keystore().signing_key()
-        pem = key.verifying.public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        pem = key.verifying.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
         if revoked:
             expires = now.replace(year=now.year + 1)
-            rows = [{"jti": f"{i:032x}", "expires_at": expires, "revoked_at": now} for i in range(revoked)]
+            rows = [
+                {"jti": f"{i:032x}", "expires_at": expires, "revoked_at": now}
+                for i in range(revoked)
+            ]
             for start in range(0, revoked, 50_000):
-                db.session.execute(insert(RevokedToken), rows[start:start + 50_000])
+                db.session.execute(insert(RevokedToken), rows[start : start + 50_000])
             db.session.commit()
     return {"access": pair.access_token, "refresh_lines": "\n".join(lines), "pem": pem}
 
@@ -148,10 +180,16 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="authsvc-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
-    env.update({"AUTHSVC_INSTANCE_PATH": str(work / "instance"), "AUTHSVC_SECRET_KEY": SECRET,
-                "AUTHSVC_ISSUER": ISSUER, "AUTHSVC_ADDRESS_RATE": "1000000 per minute",
-                "AUTHSVC_LOGIN_FAILURES": "1000000",
-                "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics")})
+    env.update(
+        {
+            "AUTHSVC_INSTANCE_PATH": str(work / "instance"),
+            "AUTHSVC_SECRET_KEY": SECRET,
+            "AUTHSVC_ISSUER": ISSUER,
+            "AUTHSVC_ADDRESS_RATE": "1000000 per minute",
+            "AUTHSVC_LOGIN_FAILURES": "1000000",
+            "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
+        }
+    )
     (work / "metrics").mkdir()
     print(f"preparing in {work} ...", flush=True)
     prepared = prepare(env, refresh_count=60_000, revoked=0)
@@ -168,25 +206,35 @@ def main() -> None:
         servers.append(bare)
         wait_up(bare_url + "/json", bare)
         results["bare Flask JSON view"] = wrk(bare_url + "/json", args.seconds, args.connections)
-        results["bare Flask + PyJWT ES256 decode"] = wrk(bare_url + "/decode", args.seconds,
-                                                         args.connections, bearer)
+        results["bare Flask + PyJWT ES256 decode"] = wrk(
+            bare_url + "/decode", args.seconds, args.connections, bearer
+        )
         bare.send_signal(signal.SIGINT)
 
         url, server = gunicorn("wsgi:app", env, args.workers, work / "authsvc.log")
         servers.append(server)
         wait_up(url + "/api/v1/health", server)
-        results["authsvc /auth/verify"] = wrk(url + "/api/v1/auth/verify", args.seconds,
-                                              args.connections, bearer)
-        results["authsvc /auth/refresh"] = wrk(url, args.seconds, args.connections,
-                                               script=ROOT / "bench" / "refresh.lua",
-                                               env={"BENCH_REFRESH_TOKENS": str(tokens_file)})
+        results["authsvc /auth/verify"] = wrk(
+            url + "/api/v1/auth/verify", args.seconds, args.connections, bearer
+        )
+        results["authsvc /auth/refresh"] = wrk(
+            url,
+            args.seconds,
+            args.connections,
+            script=ROOT / "bench" / "refresh.lua",
+            env={"BENCH_REFRESH_TOKENS": str(tokens_file)},
+        )
         results["authsvc /auth/refresh, in pairs (2 requests per token)"] = wrk(
-            url, args.seconds, args.connections, script=ROOT / "bench" / "refresh_pairs.lua",
-            env={"BENCH_REFRESH_TOKENS": str(pairs_file)})
+            url,
+            args.seconds,
+            args.connections,
+            script=ROOT / "bench" / "refresh_pairs.lua",
+            env={"BENCH_REFRESH_TOKENS": str(pairs_file)},
+        )
         argon2_before = argon2_verify_ms()  # the reference, timed next to the login row
         results["authsvc /auth/login (1 connection)"] = wrk(
-            url + "/api/v1/auth/login", args.seconds, 1,
-            script=_login_script(work), env={})
+            url + "/api/v1/auth/login", args.seconds, 1, script=_login_script(work), env={}
+        )
         argon2 = (argon2_before + argon2_verify_ms()) / 2
         rss = rss_mb(server)
         server.send_signal(signal.SIGINT)
@@ -198,7 +246,8 @@ def main() -> None:
         servers.append(server)
         wait_up(url + "/api/v1/health", server)
         results[f"authsvc /auth/verify, {args.revoked:,} revoked"] = wrk(
-            url + "/api/v1/auth/verify", args.seconds, args.connections, bearer)
+            url + "/api/v1/auth/verify", args.seconds, args.connections, bearer
+        )
         rss += rss_mb(server)
     finally:
         for process in servers:
@@ -211,21 +260,24 @@ def _login_script(work: Path) -> Path:
     script = work / "login.lua"
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.body = \'{{"email": "bench@example.com", "password": "{PASSWORD}"}}\'\n')
+        f'wrk.body = \'{{"email": "bench@example.com", "password": "{PASSWORD}"}}\'\n'
+    )
     return script
 
 
 def _insert_revoked(env: dict[str, str], count: int) -> None:
-    code = ("import sys; sys.path.insert(0, '.'); from bench.run import prepare_revoked; "
-            f"prepare_revoked({count})")
+    code = (
+        "import sys; sys.path.insert(0, '.'); from bench.run import prepare_revoked; "
+        f"prepare_revoked({count})"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
 
 
 def prepare_revoked(count: int) -> None:
     from sqlalchemy import insert
 
-    from authsvc.core import clock
     from authsvc import create_app
+    from authsvc.core import clock
     from authsvc.extensions import db
     from authsvc.models import RevokedToken
 
@@ -234,16 +286,26 @@ def prepare_revoked(count: int) -> None:
         now = clock.now()
         expires = now.replace(year=now.year + 1)
         for start in range(0, count, 50_000):
-            db.session.execute(insert(RevokedToken), [
-                {"jti": f"{i:032x}", "expires_at": expires, "revoked_at": now}
-                for i in range(start, min(count, start + 50_000))])
+            db.session.execute(
+                insert(RevokedToken),
+                [
+                    {"jti": f"{i:032x}", "expires_at": expires, "revoked_at": now}
+                    for i in range(start, min(count, start + 50_000))
+                ],
+            )
         db.session.commit()
 
 
-def report(results: dict[str, dict[str, float]], argon2_ms: float, rss: list[float],
-           args: argparse.Namespace) -> None:
-    print(f"\n{os.cpu_count()} cores, {args.workers} gunicorn workers, wrk -t1 -c{args.connections} "
-          f"for {args.seconds} s per row (login: -c1)\n")
+def report(
+    results: dict[str, dict[str, float]],
+    argon2_ms: float,
+    rss: list[float],
+    args: argparse.Namespace,
+) -> None:
+    print(
+        f"\n{os.cpu_count()} cores, {args.workers} gunicorn workers, wrk -t1 -c{args.connections} "
+        f"for {args.seconds} s per row (login: -c1)\n"
+    )
     print("| measurement | requests/s | median ms | non-2xx |\n|---|---:|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['errors']} |")
@@ -255,10 +317,14 @@ def report(results: dict[str, dict[str, float]], argon2_ms: float, rss: list[flo
     print("\n| ratio | value | target |\n|---|---:|---|")
     print(f"| verify / bare decode | {verify / decode:.2f} | >= 0.9 |")
     print(f"| verify with revoked rows / verify | {verify / revoked:.2f} (slowdown) | <= 1.1 |")
-    print(f"| login median / one argon2id verify ({argon2_ms:.1f} ms) | {login / argon2_ms:.2f} | <= 1.15 |")
+    print(
+        f"| login median / one argon2id verify ({argon2_ms:.1f} ms) | {login / argon2_ms:.2f} | <= 1.15 |"
+    )
     pairs = results["authsvc /auth/refresh, in pairs (2 requests per token)"]["rps"]
     print(f"| refresh requests/s | {refresh:.0f} | >= 500 |")
-    print(f"| refresh in pairs / plain refresh | {pairs / refresh:.2f} | (a replay signs, never writes twice) |")
+    print(
+        f"| refresh in pairs / plain refresh | {pairs / refresh:.2f} | (a replay signs, never writes twice) |"
+    )
     print(f"| worker RSS, MB (max of {len(rss)}) | {max(rss):.0f} | <= 80 |")
 
 

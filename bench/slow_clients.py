@@ -8,6 +8,7 @@ Prints the ordinary client's latencies (min/median/max) and how many of its requ
 failed or took longer than 2 s. By hand, never in CI (tests/test_slow_clients.py is the
 bounded test).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,14 @@ import threading
 import time
 
 
-def dribble(host: str, port: int, mode: str, stop: threading.Event, interval: float,
-            opened: list[socket.socket]) -> None:
+def dribble(
+    host: str,
+    port: int,
+    mode: str,
+    stop: threading.Event,
+    interval: float,
+    opened: list[socket.socket],
+) -> None:
     try:
         sock = socket.create_connection((host, port), timeout=5)
     except OSError:
@@ -27,8 +34,10 @@ def dribble(host: str, port: int, mode: str, stop: threading.Event, interval: fl
     if mode == "headers":
         head, payload = b"", b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 10000
     else:
-        head = (b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 10000\r\n\r\n")
+        head = (
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 10000\r\n\r\n"
+        )
         payload = b" " * 10000
     try:
         sock.sendall(head)
@@ -69,9 +78,14 @@ def main() -> None:
     args = parser.parse_args()
     host, port = args.address.rsplit(":", 1)
     stop, opened = threading.Event(), []
-    threads = [threading.Thread(target=dribble, daemon=True,
-                                args=(host, int(port), args.mode, stop, args.interval, opened))
-               for _ in range(args.conns)]
+    threads = [
+        threading.Thread(
+            target=dribble,
+            daemon=True,
+            args=(host, int(port), args.mode, stop, args.interval, opened),
+        )
+        for _ in range(args.conns)
+    ]
     for thread in threads:
         thread.start()
     time.sleep(1)
@@ -85,9 +99,15 @@ def main() -> None:
         sock.close()
     ok = [x for x in latencies if x is not None]
     slow = sum(1 for x in ok if x > 2)
-    print(f"{args.mode}: {len(latencies)} health requests, {len(latencies) - len(ok)} failed, "
-          f"{slow} over 2 s; latency ms min/median/max "
-          + (f"{min(ok)*1e3:.1f}/{statistics.median(ok)*1e3:.1f}/{max(ok)*1e3:.1f}" if ok else "-"))
+    print(
+        f"{args.mode}: {len(latencies)} health requests, {len(latencies) - len(ok)} failed, "
+        f"{slow} over 2 s; latency ms min/median/max "
+        + (
+            f"{min(ok) * 1e3:.1f}/{statistics.median(ok) * 1e3:.1f}/{max(ok) * 1e3:.1f}"
+            if ok
+            else "-"
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     AUTHSVC_URL=http://127.0.0.1:5000 AUTHSVC_INTROSPECT_TOKEN=<token with the introspect scope> \
         flask --app examples.resource_server run --port 5001
 """
+
 from __future__ import annotations
 
 import os
@@ -15,11 +16,16 @@ from authsvc.verifier import Verifier
 
 def create_app(authsvc_url: str | None = None, **options: Any) -> Flask:
     url = authsvc_url or os.environ.get("AUTHSVC_URL", "http://127.0.0.1:5000")
-    verifier = Verifier(**{
-        "issuer": os.environ.get("AUTHSVC_ISSUER", url), "audience": "authsvc",
-        "jwks_url": f"{url}/.well-known/jwks.json",
-        "introspect_url": f"{url}/api/v1/auth/introspect",
-        "introspect_token": os.environ.get("AUTHSVC_INTROSPECT_TOKEN"), **options})
+    verifier = Verifier(
+        **{
+            "issuer": os.environ.get("AUTHSVC_ISSUER", url),
+            "audience": "authsvc",
+            "jwks_url": f"{url}/.well-known/jwks.json",
+            "introspect_url": f"{url}/api/v1/auth/introspect",
+            "introspect_token": os.environ.get("AUTHSVC_INTROSPECT_TOKEN"),
+            **options,
+        }
+    )
     app = Flask(__name__)
 
     @app.get("/notes")

@@ -3,13 +3,13 @@
 SQLite by default. With AUTHSVC_TEST_DATABASE_URL set (PostgreSQL), the whole suite runs
 against a fresh database created for this run and dropped after it.
 """
+
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +19,43 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from authsvc.core import clock
 from authsvc import create_app
-from authsvc.extensions import db
+from authsvc.core import clock
 from authsvc.core.principal import Client
+from authsvc.extensions import db
 from authsvc.services import users as user_service
-
-PASSWORD = "quartz-Meadow-91-lantern"
-SECRET = "test-instance-secret-0123456789-abcdefghijklmnop"
-FAST_HASH = {"AUTHSVC_ARGON2_MEMORY_KIB": 256, "AUTHSVC_ARGON2_TIME_COST": 1}
-T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
+from tests.helpers import (
+    CHROMIUM,
+    FAST_HASH,
+    PASSWORD,
+    SECRET,
+    T0,
+    BrowserTab,
+    Configured,
+    FakeTime,
+    HostileTarget,
+    HostileWorld,
+    RedisTarget,
+    ResourceServer,
+    Server,
+    TestUser,
+    TotpState,
+    bearer,
+    empty_database,
+    free_port,
+)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = []
     pg = os.environ.get("AUTHSVC_TEST_DATABASE_URL")
-    lines.append(f"authsvc database: {'PostgreSQL ' + make_url(pg).render_as_string() if pg else 'SQLite (AUTHSVC_TEST_DATABASE_URL unset: PostgreSQL tests skipped)'}")
+    lines.append(
+        f"authsvc database: {'PostgreSQL ' + make_url(pg).render_as_string() if pg else 'SQLite (AUTHSVC_TEST_DATABASE_URL unset: PostgreSQL tests skipped)'}"
+    )
     redis = os.environ.get("AUTHSVC_TEST_REDIS_URL")
-    lines.append(f"authsvc redis: {redis or 'none (AUTHSVC_TEST_REDIS_URL unset: Redis tests skipped)'}")
+    lines.append(
+        f"authsvc redis: {redis or 'none (AUTHSVC_TEST_REDIS_URL unset: Redis tests skipped)'}"
+    )
     return lines
 
 
@@ -82,16 +101,6 @@ def config(database_url: str, tmp_path: Path, refresh_window: int | None) -> dic
     }
 
 
-def empty_database(app: Flask) -> None:
-    """Delete every row (children first) and close the app's pool: the next test starts clean."""
-    with app.app_context():
-        db.session.remove()
-        with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
-        db.engine.dispose()
-
-
 @pytest.fixture
 def app(config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     monkeypatch.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path / "instance"))
@@ -124,14 +133,6 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-@dataclass
-class TestUser:
-    __test__ = False
-    id: str
-    email: str
-    password: str = PASSWORD
-
-
 @pytest.fixture
 def make_user(app: Flask) -> Callable[..., TestUser]:
     def make(email: str = "alice@example.com", password: str = PASSWORD, **kwargs: Any) -> TestUser:
@@ -157,8 +158,9 @@ def login(client: FlaskClient) -> Callable[..., dict[str, Any]]:
     """Log in through the API and return the token pair (asserting success)."""
 
     def do(who: TestUser, **extra: Any) -> dict[str, Any]:
-        response = client.post("/api/v1/auth/login",
-                               json={"email": who.email, "password": who.password, **extra})
+        response = client.post(
+            "/api/v1/auth/login", json={"email": who.email, "password": who.password, **extra}
+        )
         assert response.status_code == 200, response.get_json()
         return response.get_json()
 
@@ -171,50 +173,33 @@ def tokens(user: TestUser, login: Callable[..., dict[str, Any]]) -> dict[str, An
     return login(user)
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def envelope(code: str, *, type: str = "client_error", attr: str | None = None,
-             reason: str | None = None) -> dict[str, Any]:
-    """The parts of an error body every test asserts (detail is free text)."""
-    return {"type": type, "code": code, "attr": attr,
-            "extra": {"reason": reason} if reason else None}
-
-
-def error_of(response: Any) -> dict[str, Any]:
-    body = response.get_json()
-    assert set(body) == {"type", "errors"}, body
-    assert len(body["errors"]) == 1, body
-    (item,) = body["errors"]
-    assert set(item) == {"code", "detail", "attr", "extra"} and item["detail"], item
-    return {"type": body["type"], "code": item["code"], "attr": item["attr"], "extra": item["extra"]}
-
-
 # --- two-factor login (issue 5) ---
 
 
-@dataclass
-class TotpState:
-    secret: str
-    recovery_codes: list[str]
-    access_token: str
-
-
 @pytest.fixture
-def enable_totp(client: FlaskClient, login: Callable[..., dict[str, Any]]) -> Callable[[TestUser], TotpState]:
+def enable_totp(
+    client: FlaskClient, login: Callable[..., dict[str, Any]]
+) -> Callable[[TestUser], TotpState]:
     """Turn TOTP on for a user through the API, at the service clock's current time."""
     import pyotp
 
     def enable(who: TestUser) -> TotpState:
         access = login(who)["access_token"]
-        r = client.post("/api/v1/auth/totp/setup", headers=bearer(access),
-                        json={"current_password": who.password})
+        r = client.post(
+            "/api/v1/auth/totp/setup",
+            headers=bearer(access),
+            json={"current_password": who.password},
+        )
         assert r.status_code == 200, r.get_json()
         secret = r.get_json()["secret"]
-        r = client.post("/api/v1/auth/totp/enable", headers=bearer(access),
-                        json={"current_password": who.password,
-                              "totp_code": pyotp.TOTP(secret).at(clock.now())})
+        r = client.post(
+            "/api/v1/auth/totp/enable",
+            headers=bearer(access),
+            json={
+                "current_password": who.password,
+                "totp_code": pyotp.TOTP(secret).at(clock.now()),
+            },
+        )
         assert r.status_code == 200, r.get_json()
         return TotpState(secret, r.get_json()["recovery_codes"], access)
 
@@ -222,8 +207,9 @@ def enable_totp(client: FlaskClient, login: Callable[..., dict[str, Any]]) -> Ca
 
 
 @pytest.fixture
-def totp_user(frozen: datetime, user: TestUser,
-              enable_totp: Callable[[TestUser], TotpState]) -> TotpState:
+def totp_user(
+    frozen: datetime, user: TestUser, enable_totp: Callable[[TestUser], TotpState]
+) -> TotpState:
     """`user` with TOTP on, enabled five minutes before T0; the clock is left at T0."""
     from datetime import timedelta
 
@@ -234,21 +220,6 @@ def totp_user(frozen: datetime, user: TestUser,
 
 
 # --- real processes on loopback ports (issues 7, 8) ---
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    env: dict[str, str]
-    process: Any
 
 
 @pytest.fixture
@@ -270,19 +241,27 @@ def serve(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     def start(workers: int = 1, **env: str) -> Server:
         port = free_port()
         server_env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
-        server_env.update({
-            "AUTHSVC_DATABASE_URL": database_url, "AUTHSVC_SECRET_KEY": SECRET,
-            "AUTHSVC_ISSUER": "http://authsvc.test",
-            "AUTHSVC_INSTANCE_PATH": str(tmp_path / f"instance-{port}"),
-            "AUTHSVC_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers),
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"),
-            **env,
-        })
+        server_env.update(
+            {
+                "AUTHSVC_DATABASE_URL": database_url,
+                "AUTHSVC_SECRET_KEY": SECRET,
+                "AUTHSVC_ISSUER": "http://authsvc.test",
+                "AUTHSVC_INSTANCE_PATH": str(tmp_path / f"instance-{port}"),
+                "AUTHSVC_BIND": f"127.0.0.1:{port}",
+                "WEB_CONCURRENCY": str(workers),
+                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"),
+                **env,
+            }
+        )
         os.makedirs(server_env["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
         log = open(tmp_path / f"server-{port}.log", "wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(root / "gunicorn.conf.py"), "wsgi:app"],
-            cwd=root, env=server_env, stdout=log, stderr=subprocess.STDOUT)
+            cwd=root,
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         server = Server(f"http://127.0.0.1:{port}", server_env, process)
         started.append(server)
         deadline = time.monotonic() + 30
@@ -306,25 +285,6 @@ def serve(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
             server.process.kill()
 
 
-def http(method: str, url: str, body: dict[str, Any] | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any] | None]:
-    """A tiny JSON client for tests against real servers (stdlib only)."""
-    import json
-    import urllib.error
-    import urllib.request
-
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        **({"Content-Type": "application/json"} if data is not None else {}), **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
-
-
 # --- accounts, audit log and abuse limits (issue 6) ---
 
 
@@ -332,12 +292,6 @@ def http(method: str, url: str, body: dict[str, Any] | None = None,
 def admin_token(admin: TestUser, login: Callable[..., dict[str, Any]]) -> str:
     """An access token of `admin`."""
     return login(admin)["access_token"]
-
-
-@dataclass
-class RedisTarget:
-    url: str
-    prefix: str
 
 
 @pytest.fixture
@@ -348,8 +302,10 @@ def redis_target() -> Iterator[RedisTarget]:
     """
     url = os.environ.get("AUTHSVC_TEST_REDIS_URL")
     if not url:
-        pytest.skip("AUTHSVC_TEST_REDIS_URL is unset: the Redis-backed limit tests need a real "
-                    "Redis (.ci/run sets it to redis://127.0.0.1:6379/15)")
+        pytest.skip(
+            "AUTHSVC_TEST_REDIS_URL is unset: the Redis-backed limit tests need a real "
+            "Redis (.ci/run sets it to redis://127.0.0.1:6379/15)"
+        )
     import redis
 
     target = RedisTarget(url, f"authsvc-test-{uuid.uuid4().hex}:")
@@ -377,14 +333,6 @@ def make_app(app: Flask, config: dict[str, Any]) -> Iterator[Callable[..., Flask
             db.engine.dispose()
 
 
-@dataclass
-class Configured:
-    app: Flask
-    client: FlaskClient
-    make_user: Callable[..., TestUser]
-    login: Callable[..., dict[str, Any]]
-
-
 @pytest.fixture
 def configure(config: dict[str, Any], request: pytest.FixtureRequest) -> Callable[..., Configured]:
     """`configure(AUTHSVC_X=...)` sets config, then builds `app` and what hangs off it.
@@ -395,18 +343,25 @@ def configure(config: dict[str, Any], request: pytest.FixtureRequest) -> Callabl
 
     def build(**overrides: Any) -> Configured:
         config.update(overrides)
-        return Configured(*(request.getfixturevalue(name)
-                            for name in ("app", "client", "make_user", "login")))
+        return Configured(
+            *(request.getfixturevalue(name) for name in ("app", "client", "make_user", "login"))
+        )
 
     return build
 
 
 # --- web console in a real browser (issue 9) ---
 
-CHROMIUM = os.environ.get("AUTHSVC_CHROMIUM", "/usr/bin/chromium")
 # Debian's Chromium on a machine with no outside network: no first-run, sync or updater traffic.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -433,22 +388,13 @@ def chromium() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright (never a downloaded browser); one per test run."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} not found: apt-get install chromium")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright not installed: pip install -e '.[test]'")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright not installed: pip install -e '.[test]'"
+    )
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@dataclass
-class BrowserTab:
-    page: Any
-    url: str
-    problems: list[str]
-
-    def go(self, path: str) -> None:
-        self.page.goto(self.url + path)
 
 
 @pytest.fixture
@@ -464,41 +410,20 @@ def tab(chromium: Any, live_server: str) -> Iterator[BrowserTab]:
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda msg: problems.append(f"console: {msg.text}")
-            if "Content Security Policy" in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console: {msg.text}")
+            if "Content Security Policy" in msg.text
+            else None
+        ),
+    )
     yield BrowserTab(page, live_server, problems)
     context.close()
     assert not problems, problems
 
 
 # --- verification for other services (issue 7) ---
-
-
-class FakeTime:
-    """The verifier's clocks, moved by tests: wall time and monotonic time, both offset."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-    def now(self) -> datetime:
-        from datetime import timedelta
-
-        return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
-
-    def monotonic(self) -> float:
-        import time
-
-        return time.monotonic() + self.offset
-
-
-@dataclass
-class ResourceServer:
-    url: str
-    time: FakeTime
-    app: Flask
 
 
 @pytest.fixture
@@ -522,8 +447,13 @@ def resource_server() -> Iterator[Callable[..., ResourceServer]]:
 
     def start(authsvc_url: str, introspect_token: str, **options: Any) -> ResourceServer:
         fake = FakeTime()
-        rs_app = example.create_app(authsvc_url, introspect_token=introspect_token,
-                                    now=fake.now, monotonic=fake.monotonic, **options)
+        rs_app = example.create_app(
+            authsvc_url,
+            introspect_token=introspect_token,
+            now=fake.now,
+            monotonic=fake.monotonic,
+            **options,
+        )
         server = make_server("127.0.0.1", 0, rs_app, threaded=True, request_handler=QuietHandler)
         thread = threading.Thread(target=server.serve_forever, name="resource-server", daemon=True)
         thread.start()
@@ -543,48 +473,19 @@ def resource_server() -> Iterator[Callable[..., ResourceServer]]:
 UNTHROTTLED = {"AUTHSVC_ADDRESS_RATE": "1000000 per minute", "AUTHSVC_LOGIN_FAILURES": 1000000}
 
 
-@dataclass
-class HostileTarget:
-    """An app with open registration and raised limits, an admin (scopes `read write
-    introspect`) and a plain user: what fuzzing and hostile tables aim at."""
-
-    app: Flask
-    client: FlaskClient
-    admin: TestUser
-    user: TestUser
-    login: Callable[..., dict[str, Any]]
-
-
 @pytest.fixture
 def hostile_target(configure: Callable[..., Configured]) -> HostileTarget:
     built = configure(AUTHSVC_OPEN_REGISTRATION=True, **UNTHROTTLED)
-    admin = built.make_user("root@example.com", is_admin=True,
-                            scopes=["read", "write", "introspect"])
+    admin = built.make_user(
+        "root@example.com", is_admin=True, scopes=["read", "write", "introspect"]
+    )
     return HostileTarget(built.app, built.client, admin, built.make_user(), built.login)
 
 
-@dataclass
-class HostileWorld:
-    """Live credentials of every kind on a `HostileTarget`, and ids for routes that take one."""
-
-    target: HostileTarget
-    access: str  # the admin's (scopes read write introspect)
-    refresh: str  # the admin's, of the same session
-    private: str  # the admin's private token
-    private_id: str
-    user_id: str
-
-    @property
-    def client(self) -> FlaskClient:
-        return self.target.client
-
-    def path(self, template: str) -> str:
-        return template.format(token_id=self.private_id, user_id=self.user_id,
-                               session_id="0" * 32, path="orders/42")
-
-
 @pytest.fixture(scope="module")
-def hostile_world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileWorld]:
+def hostile_world(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HostileWorld]:
     """A `HostileTarget` and its credentials, one per test module.
 
     For tables of requests that must write nothing: hundreds of rows share one app, and
@@ -592,27 +493,49 @@ def hostile_world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
     """
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path_factory.mktemp("hostile") / "instance"))
-        app = create_app({"TESTING": True, "AUTHSVC_DATABASE_URL": database_url,
-                          "AUTHSVC_SECRET_KEY": SECRET, "AUTHSVC_ISSUER": "http://authsvc.test",
-                          "AUTHSVC_OPEN_REGISTRATION": True, **FAST_HASH, **UNTHROTTLED})
+        app = create_app(
+            {
+                "TESTING": True,
+                "AUTHSVC_DATABASE_URL": database_url,
+                "AUTHSVC_SECRET_KEY": SECRET,
+                "AUTHSVC_ISSUER": "http://authsvc.test",
+                "AUTHSVC_OPEN_REGISTRATION": True,
+                **FAST_HASH,
+                **UNTHROTTLED,
+            }
+        )
     with app.app_context():
-        admin = user_service.create_user("root@example.com", PASSWORD, client=Client(),
-                                         is_admin=True, scopes=["read", "write", "introspect"])
+        admin = user_service.create_user(
+            "root@example.com",
+            PASSWORD,
+            client=Client(),
+            is_admin=True,
+            scopes=["read", "write", "introspect"],
+        )
         user = user_service.create_user("alice@example.com", PASSWORD, client=Client())
         admin_user, plain_user = TestUser(admin.id, admin.email), TestUser(user.id, user.email)
     client = app.test_client()
 
     def login(who: TestUser, **extra: Any) -> dict[str, Any]:
-        r = client.post("/api/v1/auth/login", json={"email": who.email, "password": who.password, **extra})
+        r = client.post(
+            "/api/v1/auth/login", json={"email": who.email, "password": who.password, **extra}
+        )
         assert r.status_code == 200, r.get_json()
         return r.get_json()
 
     pair = login(admin_user)
-    r = client.post("/api/v1/private-tokens", headers=bearer(pair["access_token"]),
-                    json={"name": "ci", "expires_in_days": 30, "current_password": PASSWORD})
+    r = client.post(
+        "/api/v1/private-tokens",
+        headers=bearer(pair["access_token"]),
+        json={"name": "ci", "expires_in_days": 30, "current_password": PASSWORD},
+    )
     assert r.status_code == 201, r.get_json()
-    yield HostileWorld(HostileTarget(app, client, admin_user, plain_user, login),
-                       pair["access_token"], pair["refresh_token"], r.get_json()["token"],
-                       r.get_json()["id"], plain_user.id)
+    yield HostileWorld(
+        HostileTarget(app, client, admin_user, plain_user, login),
+        pair["access_token"],
+        pair["refresh_token"],
+        r.get_json()["token"],
+        r.get_json()["id"],
+        plain_user.id,
+    )
     empty_database(app)
-

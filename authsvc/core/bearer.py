@@ -3,6 +3,7 @@
 Only the request's query arguments and headers are read, so a resource server can use it
 without the server's dependencies.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -20,8 +21,9 @@ class AmbiguousCredentials(ValueError):
 def read_token(args: Mapping[str, str], headers: Mapping[str, str]) -> str | None:
     """The token from `Authorization: Bearer` or `X-API-Key`; never from the query string."""
     if "access_token" in args:
-        raise AmbiguousCredentials("Send tokens in the Authorization header, not in the URL.",
-                                   attr="access_token")
+        raise AmbiguousCredentials(
+            "Send tokens in the Authorization header, not in the URL.", attr="access_token"
+        )
     bearer: str | None = None
     header = headers.get("Authorization")
     if header is not None:

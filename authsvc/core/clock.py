@@ -2,18 +2,19 @@
 
 Tests freeze or move it instead of sleeping, and so see the edges exactly.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 _frozen: datetime | None = None
 
 
 def now() -> datetime:
     """Aware UTC now, or the frozen instant."""
-    return _frozen if _frozen is not None else datetime.now(timezone.utc)
+    return _frozen if _frozen is not None else datetime.now(UTC)
 
 
 def timestamp() -> int:
@@ -24,7 +25,7 @@ def freeze(at: datetime) -> None:
     global _frozen
     if at.tzinfo is None:
         raise ValueError("freeze() needs an aware datetime")
-    _frozen = at.astimezone(timezone.utc)
+    _frozen = at.astimezone(UTC)
 
 
 def advance(delta: timedelta | float) -> None:

@@ -4,6 +4,7 @@ Each purpose gets its own AES-256-GCM key derived with HKDF, so a ciphertext mad
 one use (a signing key) can never be opened as another (a TOTP secret). The associated
 data binds a ciphertext to its row, so rows cannot be swapped in the database.
 """
+
 from __future__ import annotations
 
 import base64

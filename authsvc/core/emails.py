@@ -13,6 +13,7 @@ address look like another:
   refusing every non-Latin address would shut out people, and an address wholly in
   another script cannot pass for a Latin one letter by letter in a mixed word.
 """
+
 from __future__ import annotations
 
 import unicodedata

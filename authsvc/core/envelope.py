@@ -4,6 +4,7 @@ Pure: no Flask, no SQLAlchemy. `authsvc.errors` (the server's handlers) and `aut
 (a resource server's) both call `render`, so a client meets one body and one
 `WWW-Authenticate` whichever of the two refused it.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,7 +15,7 @@ __all__ = ["REALM", "challenge", "render"]
 
 REALM = "authsvc"
 # RFC 6750 section 3: error_description and scope are %x20-21 / %x23-5B / %x5D-7E.
-_NOT_QUOTABLE = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+_NOT_QUOTABLE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 
 def _quoted(value: str) -> str:
@@ -28,8 +29,15 @@ def _scopes(extra: Mapping[str, Any] | None) -> list[str]:
     return []
 
 
-def challenge(status: int, code: str, detail: str, extra: Mapping[str, Any] | None = None, *,
-              realm: str = REALM, bearer_error: str | None = None) -> str | None:
+def challenge(
+    status: int,
+    code: str,
+    detail: str,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    realm: str = REALM,
+    bearer_error: str | None = None,
+) -> str | None:
     """The `WWW-Authenticate` value of one error (RFC 6750 section 3), or None.
 
     - any 401: `Bearer realm=...`, plus `error="invalid_token"` and `error_description`
@@ -52,23 +60,41 @@ def challenge(status: int, code: str, detail: str, extra: Mapping[str, Any] | No
     return None
 
 
-def render(status: int, items: Sequence[Mapping[str, Any]], *, type: str | None = None,
-           realm: str = REALM, bearer_error: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+def render(
+    status: int,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    type: str | None = None,
+    realm: str = REALM,
+    bearer_error: str | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
     """`(body, headers)` of an error answer: the envelope and, where it applies, the challenge.
 
     `items` are `{"code", "detail", "attr"?, "extra"?}`; the first one decides the challenge.
     """
     body = {
         "type": type or ("server_error" if status >= 500 else "client_error"),
-        "errors": [{"code": item["code"], "detail": item["detail"], "attr": item.get("attr"),
-                    "extra": dict(item["extra"]) if item.get("extra") is not None else None}
-                   for item in items],
+        "errors": [
+            {
+                "code": item["code"],
+                "detail": item["detail"],
+                "attr": item.get("attr"),
+                "extra": dict(item["extra"]) if item.get("extra") is not None else None,
+            }
+            for item in items
+        ],
     }
     headers: dict[str, str] = {}
     if items:
         first = items[0]
-        value = challenge(status, first["code"], first["detail"], first.get("extra"),
-                          realm=realm, bearer_error=bearer_error)
+        value = challenge(
+            status,
+            first["code"],
+            first["detail"],
+            first.get("extra"),
+            realm=realm,
+            bearer_error=bearer_error,
+        )
         if value is not None:
             headers["WWW-Authenticate"] = value
     return body, headers

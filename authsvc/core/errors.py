@@ -5,6 +5,7 @@ Use cases raise the `ApiError` subclass that names the failure (or a `tokens.Inv
 `core.envelope` included). The server's Flask handlers (`authsvc.web.errors`) and the
 verifier's (`authsvc.verifier.flask`) both answer with it, so a client meets one shape.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -23,8 +24,12 @@ class ErrorItem:
     extra: Mapping[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "detail": self.detail, "attr": self.attr,
-                "extra": dict(self.extra) if self.extra is not None else None}
+        return {
+            "code": self.code,
+            "detail": self.detail,
+            "attr": self.attr,
+            "extra": dict(self.extra) if self.extra is not None else None,
+        }
 
 
 class ApiError(Exception):
@@ -37,9 +42,14 @@ class ApiError(Exception):
     # RFC 6750 `error=` of the challenge when it is not implied by the code (e.g. invalid_request).
     bearer_error: ClassVar[str | None] = None
 
-    def __init__(self, detail: str | None = None, *, attr: str | None = None,
-                 extra: Mapping[str, Any] | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        attr: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.detail = detail or self.default_detail
         self.attr = attr
         self.extra = extra
@@ -65,8 +75,9 @@ class ValidationFailed(ApiError):
         return self._items
 
     @classmethod
-    def one(cls, attr: str, code: str, detail: str,
-            extra: Mapping[str, Any] | None = None) -> ValidationFailed:
+    def one(
+        cls, attr: str, code: str, detail: str, extra: Mapping[str, Any] | None = None
+    ) -> ValidationFailed:
         return cls([ErrorItem(code, detail, attr, extra)])
 
 
@@ -145,8 +156,9 @@ class RateLimited(ApiError):
 
     def __init__(self, retry_after: int, detail: str | None = None) -> None:
         retry_after = max(1, int(retry_after))
-        super().__init__(detail, extra={"retry_after": retry_after},
-                         headers={"Retry-After": str(retry_after)})
+        super().__init__(
+            detail, extra={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)}
+        )
 
 
 class ServerError(ApiError):
@@ -167,8 +179,14 @@ class InvalidTokenError(ApiError):
 
 
 BY_STATUS: dict[int, type[ApiError]] = {
-    400: ParseError, 401: NotAuthenticated, 403: PermissionDenied, 404: NotFound,
-    405: MethodNotAllowed, 413: TooLarge, 415: UnsupportedMediaType, 500: ServerError,
+    400: ParseError,
+    401: NotAuthenticated,
+    403: PermissionDenied,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: TooLarge,
+    415: UnsupportedMediaType,
+    500: ServerError,
     503: ServiceUnavailable,
 }
 
@@ -183,7 +201,11 @@ def as_api_error(error: ApiError | tokens.InvalidToken) -> ApiError:
 def envelope(error: ApiError | tokens.InvalidToken, *, realm: str = _envelope.REALM) -> Envelope:
     """The status, JSON body and headers (RFC 6750 challenge included) of one error answer."""
     error = as_api_error(error)
-    body, challenge = _envelope.render(error.status, [item.as_dict() for item in error.items()],
-                                       type=error.type, realm=realm,
-                                       bearer_error=error.bearer_error)
+    body, challenge = _envelope.render(
+        error.status,
+        [item.as_dict() for item in error.items()],
+        type=error.type,
+        realm=realm,
+        bearer_error=error.bearer_error,
+    )
     return error.status, body, {**error.headers, **challenge}

@@ -2,6 +2,7 @@
 
 Pure functions; where keys are stored and encrypted is `services/keystore.py`'s job.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,10 +15,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from authsvc.core.tokens import ALGORITHMS, Key
+from authsvc.core.tokens import Key
 
 SYMMETRIC = frozenset({"HS256"})
-_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
+_THUMBPRINT_MEMBERS = {
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+    "RSA": ("e", "kty", "n"),
+}
 _JWK_EXPORT = {"ES256": ECAlgorithm, "EdDSA": OKPAlgorithm, "RS256": RSAAlgorithm}
 _PRIVATE_TYPES: dict[str, type] = {
     "ES256": ec.EllipticCurvePrivateKey,
@@ -66,14 +71,19 @@ def published_jwk(key: Key) -> dict[str, Any]:
     """The JWKS entry of a key (RFC 7517), with `kid`, `alg` and `use`; never a secret one."""
     if key.alg not in _JWK_EXPORT:
         raise ValueError(f"{key.alg} keys are never published")
-    jwk = {name: value for name, value in public_jwk(key.alg, key.verifying).items()
-           if name in _THUMBPRINT_MEMBERS[_kty(key.alg)]}
+    jwk = {
+        name: value
+        for name, value in public_jwk(key.alg, key.verifying).items()
+        if name in _THUMBPRINT_MEMBERS[_kty(key.alg)]
+    }
     return {**jwk, "kid": key.kid, "alg": key.alg, "use": "sig"}
 
 
 def thumbprint(jwk: dict[str, Any]) -> str:
     members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
-    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
+    digest = hashlib.sha256(
+        json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    ).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 

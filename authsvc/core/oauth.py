@@ -5,6 +5,7 @@ matching, any port on loopback as RFC 8252 section 7.3 says), PKCE S256 (RFC 763
 is refused), client-secret digests, `at_hash`, and the words the consent page shows for
 each scope.
 """
+
 from __future__ import annotations
 
 import base64
@@ -120,8 +121,12 @@ def match_redirect_uri(registered: list[str], asked: str) -> bool:
     if parts.scheme != "http" or not is_loopback(parts.hostname) or "#" in asked:
         return False
     loose = _without_port(asked)
-    return any(urlsplit(r).scheme == "http" and is_loopback(urlsplit(r).hostname)
-               and _without_port(r) == loose for r in registered)
+    return any(
+        urlsplit(r).scheme == "http"
+        and is_loopback(urlsplit(r).hostname)
+        and _without_port(r) == loose
+        for r in registered
+    )
 
 
 def with_query(uri: str, params: Mapping[str, str | None]) -> str:

@@ -3,6 +3,7 @@
 An unknown email is verified against a dummy hash made with the same parameters, so a
 login costs one argon2id verification whether or not the account exists.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

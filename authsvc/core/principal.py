@@ -3,6 +3,7 @@
 Plain values, so that use cases, the web layer and the verifier pass them around without
 importing each other.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -15,6 +15,7 @@ or mistyped claim, a date outside years 1970-9999 or a foreign issuer/audience
 (`malformed`), and then the time checks. Header and claims are parsed here (UTF-8, unique
 names, no NaN), PyJWT only checks the signature, so this order holds for any input.
 """
+
 from __future__ import annotations
 
 import base64
@@ -340,7 +341,9 @@ def decode(
         raise BadSignature()  # (r, n - s) of a genuine (r, s): malleated, refused
 
     try:
-        payload = jwt.api_jws.decode_complete(token, key.verifying, algorithms=[algorithm])["payload"]
+        payload = jwt.api_jws.decode_complete(token, key.verifying, algorithms=[algorithm])[
+            "payload"
+        ]
     except jwt.InvalidSignatureError as exc:
         raise BadSignature() from exc
     except (jwt.PyJWTError, UnicodeError, ValueError, TypeError) as exc:
@@ -386,8 +389,11 @@ def _check_claims(claims: dict[str, Any], kind: str, *, issuer: str, audience: A
     dates = ("iat", "exp", "nbf") if "nbf" in claims else ("iat", "exp")
     if not all(_is_timestamp(claims[name]) for name in dates):
         raise Malformed()
-    if claims["iss"] != issuer or not isinstance(claims["aud"], str) \
-            or not _accepts(audience, claims["aud"]):
+    if (
+        claims["iss"] != issuer
+        or not isinstance(claims["aud"], str)
+        or not _accepts(audience, claims["aud"])
+    ):
         raise Malformed()
     if "client_id" in claims and not (isinstance(claims["client_id"], str) and claims["client_id"]):
         raise Malformed()

@@ -6,6 +6,7 @@ which is what makes "each code works once" hold across the whole drift window.
 Recovery codes are random enough (60 bits) that a keyed HMAC is a sufficient hash: a
 copy of the database without the instance secret gives no way to test guesses offline.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,7 +35,8 @@ def new_secret() -> str:
 def provisioning_uri(secret: str, *, account: str, issuer: str) -> str:
     """The `otpauth://` URI authenticator apps read."""
     return pyotp.TOTP(secret, digits=DIGITS, interval=INTERVAL).provisioning_uri(
-        name=account, issuer_name=issuer)
+        name=account, issuer_name=issuer
+    )
 
 
 def qr_svg(uri: str) -> str:
@@ -60,8 +62,9 @@ def looks_like_totp(code: str) -> bool:
     return len(normal) == DIGITS and normal.isascii() and normal.isdigit()
 
 
-def match(secret: str, code: str, *, at: datetime, last_step: int | None,
-          drift: int = DRIFT) -> int | None:
+def match(
+    secret: str, code: str, *, at: datetime, last_step: int | None, drift: int = DRIFT
+) -> int | None:
     """The time step `code` belongs to, within `drift` steps of `at` and after `last_step`; else None.
 
     Steps at or before `last_step` are never tried: the code used last, and every code
@@ -85,8 +88,10 @@ def new_recovery_codes(count: int = RECOVERY_CODE_COUNT) -> list[str]:
     """`count` distinct codes like `k7qp-3mzx-a2fd` (60 random bits each)."""
     codes: set[str] = set()
     while len(codes) < count:
-        groups = ("".join(secrets.choice(_BASE32) for _ in range(_RECOVERY_GROUP_LEN))
-                  for _ in range(_RECOVERY_GROUPS))
+        groups = (
+            "".join(secrets.choice(_BASE32) for _ in range(_RECOVERY_GROUP_LEN))
+            for _ in range(_RECOVERY_GROUPS)
+        )
         codes.add("-".join(groups))
     return sorted(codes)
 
@@ -102,8 +107,7 @@ def hash_recovery_code(key: bytes, user_id: str, code: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def find_recovery_code(key: bytes, user_id: str, code: str,
-                       stored: dict[int, str]) -> int | None:
+def find_recovery_code(key: bytes, user_id: str, code: str, stored: dict[int, str]) -> int | None:
     """The id of the stored hash `code` matches, comparing with every one in constant time."""
     candidate = hash_recovery_code(key, user_id, code)
     found: int | None = None

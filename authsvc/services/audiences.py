@@ -5,6 +5,7 @@ the database at most once a second when an unknown audience shows up (a client c
 on another host is then known within a second). A removed audience stays accepted for at
 most `TTL` seconds; its tokens are still signed by this service and expire as usual.
 """
+
 from __future__ import annotations
 
 import threading

@@ -1,24 +1,30 @@
 """Audit events: added to the caller's transaction so an event exists iff its change does; read by admins."""
+
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from authsvc.core import clock
-from authsvc.services import metrics
 from authsvc.core.errors import ValidationFailed
+from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db
 from authsvc.models import AuditEvent
-from authsvc.core.principal import Client, Principal
+from authsvc.services import metrics
 
 
-
-def record(event_type: str, *, client: Client | None, user_id: str | None = None,
-           actor_id: str | None = None, **detail: Any) -> None:
+def record(
+    event_type: str,
+    *,
+    client: Client | None,
+    user_id: str | None = None,
+    actor_id: str | None = None,
+    **detail: Any,
+) -> None:
     """Add one event; the caller commits. Never pass a secret, code or token in `detail`.
 
     Times in `detail` are passed as datetimes and stored as the contract writes them
@@ -26,16 +32,23 @@ def record(event_type: str, *, client: Client | None, user_id: str | None = None
     """
     client = client or Client()
     metrics.observe_event(event_type)
-    db.session.add(AuditEvent(
-        at=clock.now(), type=event_type, user_id=user_id, actor_id=actor_id,
-        ip=client.ip, user_agent=client.user_agent, detail=_plain(detail),
-    ))
+    db.session.add(
+        AuditEvent(
+            at=clock.now(),
+            type=event_type,
+            user_id=user_id,
+            actor_id=actor_id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            detail=_plain(detail),
+        )
+    )
 
 
 def _plain(value: Any) -> Any:
     """`value` with every datetime written as RFC 3339 UTC with `Z` (JSON has no time type)."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -53,9 +66,15 @@ MAX_LIMIT = 200
 _MAX_ID = 2**63 - 1  # the largest id a BIGINT holds: a cursor past it names no event
 
 
-def list_events(principal: Principal, *, user_id: str | None = None, type: str | None = None,
-                since: datetime | None = None, limit: int = 50,
-                cursor: str | None = None) -> Page:
+def list_events(
+    principal: Principal,
+    *,
+    user_id: str | None = None,
+    type: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page:
     """Newest first (by id, the order events were written), `limit` at most `MAX_LIMIT`.
 
     `next` is an opaque cursor for the following page, None on the last one.
@@ -87,9 +106,14 @@ def _read_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         digits = raw[1:]
-        if not raw.startswith("a") or not (digits.isascii() and digits.isdigit()) \
-                or int(digits) > _MAX_ID:
+        if (
+            not raw.startswith("a")
+            or not (digits.isascii() and digits.isdigit())
+            or int(digits) > _MAX_ID
+        ):
             raise ValueError(raw)
         return int(digits)
     except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed.one("cursor", "invalid", "This cursor is not one this service gave.") from None
+        raise ValidationFailed.one(
+            "cursor", "invalid", "This cursor is not one this service gave."
+        ) from None

@@ -6,21 +6,23 @@ check, then one SQL statement that answers "user active? session or private toke
 alive? jti revoked?" by primary-key probes, no ORM object loaded. It writes only to
 move `last_used_at`, at most once per `AUTHSVC_LAST_USED_RESOLUTION` per token.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
 from authsvc.core import clock, tokens
-from authsvc.extensions import db
-from authsvc.core.principal import Principal
 from authsvc.core.oauth import IDENTITY_SCOPES
+from authsvc.core.principal import Principal
+from authsvc.extensions import db
 from authsvc.models import OAuthClient, PrivateToken, RevokedToken, Session, User, effective_scopes
 from authsvc.services import audiences
 from authsvc.services.runtime import keystore, settings
+
 
 def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
     """Signature, header and claims of `token`, checked against this service's settings.
@@ -31,9 +33,14 @@ def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
     """
     s = settings()
     return tokens.decode(
-        token, kinds=kinds, keys=keystore().verification_key, algorithm=s.signing_alg,
-        issuer=s.issuer, audience=lambda aud: aud == s.audience or audiences.known(aud),
-        now=clock.now(), leeway=s.leeway,
+        token,
+        kinds=kinds,
+        keys=keystore().verification_key,
+        algorithm=s.signing_alg,
+        issuer=s.issuer,
+        audience=lambda aud: aud == s.audience or audiences.known(aud),
+        now=clock.now(),
+        leeway=s.leeway,
         # Refresh tokens signed before they carried aud = issuer: accepted here (to rotate
         # once, or be revoked) until the last of them expires, AUTHSVC_REFRESH_TTL after
         # the upgrade. Never by authsvc.verifier.
@@ -51,24 +58,26 @@ def _state_query(kind: str) -> Any:
     else:
         holder = Session.__table__
         on = and_(holder.c.id == bindparam("sid"), holder.c.user_id == users.c.id)
-    stmt = stmt.add_columns(
-        holder.c.id.label("holder_id"), holder.c.revoked_at, holder.c.last_used_at
-    ).select_from(users.outerjoin(holder, on)).where(users.c.id == bindparam("sub"))
+    stmt = (
+        stmt.add_columns(holder.c.id.label("holder_id"), holder.c.revoked_at, holder.c.last_used_at)
+        .select_from(users.outerjoin(holder, on))
+        .where(users.c.id == bindparam("sub"))
+    )
     if kind == "access":
         revoked = RevokedToken.__table__
         stmt = stmt.add_columns(
-            exists().where(revoked.c.jti == bindparam("jti")).label("jti_revoked"))
+            exists().where(revoked.c.jti == bindparam("jti")).label("jti_revoked")
+        )
     return stmt
 
 
 _STATE_QUERIES = {kind: _state_query(kind) for kind in ("access", "private")}
 
 
-_CLIENT_STATE = (
-    select(OAuthClient.__table__.c.scopes,
-           exists().where(RevokedToken.__table__.c.jti == bindparam("jti")).label("jti_revoked"))
-    .where(OAuthClient.__table__.c.id == bindparam("sub"))
-)
+_CLIENT_STATE = select(
+    OAuthClient.__table__.c.scopes,
+    exists().where(RevokedToken.__table__.c.jti == bindparam("jti")).label("jti_revoked"),
+).where(OAuthClient.__table__.c.id == bindparam("sub"))
 
 
 def is_client_token(v: tokens.Verified) -> bool:
@@ -84,10 +93,15 @@ def _check_client_state(v: tokens.Verified) -> Principal:
         raise tokens.Revoked()
     allowed = set(row.scopes.split())
     return Principal(
-        user_id=v.sub, email="", is_admin=False, kind=v.kind, jti=v.jti, session_id=None,
+        user_id=v.sub,
+        email="",
+        is_admin=False,
+        kind=v.kind,
+        jti=v.jti,
+        session_id=None,
         scopes=tuple(s for s in v.scopes if s in allowed),
-        issued_at=datetime.fromtimestamp(v.claims["iat"], timezone.utc),
-        expires_at=datetime.fromtimestamp(v.claims["exp"], timezone.utc),
+        issued_at=datetime.fromtimestamp(v.claims["iat"], UTC),
+        expires_at=datetime.fromtimestamp(v.claims["exp"], UTC),
         claims=v.claims,
     )
 
@@ -96,8 +110,11 @@ def check_state(v: tokens.Verified) -> Principal:
     """Refuse a token whose user is inactive or whose session, private token or jti is revoked."""
     if is_client_token(v):
         return _check_client_state(v)
-    params = {"sub": v.sub, "jti": v.jti} if v.kind == "private" else \
-        {"sub": v.sub, "sid": v.sid, "jti": v.jti}
+    params = (
+        {"sub": v.sub, "jti": v.jti}
+        if v.kind == "private"
+        else {"sub": v.sub, "sid": v.sid, "jti": v.jti}
+    )
     with db.engine.connect() as conn:  # Core, not the ORM session: nothing to track or flush
         row = conn.execute(_STATE_QUERIES[v.kind], params).first()
     if row is None or not row.is_active:
@@ -107,12 +124,19 @@ def check_state(v: tokens.Verified) -> Principal:
     if v.kind == "access" and row.jti_revoked:
         raise tokens.Revoked()
     _touch(v.kind, row.holder_id, row.last_used_at)
-    user_scopes = set(effective_scopes(row.scopes, row.is_admin)) | IDENTITY_SCOPES  # a demotion drops `admin` now
+    user_scopes = (
+        set(effective_scopes(row.scopes, row.is_admin)) | IDENTITY_SCOPES
+    )  # a demotion drops `admin` now
     return Principal(
-        user_id=v.sub, email=row.email, is_admin=row.is_admin, kind=v.kind, jti=v.jti,
-        session_id=v.sid, scopes=tuple(s for s in v.scopes if s in user_scopes),
-        issued_at=datetime.fromtimestamp(v.claims["iat"], timezone.utc),
-        expires_at=datetime.fromtimestamp(v.claims["exp"], timezone.utc),
+        user_id=v.sub,
+        email=row.email,
+        is_admin=row.is_admin,
+        kind=v.kind,
+        jti=v.jti,
+        session_id=v.sid,
+        scopes=tuple(s for s in v.scopes if s in user_scopes),
+        issued_at=datetime.fromtimestamp(v.claims["iat"], UTC),
+        expires_at=datetime.fromtimestamp(v.claims["exp"], UTC),
         claims=v.claims,
     )
 
@@ -121,7 +145,7 @@ def _touch(kind: str, holder_id: str, last_used_at: datetime | None) -> None:
     now = clock.now()
     # SQLite hands back naive datetimes from Core selects; they are UTC.
     if last_used_at is not None and last_used_at.tzinfo is None:
-        last_used_at = last_used_at.replace(tzinfo=timezone.utc)
+        last_used_at = last_used_at.replace(tzinfo=UTC)
     cutoff = now - settings().last_used_resolution
     if last_used_at is not None and last_used_at > cutoff:
         return

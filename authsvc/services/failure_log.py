@@ -17,6 +17,7 @@ the limit, a new attempt is told to wait (`BUSY`): so a burst of parallel guesse
 never be answered beyond the limit, and parallel right answers only queue briefly.
 A pending slot older than `PENDING_TTL` seconds (its worker died) stops counting.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,7 +35,9 @@ SWEEP_BATCH = 100  # rows past the window deleted per reservation (more than it 
 
 
 class FailureLog(Protocol):
-    def reserve(self, key: str, member: str, *, now: float, window: int, limit: int) -> float | None:
+    def reserve(
+        self, key: str, member: str, *, now: float, window: int, limit: int
+    ) -> float | None:
         """Take a pending slot and say None; or say `BUSY` (pending attempts fill the limit:
         try again shortly); or, with `limit` failures in the window, how many seconds
         (more than 0) until the oldest of them leaves it."""
@@ -58,15 +61,16 @@ class MemoryFailureLog:
         self._lock = threading.Lock()
         self._ops = 0
 
-    def reserve(self, key: str, member: str, *, now: float, window: int, limit: int) -> float | None:
+    def reserve(
+        self, key: str, member: str, *, now: float, window: int, limit: int
+    ) -> float | None:
         with self._lock:
             self._ops += 1
             if self._ops % _SWEEP_EVERY == 0:
                 self._sweep(now, window)
             failures = sorted(t for t in self._failures.get(key, []) if t > now - window)
             self._failures[key] = failures
-            pending = {m: t for m, t in self._pending.get(key, {}).items()
-                       if t > now - PENDING_TTL}
+            pending = {m: t for m, t in self._pending.get(key, {}).items() if t > now - PENDING_TTL}
             self._pending[key] = pending
             if len(failures) >= limit:
                 return max(failures[len(failures) - limit] + window - now, 1e-6)
@@ -133,14 +137,22 @@ class DatabaseFailureLog:
             lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
 
-    def reserve(self, key: str, member: str, *, now: float, window: int, limit: int) -> float | None:
+    def reserve(
+        self, key: str, member: str, *, now: float, window: int, limit: int
+    ) -> float | None:
         t = self._table()
         with self.engine.begin() as conn:
             self._lock(conn, key)
             # First a write: on SQLite it takes the write lock, so the count below is current.
-            conn.execute(delete(t).where(t.c.key == key, or_(
-                and_(t.c.pending.is_(False), t.c.at <= now - window),
-                and_(t.c.pending.is_(True), t.c.at <= now - PENDING_TTL))))
+            conn.execute(
+                delete(t).where(
+                    t.c.key == key,
+                    or_(
+                        and_(t.c.pending.is_(False), t.c.at <= now - window),
+                        and_(t.c.pending.is_(True), t.c.at <= now - PENDING_TTL),
+                    ),
+                )
+            )
             rows = conn.execute(select(t.c.at, t.c.pending).where(t.c.key == key)).all()
             failures = sorted(at for at, pending in rows if not pending)
             pending = len(rows) - len(failures)
@@ -155,8 +167,11 @@ class DatabaseFailureLog:
     def fail(self, key: str, member: str, *, window: int) -> None:
         t = self._table()
         with self.engine.begin() as conn:
-            conn.execute(update(t).where(t.c.key == key, t.c.member == member,
-                                         t.c.pending.is_(True)).values(pending=False))
+            conn.execute(
+                update(t)
+                .where(t.c.key == key, t.c.member == member, t.c.pending.is_(True))
+                .values(pending=False)
+            )
 
     def release(self, key: str, member: str) -> None:
         t = self._table()
@@ -166,8 +181,9 @@ class DatabaseFailureLog:
     def succeed(self, key: str, member: str) -> None:
         t = self._table()
         with self.engine.begin() as conn:
-            conn.execute(delete(t).where(t.c.key == key, or_(t.c.member == member,
-                                                             t.c.pending.is_(False))))
+            conn.execute(
+                delete(t).where(t.c.key == key, or_(t.c.member == member, t.c.pending.is_(False)))
+            )
 
     def sweep(self, *, now: float, window: int) -> int:
         """Delete every row past the window (`flask prune`); returns how many."""
@@ -177,8 +193,13 @@ class DatabaseFailureLog:
 
     def _sweep(self, conn: Connection, cutoff: float, batch: int) -> None:
         t = self._table()
-        stale = (select(t.c.id).where(t.c.at <= cutoff).order_by(t.c.id).limit(batch)
-                 .with_for_update(skip_locked=True))
+        stale = (
+            select(t.c.id)
+            .where(t.c.at <= cutoff)
+            .order_by(t.c.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
         conn.execute(delete(t).where(t.c.id.in_(stale.scalar_subquery())))
 
 
@@ -225,9 +246,12 @@ class RedisFailureLog:
     def _keys(key: str) -> list[str]:
         return [f"{key}:failures", f"{key}:pending"]
 
-    def reserve(self, key: str, member: str, *, now: float, window: int, limit: int) -> float | None:
-        answer = self._reserve(keys=self._keys(key),
-                               args=[repr(now), window, limit, member, PENDING_TTL])
+    def reserve(
+        self, key: str, member: str, *, now: float, window: int, limit: int
+    ) -> float | None:
+        answer = self._reserve(
+            keys=self._keys(key), args=[repr(now), window, limit, member, PENDING_TTL]
+        )
         if answer is None:
             return None
         if answer == b"busy":

@@ -1,4 +1,5 @@
 """Health: the service is healthy only while its storage answers."""
+
 from __future__ import annotations
 
 from sqlalchemy import text

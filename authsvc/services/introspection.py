@@ -6,17 +6,18 @@ authenticated route. A refresh token is never active here, even while `/auth/ref
 would take it: it is not a credential a resource server may accept, and answering
 `true` would invite a gateway that only reads `active` to let one through.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from authsvc.core import tokens
-from authsvc.core.tokens import BEARER_KINDS
-from authsvc.core.principal import Principal
-from authsvc.services.authentication import check_state, verify
 from authsvc.core.errors import InsufficientScope
 from authsvc.core.oauth import FIRST_PARTY_CLIENT
+from authsvc.core.principal import Principal
+from authsvc.core.tokens import BEARER_KINDS
 from authsvc.models import OAuthClient
+from authsvc.services.authentication import check_state, verify
 from authsvc.services.runtime import settings
 
 SCOPE = "introspect"
@@ -26,16 +27,19 @@ INACTIVE: dict[str, Any] = {"active": False}
 def introspect(caller: Principal, token: str) -> dict[str, Any]:
     """The RFC 7662 answer for `token`; the caller must hold the `introspect` scope."""
     if SCOPE not in caller.scopes:
-        raise InsufficientScope("Introspection needs a token with the introspect scope.",
-                                extra={"scopes": [SCOPE]})
+        raise InsufficientScope(
+            "Introspection needs a token with the introspect scope.", extra={"scopes": [SCOPE]}
+        )
     return _answer(token)
 
 
 def introspect_as_client(client: OAuthClient, token: str) -> dict[str, Any]:
     """The same answer for a confidential OAuth client (a gateway) allowed to introspect."""
     if SCOPE not in client.scope_list or not client.confidential:
-        raise InsufficientScope("This client is not allowed to introspect (no introspect scope).",
-                                extra={"scopes": [SCOPE]})
+        raise InsufficientScope(
+            "This client is not allowed to introspect (no introspect scope).",
+            extra={"scopes": [SCOPE]},
+        )
     return _answer(token)
 
 

@@ -15,6 +15,7 @@ agrees without a timer of its own:
   process, before a request, and guarded by a conditional UPDATE of the signing key's row,
   so of several hosts exactly one publishes the successor.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,17 +25,22 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, select, update
 
 from authsvc.core import clock, crypto, keys
+from authsvc.core.principal import Client
+from authsvc.core.tokens import Key
 from authsvc.extensions import db
 from authsvc.models import PrivateToken, Session, SigningKey
-from authsvc.core.principal import Client
 from authsvc.services import audit
-from authsvc.core.tokens import Key
 
 _PURPOSE = "signing-key"
 # Newest first: by when they sign (a pending key first); of keys that start signing in the
 # same second, the one not superseded first, then by retirement (several can share a second).
-_NEWEST_FIRST = (SigningKey.activates_at.desc(), case((SigningKey.retired_at.is_(None), 0), else_=1),
-                 SigningKey.retired_at.desc(), SigningKey.created_at.desc(), SigningKey.kid)
+_NEWEST_FIRST = (
+    SigningKey.activates_at.desc(),
+    case((SigningKey.retired_at.is_(None), 0), else_=1),
+    SigningKey.retired_at.desc(),
+    SigningKey.created_at.desc(),
+    SigningKey.kid,
+)
 _KID_MAX = 64
 RECHECK_SECONDS = 60.0
 
@@ -47,9 +53,12 @@ def _stamp() -> float:
 def _signing_now(stmt: Any) -> Any:
     """Keys of `:alg` that sign at `:now`: active, not yet superseded, not revoked."""
     return (
-        stmt.where(SigningKey.alg == bindparam("alg"), SigningKey.revoked_at.is_(None),
-                   SigningKey.activates_at <= bindparam("now"),
-                   SigningKey.retired_at.is_(None) | (SigningKey.retired_at > bindparam("now")))
+        stmt.where(
+            SigningKey.alg == bindparam("alg"),
+            SigningKey.revoked_at.is_(None),
+            SigningKey.activates_at <= bindparam("now"),
+            SigningKey.retired_at.is_(None) | (SigningKey.retired_at > bindparam("now")),
+        )
         .order_by(SigningKey.activates_at.desc(), SigningKey.created_at.desc(), SigningKey.kid)
         .limit(1)
     )
@@ -57,7 +66,9 @@ def _signing_now(stmt: Any) -> Any:
 
 _CURRENT_KID = _signing_now(select(SigningKey.kid))  # built once: asked on every login and refresh
 _PUBLISHED_UNTIL = select(SigningKey.alg, SigningKey.publish_until).where(
-    SigningKey.kid == bindparam("kid"))
+    SigningKey.kid == bindparam("kid")
+)
+
 
 @dataclass
 class _Entry:
@@ -80,9 +91,17 @@ class KeyInfo:
 
 
 class KeyStore:
-    def __init__(self, *, secret: bytes, alg: str, longest_lifetime: timedelta,
-                 leeway: timedelta = timedelta(0), publish_delay: timedelta = timedelta(0),
-                 rotation_days: int = 0, label: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        secret: bytes,
+        alg: str,
+        longest_lifetime: timedelta,
+        leeway: timedelta = timedelta(0),
+        publish_delay: timedelta = timedelta(0),
+        rotation_days: int = 0,
+        label: str | None = None,
+    ) -> None:
         self.secret = secret
         self.alg = alg
         # The `alg` column's value for this store's rows: the algorithm itself for the
@@ -126,17 +145,23 @@ class KeyStore:
         return self._open(row).key
 
     def _current_row(self) -> SigningKey | None:
-        return db.session.scalars(_signing_now(select(SigningKey)),
-                                  {"alg": self.label, "now": clock.now()}).first()
+        return db.session.scalars(
+            _signing_now(select(SigningKey)), {"alg": self.label, "now": clock.now()}
+        ).first()
 
     def _insert_new(self, activates_at: datetime | None = None) -> Key:
         material = keys.generate(self.alg)
         key = keys.load(self.alg, material)
         now = clock.now()
-        db.session.add(SigningKey(
-            kid=key.kid, alg=self.label, created_at=now, activates_at=activates_at or now,
-            private_sealed=crypto.seal(self.secret, _PURPOSE, material, key.kid.encode()),
-        ))
+        db.session.add(
+            SigningKey(
+                kid=key.kid,
+                alg=self.label,
+                created_at=now,
+                activates_at=activates_at or now,
+                private_sealed=crypto.seal(self.secret, _PURPOSE, material, key.kid.encode()),
+            )
+        )
         self._cache[key.kid] = _Entry(key, None, _stamp())
         return key
 
@@ -180,11 +205,13 @@ class KeyStore:
         too, in case a lifetime was shortened after they were issued.
         """
         stored = [
-            db.session.scalar(select(func.max(PrivateToken.expires_at))
-                              .where(PrivateToken.revoked_at.is_(None))),
+            db.session.scalar(
+                select(func.max(PrivateToken.expires_at)).where(PrivateToken.revoked_at.is_(None))
+            ),
             # a session's expiry is its current refresh token's
-            db.session.scalar(select(func.max(Session.expires_at))
-                              .where(Session.revoked_at.is_(None))),
+            db.session.scalar(
+                select(func.max(Session.expires_at)).where(Session.revoked_at.is_(None))
+            ),
         ]
         until = now + self.longest_lifetime
         for moment in stored:
@@ -192,8 +219,9 @@ class KeyStore:
                 until = moment + self.leeway
         return until
 
-    def rotate(self, client: Client | None = None, *, now: bool = False,
-               automatic: bool = False) -> tuple[Key, list[str], datetime]:
+    def rotate(
+        self, client: Client | None = None, *, now: bool = False, automatic: bool = False
+    ) -> tuple[Key, list[str], datetime]:
         """Publish a new key at once; it signs after the publish delay (at once with `now`).
 
         Every key that would still sign then (the current one, a pending one) retires at that
@@ -201,20 +229,32 @@ class KeyStore:
         new key, the retiring kids and the moment the new key signs from.
         """
         key, retired, activation = self._rotate(now=now)
-        audit.record("signing_key.rotated", client=client, kid=key.kid, alg=self.alg,
-                     retired=retired, activates_at=activation,
-                     **({"automatic": True} if automatic else {}))
+        audit.record(
+            "signing_key.rotated",
+            client=client,
+            kid=key.kid,
+            alg=self.alg,
+            retired=retired,
+            activates_at=activation,
+            **({"automatic": True} if automatic else {}),
+        )
         db.session.commit()
         return key, retired, activation
 
     def _rotate(self, *, now: bool) -> tuple[Key, list[str], datetime]:
         moment = clock.now()
         activation = moment if now else moment + self.publish_delay
-        retiring = list(db.session.scalars(
-            select(SigningKey.kid).where(
-                SigningKey.alg == self.label, SigningKey.revoked_at.is_(None),
-                SigningKey.retired_at.is_(None) | (SigningKey.retired_at > activation))
-            .order_by(*_NEWEST_FIRST)))
+        retiring = list(
+            db.session.scalars(
+                select(SigningKey.kid)
+                .where(
+                    SigningKey.alg == self.label,
+                    SigningKey.revoked_at.is_(None),
+                    SigningKey.retired_at.is_(None) | (SigningKey.retired_at > activation),
+                )
+                .order_by(*_NEWEST_FIRST)
+            )
+        )
         if retiring:
             db.session.execute(
                 update(SigningKey)
@@ -240,14 +280,20 @@ class KeyStore:
         was_signing = db.session.scalar(_CURRENT_KID, {"alg": row.alg, "now": moment}) == kid
         row.revoked_at = moment
         row.publish_until = moment
-        row.retired_at = row.retired_at if row.retired_at is not None and row.retired_at <= moment \
-            else moment
+        row.retired_at = (
+            row.retired_at if row.retired_at is not None and row.retired_at <= moment else moment
+        )
         self._cache.pop(kid, None)
         db.session.flush()
         replacement = self._rotate(now=True)[0] if was_signing and row.alg == self.label else None
-        audit.record("signing_key.revoked", client=client, kid=kid, alg=row.alg,
-                     was_signing=was_signing,
-                     replaced_by=replacement.kid if replacement is not None else None)
+        audit.record(
+            "signing_key.revoked",
+            client=client,
+            kid=kid,
+            alg=row.alg,
+            was_signing=was_signing,
+            replaced_by=replacement.kid if replacement is not None else None,
+        )
         db.session.commit()
         return True, replacement
 
@@ -263,15 +309,21 @@ class KeyStore:
         self._rotation_checked = stamp
         moment = clock.now()
         current = self._current_row()
-        if current is None or current.retired_at is not None \
-                or current.activates_at + timedelta(days=self.rotation_days) > moment:
+        if (
+            current is None
+            or current.retired_at is not None
+            or current.activates_at + timedelta(days=self.rotation_days) > moment
+        ):
             db.session.rollback()
             return None
         activation = moment + self.publish_delay
         claimed = db.session.execute(
             update(SigningKey)
-            .where(SigningKey.kid == current.kid, SigningKey.retired_at.is_(None),
-                   SigningKey.revoked_at.is_(None))
+            .where(
+                SigningKey.kid == current.kid,
+                SigningKey.retired_at.is_(None),
+                SigningKey.revoked_at.is_(None),
+            )
             .values(retired_at=activation, publish_until=self._publish_until(activation))
         ).rowcount
         if claimed != 1:  # another host got there first
@@ -279,27 +331,39 @@ class KeyStore:
             return None
         self._cache.pop(current.kid, None)
         key = self._insert_new(activation)
-        audit.record("signing_key.rotated", client=None, kid=key.kid, alg=self.alg,
-                     retired=[current.kid], activates_at=activation, automatic=True)
+        audit.record(
+            "signing_key.rotated",
+            client=None,
+            kid=key.kid,
+            alg=self.alg,
+            retired=[current.kid],
+            activates_at=activation,
+            automatic=True,
+        )
         db.session.commit()
         return key
 
     def published(self) -> list[SigningKey]:
         """The keys of the configured algorithm that verify tokens now, newest first."""
         now = clock.now()
-        return list(db.session.scalars(
-            select(SigningKey)
-            .where(SigningKey.alg == self.label)
-            .where((SigningKey.publish_until.is_(None)) | (SigningKey.publish_until > now))
-            .order_by(*_NEWEST_FIRST)
-        ))
+        return list(
+            db.session.scalars(
+                select(SigningKey)
+                .where(SigningKey.alg == self.label)
+                .where((SigningKey.publish_until.is_(None)) | (SigningKey.publish_until > now))
+                .order_by(*_NEWEST_FIRST)
+            )
+        )
 
     def listing(self, *, everything: bool = False) -> list[KeyInfo]:
         """What `keys list` shows: the published keys, or with `everything` every stored one."""
         now = clock.now()
         current = db.session.scalar(_CURRENT_KID, {"alg": self.label, "now": now})
-        rows = self.published() if not everything else list(db.session.scalars(
-            select(SigningKey).order_by(*_NEWEST_FIRST)))
+        rows = (
+            self.published()
+            if not everything
+            else list(db.session.scalars(select(SigningKey).order_by(*_NEWEST_FIRST)))
+        )
         out = []
         for row in rows:
             if row.alg != self.label:
@@ -308,14 +372,25 @@ class KeyStore:
                 state = "revoked"
             elif row.kid == current:
                 state = "signing"
-            elif row.activates_at > now and (row.retired_at is None or row.retired_at > row.activates_at):
+            elif row.activates_at > now and (
+                row.retired_at is None or row.retired_at > row.activates_at
+            ):
                 state = "pending"
             elif row.publish_until is None or row.publish_until > now:
                 state = "published"
             else:
                 state = "retired"
-            out.append(KeyInfo(row.kid, row.alg, row.created_at, row.retired_at,
-                               row.publish_until, state, row.activates_at))
+            out.append(
+                KeyInfo(
+                    row.kid,
+                    row.alg,
+                    row.created_at,
+                    row.retired_at,
+                    row.publish_until,
+                    state,
+                    row.activates_at,
+                )
+            )
         return out
 
     def jwks(self) -> dict[str, Any]:

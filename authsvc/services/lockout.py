@@ -5,6 +5,7 @@ emails are real. A locked email gets `429` before any password work, right passw
 or not, until the oldest failure that keeps it locked leaves the window
 (`AUTHSVC_LOGIN_WINDOW`, on the service clock). A successful login clears the count.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,12 +19,12 @@ from sqlalchemy import select
 
 from authsvc.core import clock
 from authsvc.core.errors import InvalidCredentials, InvalidTotp, RateLimited
-from authsvc.extensions import db
-from authsvc.services.failure_log import BUSY
-from authsvc.models import AuditEvent, User, new_id
-from authsvc.services.runtime import failure_log, settings
 from authsvc.core.principal import Client
+from authsvc.extensions import db
+from authsvc.models import AuditEvent, User, new_id
 from authsvc.services import audit
+from authsvc.services.failure_log import BUSY
+from authsvc.services.runtime import failure_log, settings
 
 FAILURES = (InvalidCredentials, InvalidTotp)
 BUSY_WAIT = 5.0  # seconds an attempt queues behind others' pending ones before a 429
@@ -44,12 +45,17 @@ def _note_locked_out(email: str, client: Client, window: int) -> None:
     """
     user_id = db.session.scalar(select(User.id).where(User.email == email))
     since = clock.now() - timedelta(seconds=window)
-    same = ([AuditEvent.user_id == user_id] if user_id is not None
-            else [AuditEvent.user_id.is_(None), AuditEvent.ip == client.ip])
+    same = (
+        [AuditEvent.user_id == user_id]
+        if user_id is not None
+        else [AuditEvent.user_id.is_(None), AuditEvent.ip == client.ip]
+    )
     recent = db.session.scalars(
         select(AuditEvent.detail)
         .where(AuditEvent.type == "login.failed", AuditEvent.at >= since, *same)
-        .order_by(AuditEvent.id.desc()).limit(500))
+        .order_by(AuditEvent.id.desc())
+        .limit(500)
+    )
     if any(isinstance(d, dict) and d.get("reason") == "locked_out" for d in recent):
         db.session.rollback()
         return
@@ -70,8 +76,11 @@ def attempt(email: str, client: Client) -> Iterator[None]:
     log, prefix = failure_log()
     key, member = _key(prefix, email), new_id()
     deadline = time.monotonic() + BUSY_WAIT
-    while (wait := log.reserve(key, member, now=clock.now().timestamp(),
-                               window=s.login_window, limit=s.login_failures)) == BUSY:
+    while (
+        wait := log.reserve(
+            key, member, now=clock.now().timestamp(), window=s.login_window, limit=s.login_failures
+        )
+    ) == BUSY:
         if time.monotonic() >= deadline:
             raise RateLimited(1)
         time.sleep(_POLL)

@@ -6,25 +6,38 @@ worker's counts add up.
 The public app does not serve them (issue 13, item 8): they tell an outsider how many logins
 fail and how many refresh tokens are replayed. `gunicorn.conf.py` serves `/metrics` on
 `AUTHSVC_METRICS_BIND` only; `exposition_app()` is the same text as a WSGI app."""
+
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
 
-from prometheus_client import (REGISTRY, CollectorRegistry, Counter, Histogram, make_wsgi_app,
-                               multiprocess)
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    make_wsgi_app,
+    multiprocess,
+)
 
 LOGINS = Counter("authsvc_logins_total", "Login attempts by outcome.", ["outcome"])
 REFRESHES = Counter("authsvc_refreshes_total", "Successful refresh-token rotations.")
-REUSE = Counter("authsvc_refresh_reuse_detections_total",
-                "Sessions revoked because a spent refresh token came back (once per session).")
-REPLAYS = Counter("authsvc_refresh_replays_total",
-                  "Successors answered again to their predecessor within the reuse window "
-                  "(once per successor).")
+REUSE = Counter(
+    "authsvc_refresh_reuse_detections_total",
+    "Sessions revoked because a spent refresh token came back (once per session).",
+)
+REPLAYS = Counter(
+    "authsvc_refresh_replays_total",
+    "Successors answered again to their predecessor within the reuse window (once per successor).",
+)
 REJECTED = Counter("authsvc_rejected_tokens_total", "Tokens refused, by reason.", ["reason"])
-LATENCY = Histogram("authsvc_request_duration_seconds", "Request latency by route.",
-                    ["method", "endpoint"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+LATENCY = Histogram(
+    "authsvc_request_duration_seconds",
+    "Request latency by route.",
+    ["method", "endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 _EVENTS = {
     "login.succeeded": lambda: LOGINS.labels("succeeded").inc(),

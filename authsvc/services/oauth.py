@@ -10,6 +10,7 @@
   refresh_token (rotation by `sessions.refresh`, the one rotation function) and
   client_credentials. Every failure is an `OAuthError` raised before anything is written.
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,7 +20,7 @@ import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,15 +53,23 @@ class Untrusted(OAuthError):
 class RedirectError(OAuthError):
     """An error the client hears about at its redirect URI (with `state` and `iss`)."""
 
-    def __init__(self, error: str, description: str, *, redirect_uri: str, state: str | None) -> None:
+    def __init__(
+        self, error: str, description: str, *, redirect_uri: str, state: str | None
+    ) -> None:
         super().__init__(error, description, 302)
         self.redirect_uri = redirect_uri
         self.state = state
 
     def location(self) -> str:
-        return oauth.with_query(self.redirect_uri, {
-            "error": self.error, "error_description": self.description,
-            "state": self.state, "iss": settings().issuer})
+        return oauth.with_query(
+            self.redirect_uri,
+            {
+                "error": self.error,
+                "error_description": self.description,
+                "state": self.state,
+                "iss": settings().issuer,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -107,8 +116,16 @@ def parse_authorization_request(params: Mapping[str, Sequence[str]]) -> Authoriz
     def fail(error: str, description: str) -> RedirectError:
         return RedirectError(error, description, redirect_uri=redirect_uri, state=state)
 
-    names = ("response_type", "scope", "state", "code_challenge", "code_challenge_method",
-             "nonce", "resource", "prompt")
+    names = (
+        "response_type",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "nonce",
+        "resource",
+        "prompt",
+    )
     for name in names:
         if len(params.get(name) or []) > 1:
             raise fail("invalid_request", f"{name} is given more than once.")
@@ -143,9 +160,16 @@ def parse_authorization_request(params: Mapping[str, Sequence[str]]) -> Authoriz
     if resource is not None and oauth.redirect_uri_problem(resource) == "is not a valid URI":
         raise fail("invalid_target", "resource must be an absolute URI.")
     return AuthorizationRequest(
-        client_id=client.id, redirect_uri=redirect_uri, scopes=tuple(scopes), state=state,
-        code_challenge=get["code_challenge"] or "", nonce=nonce, audience=audience,
-        prompt=prompt, issued_at=int(clock.now().timestamp()))
+        client_id=client.id,
+        redirect_uri=redirect_uri,
+        scopes=tuple(scopes),
+        state=state,
+        code_challenge=get["code_challenge"] or "",
+        nonce=nonce,
+        audience=audience,
+        prompt=prompt,
+        issued_at=int(clock.now().timestamp()),
+    )
 
 
 def _request_key() -> bytes:
@@ -175,7 +199,9 @@ def open_request(sealed: str) -> AuthorizationRequest:
     data["scopes"] = tuple(data["scopes"])
     req = AuthorizationRequest(**data)
     if clock.now().timestamp() - req.issued_at > REQUEST_TTL:
-        raise Untrusted("invalid_request", "This sign-in request has expired; start again from the app.")
+        raise Untrusted(
+            "invalid_request", "This sign-in request has expired; start again from the app."
+        )
     return req
 
 
@@ -184,7 +210,10 @@ def open_request(sealed: str) -> AuthorizationRequest:
 
 def _first_party(principal: Principal) -> None:
     """Only the console's own sign-in (a first-party access token) may approve for the user."""
-    if principal.kind != "access" or principal.claims.get("client_id", FIRST_PARTY_CLIENT) != FIRST_PARTY_CLIENT:
+    if (
+        principal.kind != "access"
+        or principal.claims.get("client_id", FIRST_PARTY_CLIENT) != FIRST_PARTY_CLIENT
+    ):
         raise PermissionDenied("Only a console sign-in may answer a consent request.")
 
 
@@ -217,8 +246,11 @@ def consent_view(principal: Principal, sealed: str) -> dict[str, Any]:
     scopes = _granted(req, client, user.scopes)
     remembered = _remembered(user.id, client.id, scopes)
     return {
-        "client": {"client_id": client.id, "name": client.name,
-                   "redirect_host": urlsplit(req.redirect_uri).netloc},
+        "client": {
+            "client_id": client.id,
+            "name": client.name,
+            "redirect_host": urlsplit(req.redirect_uri).netloc,
+        },
         "scopes": [{"name": s, "description": oauth.scope_words(s)} for s in scopes],
         "remembered": remembered,
         "prompt": req.prompt,
@@ -250,34 +282,52 @@ def decide(principal: Principal | None, sealed: str, decision: str, client: Clie
     _first_party(principal)
     now = clock.now()
     user = db.session.get(User, principal.user_id)
-    console_session = db.session.get(Session, principal.session_id) if principal.session_id else None
+    console_session = (
+        db.session.get(Session, principal.session_id) if principal.session_id else None
+    )
     if user is None or console_session is None:
         raise PermissionDenied("Sign in to allow this app.")
     scopes = _granted(req, app, user.scopes)
     if not scopes:
-        return back(error="invalid_scope", error_description="You hold none of the scopes asked for.")
+        return back(
+            error="invalid_scope", error_description="You hold none of the scopes asked for."
+        )
     remembered = _remembered(user.id, app.id, scopes)
     if req.prompt == "none" and not remembered:
         return back(error="consent_required", error_description="The user has not consented yet.")
     if req.prompt == "login" and console_session.created_at.timestamp() < req.issued_at - 1:
         raise PermissionDenied("This app asked for a fresh sign-in: sign in again.")
     code = secrets.token_urlsafe(32)
-    db.session.add(AuthorizationCode(
-        code_digest=oauth.code_digest(code), client_id=app.id, user_id=user.id,
-        redirect_uri=req.redirect_uri, scopes=" ".join(scopes), code_challenge=req.code_challenge,
-        nonce=req.nonce, audience=req.audience, auth_time=console_session.created_at,
-        amr=console_session.amr or "pwd", created_at=now,
-        expires_at=now + timedelta(seconds=oauth.CODE_TTL_SECONDS)))
+    db.session.add(
+        AuthorizationCode(
+            code_digest=oauth.code_digest(code),
+            client_id=app.id,
+            user_id=user.id,
+            redirect_uri=req.redirect_uri,
+            scopes=" ".join(scopes),
+            code_challenge=req.code_challenge,
+            nonce=req.nonce,
+            audience=req.audience,
+            auth_time=console_session.created_at,
+            amr=console_session.amr or "pwd",
+            created_at=now,
+            expires_at=now + timedelta(seconds=oauth.CODE_TTL_SECONDS),
+        )
+    )
     if not remembered:
         consent = db.session.get(OAuthConsent, (user.id, app.id))
         if consent is None:
-            db.session.add(OAuthConsent(user_id=user.id, client_id=app.id,
-                                        scopes=" ".join(scopes), granted_at=now))
+            db.session.add(
+                OAuthConsent(
+                    user_id=user.id, client_id=app.id, scopes=" ".join(scopes), granted_at=now
+                )
+            )
         else:
             consent.scopes = " ".join(dict.fromkeys([*consent.scopes.split(), *scopes]))
             consent.granted_at = now
-        audit.record("oauth.consent_granted", client=client, user_id=user.id,
-                     client_id=app.id, scopes=scopes)
+        audit.record(
+            "oauth.consent_granted", client=client, user_id=user.id, client_id=app.id, scopes=scopes
+        )
     db.session.commit()
     return back(code=code)
 
@@ -285,11 +335,20 @@ def decide(principal: Principal | None, sealed: str, decision: str, client: Clie
 def list_consents(principal: Principal) -> list[dict[str, Any]]:
     """The apps the caller has let in ("Connected apps")."""
     rows = db.session.execute(
-        select(OAuthConsent, OAuthClient.name).join(OAuthClient, OAuthClient.id == OAuthConsent.client_id)
-        .where(OAuthConsent.user_id == principal.user_id).order_by(OAuthConsent.granted_at.desc()))
-    return [{"client_id": c.client_id, "name": name, "granted_at": c.granted_at,
-             "scopes": [{"name": s, "description": oauth.scope_words(s)} for s in c.scopes.split()]}
-            for c, name in rows]
+        select(OAuthConsent, OAuthClient.name)
+        .join(OAuthClient, OAuthClient.id == OAuthConsent.client_id)
+        .where(OAuthConsent.user_id == principal.user_id)
+        .order_by(OAuthConsent.granted_at.desc())
+    )
+    return [
+        {
+            "client_id": c.client_id,
+            "name": name,
+            "granted_at": c.granted_at,
+            "scopes": [{"name": s, "description": oauth.scope_words(s)} for s in c.scopes.split()],
+        }
+        for c, name in rows
+    ]
 
 
 def withdraw_consent(principal: Principal, client_id: str, client: Client) -> None:
@@ -299,13 +358,26 @@ def withdraw_consent(principal: Principal, client_id: str, client: Client) -> No
         raise NotFound()
     db.session.delete(row)
     revoked = db.session.execute(
-        update(Session).where(Session.user_id == principal.user_id, Session.client_id == client_id,
-                              Session.revoked_at.is_(None)).values(revoked_at=clock.now())).rowcount
+        update(Session)
+        .where(
+            Session.user_id == principal.user_id,
+            Session.client_id == client_id,
+            Session.revoked_at.is_(None),
+        )
+        .values(revoked_at=clock.now())
+    ).rowcount
     db.session.query(AuthorizationCode).filter(
-        AuthorizationCode.user_id == principal.user_id, AuthorizationCode.client_id == client_id,
-        AuthorizationCode.redeemed_at.is_(None)).delete()
-    audit.record("oauth.consent_withdrawn", client=client, user_id=principal.user_id,
-                 client_id=client_id, sessions_revoked=revoked)
+        AuthorizationCode.user_id == principal.user_id,
+        AuthorizationCode.client_id == client_id,
+        AuthorizationCode.redeemed_at.is_(None),
+    ).delete()
+    audit.record(
+        "oauth.consent_withdrawn",
+        client=client,
+        user_id=principal.user_id,
+        client_id=client_id,
+        sessions_revoked=revoked,
+    )
     db.session.commit()
 
 
@@ -329,8 +401,10 @@ def token(form: Mapping[str, Sequence[str]], auth: ClientAuth, client: Client) -
     grant_type = _single(form, "grant_type")
     app = authenticate(auth)
     if grant_type not in oauth.GRANT_TYPES:
-        raise OAuthError("unsupported_grant_type", "grant_type must be authorization_code, "
-                         "refresh_token or client_credentials.")
+        raise OAuthError(
+            "unsupported_grant_type",
+            "grant_type must be authorization_code, refresh_token or client_credentials.",
+        )
     if grant_type not in app.grant_types:
         raise OAuthError("unauthorized_client", f"This client may not use the {grant_type} grant.")
     if grant_type == "authorization_code":
@@ -340,23 +414,42 @@ def token(form: Mapping[str, Sequence[str]], auth: ClientAuth, client: Client) -
     return _client_credentials(app, form, client)
 
 
-def _id_token(app: OAuthClient, *, user: User, scopes: Sequence[str], nonce: str | None,
-              auth_time: datetime, amr: str, access_token: str, now: datetime) -> str:
+def _id_token(
+    app: OAuthClient,
+    *,
+    user: User,
+    scopes: Sequence[str],
+    nonce: str | None,
+    auth_time: datetime,
+    amr: str,
+    access_token: str,
+    now: datetime,
+) -> str:
     key = id_keystore(app.id_token_alg).signing_key()
     s = settings()
     claims: dict[str, Any] = {
-        "iss": s.issuer, "sub": user.id, "aud": app.id, "iat": int(now.timestamp()),
-        "exp": int((now + s.access_ttl).timestamp()), "auth_time": int(auth_time.timestamp()),
-        "amr": amr.split(), "at_hash": oauth.at_hash(access_token, key.alg), "azp": app.id,
+        "iss": s.issuer,
+        "sub": user.id,
+        "aud": app.id,
+        "iat": int(now.timestamp()),
+        "exp": int((now + s.access_ttl).timestamp()),
+        "auth_time": int(auth_time.timestamp()),
+        "amr": amr.split(),
+        "at_hash": oauth.at_hash(access_token, key.alg),
+        "azp": app.id,
     }
     if nonce is not None:
         claims["nonce"] = nonce
     if "email" in scopes:
         claims["email"] = user.email
-    return jwt.encode(claims, key.signing, algorithm=key.alg, headers={"kid": key.kid, "typ": "JWT"})
+    return jwt.encode(
+        claims, key.signing, algorithm=key.alg, headers={"kid": key.kid, "typ": "JWT"}
+    )
 
 
-def _authorization_code(app: OAuthClient, form: Mapping[str, Sequence[str]], client: Client) -> dict[str, Any]:
+def _authorization_code(
+    app: OAuthClient, form: Mapping[str, Sequence[str]], client: Client
+) -> dict[str, Any]:
     code = _single(form, "code") or ""
     redirect_uri = _single(form, "redirect_uri")
     verifier = _single(form, "code_verifier")
@@ -365,7 +458,9 @@ def _authorization_code(app: OAuthClient, form: Mapping[str, Sequence[str]], cli
     now = clock.now()
     if row is None or row.client_id != app.id:
         db.session.rollback()
-        raise OAuthError("invalid_grant", "The code is invalid, expired or was issued to another client.")
+        raise OAuthError(
+            "invalid_grant", "The code is invalid, expired or was issued to another client."
+        )
     if row.redeemed_at is not None:
         _replayed(row, client)
     if row.expires_at <= now:
@@ -384,17 +479,26 @@ def _authorization_code(app: OAuthClient, form: Mapping[str, Sequence[str]], cli
     scopes = sessions.session_scopes(row.scopes, user.effective_scopes)
     openid = "openid" in scopes
     if openid:
-        id_keystore(app.id_token_alg).signing_key()  # a first id_token key is made (and committed) now
+        id_keystore(
+            app.id_token_alg
+        ).signing_key()  # a first id_token key is made (and committed) now
     keystore().signing_key()
     session_id = new_id()
     db.session.rollback()  # end the reads; the writes below are one transaction
 
     # The one atomic step: of two concurrent redemptions exactly one updates the row.
-    won = db.session.execute(
-        update(AuthorizationCode.__table__)
-        .where(AuthorizationCode.code_digest == digest, AuthorizationCode.redeemed_at.is_(None),
-               AuthorizationCode.expires_at > now)
-        .values(redeemed_at=now, session_id=session_id)).rowcount == 1
+    won = (
+        db.session.execute(
+            update(AuthorizationCode.__table__)
+            .where(
+                AuthorizationCode.code_digest == digest,
+                AuthorizationCode.redeemed_at.is_(None),
+                AuthorizationCode.expires_at > now,
+            )
+            .values(redeemed_at=now, session_id=session_id)
+        ).rowcount
+        == 1
+    )
     if not won:
         db.session.rollback()
         row = db.session.get(AuthorizationCode, digest)
@@ -402,25 +506,57 @@ def _authorization_code(app: OAuthClient, form: Mapping[str, Sequence[str]], cli
             _replayed(row, client)
         raise OAuthError("invalid_grant", "The code is invalid or expired.")
     s = settings()
-    pair, claims = sessions.mint(session_id, user.id, scopes, now, client_id=app.id,
-                                 audience=row.audience)
+    pair, claims = sessions.mint(
+        session_id, user.id, scopes, now, client_id=app.id, audience=row.audience
+    )
     refreshable = "refresh_token" in app.grant_types
     # Without the refresh grant the session holds no refresh token: none was handed out.
-    db.session.add(Session(id=session_id, user_id=user.id, created_at=now, last_used_at=now,
-                           expires_at=now + s.refresh_ttl, ip=client.ip, user_agent=client.user_agent,
-                           client_id=app.id, scopes=" ".join(scopes), audience=row.audience,
-                           amr=row.amr, refresh_jti=claims["jti"] if refreshable else None,
-                           refresh_iat=claims["iat"] if refreshable else None,
-                           refresh_exp=claims["exp"] if refreshable else None))
+    db.session.add(
+        Session(
+            id=session_id,
+            user_id=user.id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + s.refresh_ttl,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            client_id=app.id,
+            scopes=" ".join(scopes),
+            audience=row.audience,
+            amr=row.amr,
+            refresh_jti=claims["jti"] if refreshable else None,
+            refresh_iat=claims["iat"] if refreshable else None,
+            refresh_exp=claims["exp"] if refreshable else None,
+        )
+    )
     body = _answer(pair, refresh=refreshable)
     if openid:
-        body["id_token"] = _id_token(app, user=user, scopes=scopes, nonce=row.nonce,
-                                     auth_time=row.auth_time, amr=row.amr,
-                                     access_token=pair.access_token, now=now)
-    audit.record("oauth.code_redeemed", client=client, user_id=user.id, client_id=app.id,
-                 session_id=session_id)
-    audit.record("oauth.token_issued", client=client, user_id=user.id, client_id=app.id,
-                 grant="authorization_code", scopes=scopes, session_id=session_id)
+        body["id_token"] = _id_token(
+            app,
+            user=user,
+            scopes=scopes,
+            nonce=row.nonce,
+            auth_time=row.auth_time,
+            amr=row.amr,
+            access_token=pair.access_token,
+            now=now,
+        )
+    audit.record(
+        "oauth.code_redeemed",
+        client=client,
+        user_id=user.id,
+        client_id=app.id,
+        session_id=session_id,
+    )
+    audit.record(
+        "oauth.token_issued",
+        client=client,
+        user_id=user.id,
+        client_id=app.id,
+        grant="authorization_code",
+        scopes=scopes,
+        session_id=session_id,
+    )
     db.session.commit()
     return body
 
@@ -432,23 +568,39 @@ def _replayed(row: AuthorizationCode, client: Client) -> None:
     revoked = 0
     if session_id is not None:
         revoked = db.session.execute(
-            update(Session).where(Session.id == session_id, Session.revoked_at.is_(None))
-            .values(revoked_at=clock.now())).rowcount
-    audit.record("oauth.code_replay_detected", client=client, user_id=user_id,
-                 client_id=client_id, session_id=session_id, sessions_revoked=revoked)
+            update(Session)
+            .where(Session.id == session_id, Session.revoked_at.is_(None))
+            .values(revoked_at=clock.now())
+        ).rowcount
+    audit.record(
+        "oauth.code_replay_detected",
+        client=client,
+        user_id=user_id,
+        client_id=client_id,
+        session_id=session_id,
+        sessions_revoked=revoked,
+    )
     db.session.commit()
-    raise OAuthError("invalid_grant", "The code was already used; the tokens issued from it are revoked.")
+    raise OAuthError(
+        "invalid_grant", "The code was already used; the tokens issued from it are revoked."
+    )
 
 
 def _answer(pair: sessions.TokenPair, *, refresh: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {"access_token": pair.access_token, "token_type": "Bearer",
-                            "expires_in": pair.expires_in, "scope": pair.scope}
+    body: dict[str, Any] = {
+        "access_token": pair.access_token,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+        "scope": pair.scope,
+    }
     if refresh:
         body["refresh_token"] = pair.refresh_token
     return body
 
 
-def _refresh_token(app: OAuthClient, form: Mapping[str, Sequence[str]], client: Client) -> dict[str, Any]:
+def _refresh_token(
+    app: OAuthClient, form: Mapping[str, Sequence[str]], client: Client
+) -> dict[str, Any]:
     """Rotation is `sessions.refresh`'s alone (reuse window, reuse detection); this only maps errors."""
     presented = _single(form, "refresh_token") or ""
     asked = oauth.parse_scope(_single(form, "scope", required=False))
@@ -462,15 +614,25 @@ def _refresh_token(app: OAuthClient, form: Mapping[str, Sequence[str]], client: 
         pair = sessions.refresh(presented, client, client_id=app.id)
     except tokens.InvalidToken as exc:
         raise OAuthError("invalid_grant", exc.detail) from exc
-    audit.record("oauth.token_issued", client=client, user_id=held.sub, client_id=app.id,
-                 grant="refresh_token", session_id=held.sid)
+    audit.record(
+        "oauth.token_issued",
+        client=client,
+        user_id=held.sub,
+        client_id=app.id,
+        grant="refresh_token",
+        session_id=held.sid,
+    )
     db.session.commit()
     return _answer(pair, refresh=True)
 
 
-def _client_credentials(app: OAuthClient, form: Mapping[str, Sequence[str]], client: Client) -> dict[str, Any]:
+def _client_credentials(
+    app: OAuthClient, form: Mapping[str, Sequence[str]], client: Client
+) -> dict[str, Any]:
     if not app.confidential:
-        raise OAuthError("unauthorized_client", "Only confidential clients may use client_credentials.")
+        raise OAuthError(
+            "unauthorized_client", "Only confidential clients may use client_credentials."
+        )
     asked = oauth.parse_scope(_single(form, "scope", required=False))
     if asked is None:
         raise OAuthError("invalid_scope", "scope is not a valid scope string.")
@@ -482,15 +644,33 @@ def _client_credentials(app: OAuthClient, form: Mapping[str, Sequence[str]], cli
     s = settings()
     audience = resource if resource is not None and resource in app.audiences else s.audience
     now = clock.now()
-    access, _ = tokens.encode("access", subject=app.id, scopes=scopes, key=keystore().signing_key(),
-                              issuer=s.issuer, audience=audience, now=now,
-                              expires_at=now + s.access_ttl, session_id=app.id,
-                              extra={"client_id": app.id})
-    audit.record("oauth.token_issued", client=client, user_id=None, client_id=app.id,
-                 grant="client_credentials", scopes=scopes)
+    access, _ = tokens.encode(
+        "access",
+        subject=app.id,
+        scopes=scopes,
+        key=keystore().signing_key(),
+        issuer=s.issuer,
+        audience=audience,
+        now=now,
+        expires_at=now + s.access_ttl,
+        session_id=app.id,
+        extra={"client_id": app.id},
+    )
+    audit.record(
+        "oauth.token_issued",
+        client=client,
+        user_id=None,
+        client_id=app.id,
+        grant="client_credentials",
+        scopes=scopes,
+    )
     db.session.commit()
-    return {"access_token": access, "token_type": "Bearer",
-            "expires_in": int(s.access_ttl.total_seconds()), "scope": " ".join(scopes)}
+    return {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": int(s.access_ttl.total_seconds()),
+        "scope": " ".join(scopes),
+    }
 
 
 # --- OpenID Connect: userinfo, keys ---
@@ -499,8 +679,14 @@ def _client_credentials(app: OAuthClient, form: Mapping[str, Sequence[str]], cli
 def userinfo(principal: Principal) -> dict[str, Any]:
     """OIDC Core 5.3: `sub`, and `email` with the email scope. Needs `openid` on the token."""
     if "openid" not in principal.scopes or principal.kind != "access":
-        raise OAuthError("insufficient_scope", "The access token lacks the openid scope.", 403,
-                         {"WWW-Authenticate": 'Bearer realm="authsvc", error="insufficient_scope", scope="openid"'})
+        raise OAuthError(
+            "insufficient_scope",
+            "The access token lacks the openid scope.",
+            403,
+            {
+                "WWW-Authenticate": 'Bearer realm="authsvc", error="insufficient_scope", scope="openid"'
+            },
+        )
     body: dict[str, Any] = {"sub": principal.user_id}
     if "email" in principal.scopes:
         body["email"] = principal.email
@@ -522,4 +708,4 @@ def jwks() -> dict[str, Any]:
 
 
 def utc(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)

@@ -4,6 +4,7 @@ and authenticated at the token, introspection and revocation endpoints.
 A secret is shown once, when made, and kept only as its HMAC-SHA256 under a key derived
 from the instance secret (`core.oauth.secret_digest`), compared in constant time.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -14,15 +15,20 @@ from typing import Any
 from sqlalchemy import select, update
 
 from authsvc.core import clock, crypto, oauth
-from authsvc.core.errors import (ErrorItem, InsufficientScope, NotFound, PermissionDenied,
-                                 ValidationFailed)
+from authsvc.core.errors import (
+    ErrorItem,
+    InsufficientScope,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from authsvc.core.oauth import OAuthError
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db
-from authsvc.models import ADMIN_SCOPE, OAuthClient, Session
+from authsvc.models import OAuthClient, Session
 from authsvc.services import audiences, audit
-from authsvc.services.users import require_admin
 from authsvc.services.runtime import settings
+from authsvc.services.users import require_admin
 
 _PURPOSE = "oauth-client-secret"
 MUTABLE = ("name", "redirect_uris", "scopes", "audiences")
@@ -53,26 +59,44 @@ def _check(values: Mapping[str, Any]) -> list[ErrorItem]:
     method = values.get("token_endpoint_auth_method")
     if grants is not None and method is not None:
         if method == "none" and "client_credentials" in grants:
-            problems.append(ErrorItem("invalid", "A public client cannot use client_credentials.",
-                                      "grant_types"))
+            problems.append(
+                ErrorItem(
+                    "invalid", "A public client cannot use client_credentials.", "grant_types"
+                )
+            )
         if "authorization_code" in grants and not values.get("redirect_uris"):
-            problems.append(ErrorItem("required", "The authorization_code grant needs a redirect URI.",
-                                      "redirect_uris"))
+            problems.append(
+                ErrorItem(
+                    "required",
+                    "The authorization_code grant needs a redirect URI.",
+                    "redirect_uris",
+                )
+            )
         if "refresh_token" in grants and "authorization_code" not in grants:
-            problems.append(ErrorItem("invalid", "refresh_token comes with authorization_code.",
-                                      "grant_types"))
+            problems.append(
+                ErrorItem("invalid", "refresh_token comes with authorization_code.", "grant_types")
+            )
     for i, aud in enumerate(values.get("audiences", [])):
         if not isinstance(aud, str) or not aud or len(aud) > 255 or aud != aud.strip():
-            problems.append(ErrorItem("invalid", "An audience is a non-empty string of at most 255 characters.",
-                                      f"audiences.{i}"))
+            problems.append(
+                ErrorItem(
+                    "invalid",
+                    "An audience is a non-empty string of at most 255 characters.",
+                    f"audiences.{i}",
+                )
+            )
         elif aud == settings().audience:
-            problems.append(ErrorItem("invalid", "The default audience needs no registration.",
-                                      f"audiences.{i}"))
+            problems.append(
+                ErrorItem(
+                    "invalid", "The default audience needs no registration.", f"audiences.{i}"
+                )
+            )
     return problems
 
 
-def create(principal: Principal | None, values: Mapping[str, Any], client: Client, *,
-           dynamic: bool = False) -> Created:
+def create(
+    principal: Principal | None, values: Mapping[str, Any], client: Client, *, dynamic: bool = False
+) -> Created:
     """Register a client. Commits. `principal` is the admin (None: open dynamic registration)."""
     if not dynamic:
         assert principal is not None
@@ -84,20 +108,33 @@ def create(principal: Principal | None, values: Mapping[str, Any], client: Clien
     method = values["token_endpoint_auth_method"]
     secret = oauth.new_secret("cs_") if method != "none" else None
     row = OAuthClient(
-        id=_new_id(), name=values["name"], secret_digest=_digest(secret) if secret else None,
+        id=_new_id(),
+        name=values["name"],
+        secret_digest=_digest(secret) if secret else None,
         redirect_uris=list(values.get("redirect_uris", [])),
-        grant_types=list(values["grant_types"]), token_endpoint_auth_method=method,
+        grant_types=list(values["grant_types"]),
+        token_endpoint_auth_method=method,
         scopes=" ".join(dict.fromkeys(values.get("scopes", []))),
         audiences=list(dict.fromkeys(values.get("audiences", []))),
         id_token_alg=values.get("id_token_signed_response_alg") or "RS256",
-        dynamic=dynamic, created_by=principal.user_id if principal else None,
-        created_at=now, updated_at=now,
+        dynamic=dynamic,
+        created_by=principal.user_id if principal else None,
+        created_at=now,
+        updated_at=now,
     )
     db.session.add(row)
     actor = principal.user_id if principal else None
-    audit.record("oauth.client_created", client=client, user_id=actor, actor_id=actor,
-                 client_id=row.id, name=row.name, grant_types=row.grant_types,
-                 scopes=row.scope_list, dynamic=dynamic)
+    audit.record(
+        "oauth.client_created",
+        client=client,
+        user_id=actor,
+        actor_id=actor,
+        client_id=row.id,
+        name=row.name,
+        grant_types=row.grant_types,
+        scopes=row.scope_list,
+        dynamic=dynamic,
+    )
     db.session.commit()
     audiences.forget()
     return Created(row, secret)
@@ -105,7 +142,9 @@ def create(principal: Principal | None, values: Mapping[str, Any], client: Clien
 
 def list_clients(principal: Principal) -> list[OAuthClient]:
     require_admin(principal)
-    return list(db.session.scalars(select(OAuthClient).order_by(OAuthClient.created_at, OAuthClient.id)))
+    return list(
+        db.session.scalars(select(OAuthClient).order_by(OAuthClient.created_at, OAuthClient.id))
+    )
 
 
 def get(principal: Principal, client_id: str) -> OAuthClient:
@@ -116,13 +155,17 @@ def get(principal: Principal, client_id: str) -> OAuthClient:
     return row
 
 
-def update_client(principal: Principal, client_id: str, values: Mapping[str, Any],
-                  client: Client) -> OAuthClient:
+def update_client(
+    principal: Principal, client_id: str, values: Mapping[str, Any], client: Client
+) -> OAuthClient:
     """Change name, redirect URIs, scopes or audiences. Commits."""
     row = get(principal, client_id)
-    after = {"grant_types": row.grant_types, "token_endpoint_auth_method": row.token_endpoint_auth_method,
-             "redirect_uris": values.get("redirect_uris", row.redirect_uris),
-             "audiences": values.get("audiences", [])}
+    after = {
+        "grant_types": row.grant_types,
+        "token_endpoint_auth_method": row.token_endpoint_auth_method,
+        "redirect_uris": values.get("redirect_uris", row.redirect_uris),
+        "audiences": values.get("audiences", []),
+    }
     problems = _check(after)
     if problems:
         raise ValidationFailed(problems)
@@ -138,8 +181,14 @@ def update_client(principal: Principal, client_id: str, values: Mapping[str, Any
             changed[name] = new if name != "scopes" else new.split()
     if changed:
         row.updated_at = clock.now()
-        audit.record("oauth.client_updated", client=client, user_id=principal.user_id,
-                     actor_id=principal.user_id, client_id=row.id, **changed)
+        audit.record(
+            "oauth.client_updated",
+            client=client,
+            user_id=principal.user_id,
+            actor_id=principal.user_id,
+            client_id=row.id,
+            **changed,
+        )
     db.session.commit()
     audiences.forget()
     return row
@@ -149,13 +198,19 @@ def rotate_secret(principal: Principal, client_id: str, client: Client) -> Creat
     """A new secret at once; the old one stops working. Tokens already issued live on. Commits."""
     row = get(principal, client_id)
     if not row.confidential:
-        raise ValidationFailed.one("token_endpoint_auth_method", "invalid",
-                                   "A public client has no secret to rotate.")
+        raise ValidationFailed.one(
+            "token_endpoint_auth_method", "invalid", "A public client has no secret to rotate."
+        )
     secret = oauth.new_secret("cs_")
     row.secret_digest = _digest(secret)
     row.secret_rotated_at = row.updated_at = clock.now()
-    audit.record("oauth.client_secret_rotated", client=client, user_id=principal.user_id,
-                 actor_id=principal.user_id, client_id=row.id)
+    audit.record(
+        "oauth.client_secret_rotated",
+        client=client,
+        user_id=principal.user_id,
+        actor_id=principal.user_id,
+        client_id=row.id,
+    )
     db.session.commit()
     return Created(row, secret)
 
@@ -172,13 +227,21 @@ def delete_client(principal: Principal, client_id: str, client: Client) -> None:
     row = get(principal, client_id)
     now = clock.now()
     revoked = db.session.execute(
-        update(Session).where(Session.client_id == row.id, Session.revoked_at.is_(None))
-        .values(revoked_at=now)).rowcount
+        update(Session)
+        .where(Session.client_id == row.id, Session.revoked_at.is_(None))
+        .values(revoked_at=now)
+    ).rowcount
     db.session.query(AuthorizationCode).filter(AuthorizationCode.client_id == row.id).delete()
     db.session.query(OAuthConsent).filter(OAuthConsent.client_id == row.id).delete()
     db.session.delete(row)
-    audit.record("oauth.client_deleted", client=client, user_id=principal.user_id,
-                 actor_id=principal.user_id, client_id=client_id, sessions_revoked=revoked)
+    audit.record(
+        "oauth.client_deleted",
+        client=client,
+        user_id=principal.user_id,
+        actor_id=principal.user_id,
+        client_id=client_id,
+        sessions_revoked=revoked,
+    )
     db.session.commit()
     audiences.forget()
 
@@ -211,7 +274,9 @@ def authenticate(auth: ClientAuth) -> OAuthClient:
     digest = _digest(auth.secret or "")
     if row is None or row.token_endpoint_auth_method != auth.method:
         raise oauth.invalid_client("Client authentication failed.", basic=auth.basic)
-    if row.confidential and not (row.secret_digest and oauth.same_digest(row.secret_digest, digest)):
+    if row.confidential and not (
+        row.secret_digest and oauth.same_digest(row.secret_digest, digest)
+    ):
         raise oauth.invalid_client("Client authentication failed.", basic=auth.basic)
     return row
 
@@ -219,7 +284,9 @@ def authenticate(auth: ClientAuth) -> OAuthClient:
 def authenticate_confidential(auth: ClientAuth) -> OAuthClient:
     row = authenticate(auth)
     if not row.confidential:
-        raise oauth.invalid_client("This needs a confidential client's credentials.", basic=auth.basic)
+        raise oauth.invalid_client(
+            "This needs a confidential client's credentials.", basic=auth.basic
+        )
     return row
 
 
@@ -228,7 +295,9 @@ def authenticate_confidential(auth: ClientAuth) -> OAuthClient:
 _DYNAMIC_GRANTS = frozenset({"authorization_code", "refresh_token"})
 
 
-def register(principal: Principal | None, metadata: Mapping[str, Any], client: Client) -> dict[str, Any]:
+def register(
+    principal: Principal | None, metadata: Mapping[str, Any], client: Client
+) -> dict[str, Any]:
     """RFC 7591 section 3: open when AUTHSVC_OAUTH_DYNAMIC_REGISTRATION is on, else admins only.
 
     Dynamically registered clients get no scope beyond AUTHSVC_OAUTH_DYNAMIC_SCOPES (plus
@@ -237,19 +306,28 @@ def register(principal: Principal | None, metadata: Mapping[str, Any], client: C
     s = settings()
     if not s.oauth_dynamic_registration:
         if principal is None:
-            raise OAuthError("access_denied", "Client registration is open to administrators only.",
-                             401, {"WWW-Authenticate": 'Bearer realm="authsvc"'})
+            raise OAuthError(
+                "access_denied",
+                "Client registration is open to administrators only.",
+                401,
+                {"WWW-Authenticate": 'Bearer realm="authsvc"'},
+            )
         try:
             require_admin(principal)
         except (InsufficientScope, PermissionDenied) as exc:
             raise OAuthError("access_denied", exc.detail, 403) from exc
-    values = _rfc7591_values(metadata, admin=principal is not None and s.oauth_dynamic_registration is False)
+    values = _rfc7591_values(
+        metadata, admin=principal is not None and s.oauth_dynamic_registration is False
+    )
     try:
         created = create(principal, values, client, dynamic=True)
     except ValidationFailed as exc:
         item = exc.items()[0]
-        code = "invalid_redirect_uri" if (item.attr or "").startswith("redirect_uris") \
+        code = (
+            "invalid_redirect_uri"
+            if (item.attr or "").startswith("redirect_uris")
             else "invalid_client_metadata"
+        )
         raise OAuthError(code, f"{item.attr}: {item.detail}" if item.attr else item.detail) from exc
     return registration_answer(created)
 
@@ -257,8 +335,10 @@ def register(principal: Principal | None, metadata: Mapping[str, Any], client: C
 def _list_of_strings(metadata: Mapping[str, Any], name: str, default: Sequence[str]) -> list[str]:
     value = metadata.get(name, default)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 20:
-        raise OAuthError("invalid_redirect_uri" if name == "redirect_uris" else "invalid_client_metadata",
-                         f"{name} must be a list of at most 20 strings.")
+        raise OAuthError(
+            "invalid_redirect_uri" if name == "redirect_uris" else "invalid_client_metadata",
+            f"{name} must be a list of at most 20 strings.",
+        )
     return value
 
 
@@ -271,35 +351,52 @@ def _rfc7591_values(metadata: Mapping[str, Any], *, admin: bool) -> dict[str, An
     grants = _list_of_strings(metadata, "grant_types", ["authorization_code"])
     allowed = set(oauth.GRANT_TYPES) if admin else _DYNAMIC_GRANTS
     if not grants or not set(grants) <= allowed:
-        raise OAuthError("invalid_client_metadata",
-                         f"grant_types may hold only {', '.join(sorted(allowed))}.")
+        raise OAuthError(
+            "invalid_client_metadata", f"grant_types may hold only {', '.join(sorted(allowed))}."
+        )
     response_types = _list_of_strings(metadata, "response_types", ["code"])
     if response_types != ["code"] and "authorization_code" in grants:
-        raise OAuthError("invalid_client_metadata", "response_types must be [\"code\"].")
+        raise OAuthError("invalid_client_metadata", 'response_types must be ["code"].')
     method = metadata.get("token_endpoint_auth_method", "client_secret_basic")
     if method not in oauth.AUTH_METHODS:
-        raise OAuthError("invalid_client_metadata",
-                         f"token_endpoint_auth_method must be one of {', '.join(oauth.AUTH_METHODS)}.")
+        raise OAuthError(
+            "invalid_client_metadata",
+            f"token_endpoint_auth_method must be one of {', '.join(oauth.AUTH_METHODS)}.",
+        )
     alg = metadata.get("id_token_signed_response_alg", "RS256")
     if alg not in oauth.ID_TOKEN_ALGS:
-        raise OAuthError("invalid_client_metadata", "id_token_signed_response_alg must be RS256 or ES256.")
+        raise OAuthError(
+            "invalid_client_metadata", "id_token_signed_response_alg must be RS256 or ES256."
+        )
     asked = oauth.parse_scope(metadata.get("scope"))
     if asked is None:
         raise OAuthError("invalid_client_metadata", "scope must be a space-separated string.")
     cap = set(s.oauth_dynamic_scopes) | oauth.IDENTITY_SCOPES
-    scopes = [x for x in asked if x in cap] if asked else [*s.oauth_dynamic_scopes, "openid", "email"]
-    return {"name": name.strip(), "redirect_uris": redirect_uris, "grant_types": grants,
-            "token_endpoint_auth_method": method, "scopes": scopes, "audiences": [],
-            "id_token_signed_response_alg": alg}
+    scopes = (
+        [x for x in asked if x in cap] if asked else [*s.oauth_dynamic_scopes, "openid", "email"]
+    )
+    return {
+        "name": name.strip(),
+        "redirect_uris": redirect_uris,
+        "grant_types": grants,
+        "token_endpoint_auth_method": method,
+        "scopes": scopes,
+        "audiences": [],
+        "id_token_signed_response_alg": alg,
+    }
 
 
 def registration_answer(created: Created) -> dict[str, Any]:
     row = created.client
     body: dict[str, Any] = {
-        "client_id": row.id, "client_id_issued_at": int(row.created_at.timestamp()),
-        "client_name": row.name, "redirect_uris": row.redirect_uris,
-        "grant_types": row.grant_types, "response_types": ["code"] if "authorization_code" in row.grant_types else [],
-        "token_endpoint_auth_method": row.token_endpoint_auth_method, "scope": row.scopes,
+        "client_id": row.id,
+        "client_id_issued_at": int(row.created_at.timestamp()),
+        "client_name": row.name,
+        "redirect_uris": row.redirect_uris,
+        "grant_types": row.grant_types,
+        "response_types": ["code"] if "authorization_code" in row.grant_types else [],
+        "token_endpoint_auth_method": row.token_endpoint_auth_method,
+        "scope": row.scopes,
         "id_token_signed_response_alg": row.id_token_alg,
     }
     if created.secret is not None:

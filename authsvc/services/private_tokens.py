@@ -4,23 +4,29 @@ The token is shown once, in the answer to create or rotate; only its `jti` and m
 are stored, so a database dump leaks no usable key. Its `exp` is fixed when it is minted
 and nothing changes it later. The hot path (`auth.check_state`) reads the row by `jti`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
 from authsvc.core import clock, tokens
-from authsvc.core.principal import Principal
-from authsvc.core.errors import Conflict, InsufficientScope, NotFound, PermissionDenied, ValidationFailed
+from authsvc.core.errors import (
+    Conflict,
+    InsufficientScope,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db
 from authsvc.models import ADMIN_SCOPE, PrivateToken, User, new_id
-from authsvc.services.runtime import keystore, settings
-from authsvc.core.principal import Client
 from authsvc.services import audit
 from authsvc.services.reauth import require_recent_proof
+from authsvc.services.runtime import keystore, settings
 from authsvc.services.users import get_me
 
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
@@ -54,10 +60,16 @@ def status_of(row: PrivateToken, now: datetime) -> str:
 
 
 def _info(row: PrivateToken, now: datetime) -> TokenInfo:
-    return TokenInfo(id=row.id, name=row.name, description=row.description,
-                     scopes=row.scopes.split(), created_at=row.created_at,
-                     expires_at=row.expires_at, last_used_at=row.last_used_at,
-                     status=status_of(row, now))
+    return TokenInfo(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        scopes=row.scopes.split(),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        status=status_of(row, now),
+    )
 
 
 def _minted(row: PrivateToken, token: str, now: datetime) -> MintedToken:
@@ -79,16 +91,22 @@ def _expiry(now: datetime, expires_in_days: int | None, expires_at: datetime | N
     if expires_at is None:
         if expires_in_days is None or not 1 <= expires_in_days <= settings().private_token_max_days:
             raise ValidationFailed.one(
-                "expires_in_days", "invalid",
-                f"Must be a whole number of days from 1 to {settings().private_token_max_days}.", limit)
+                "expires_in_days",
+                "invalid",
+                f"Must be a whole number of days from 1 to {settings().private_token_max_days}.",
+                limit,
+            )
         return now + timedelta(days=expires_in_days)
-    exp = expires_at.astimezone(timezone.utc).replace(microsecond=0)
+    exp = expires_at.astimezone(UTC).replace(microsecond=0)
     if exp <= now:
         raise ValidationFailed.one("expires_at", "invalid", "Must be in the future.")
     if exp > now + _max_lifetime():
         raise ValidationFailed.one(
-            "expires_at", "invalid",
-            f"Must be at most {settings().private_token_max_days} days from now.", limit)
+            "expires_at",
+            "invalid",
+            f"Must be at most {settings().private_token_max_days} days from now.",
+            limit,
+        )
     return exp
 
 
@@ -96,8 +114,9 @@ def _check_scopes(principal: Principal, scopes: Sequence[str]) -> None:
     held = set(principal.scopes)
     missing = [s for s in scopes if s not in held]
     if missing:
-        raise InsufficientScope("A private token can only carry scopes you hold.",
-                                extra={"scopes": missing})
+        raise InsufficientScope(
+            "A private token can only carry scopes you hold.", extra={"scopes": missing}
+        )
 
 
 def _check_totp(user_id: str) -> None:
@@ -107,29 +126,54 @@ def _check_totp(user_id: str) -> None:
         raise PermissionDenied("Turn on two-factor authentication before creating private tokens.")
 
 
-def mint(user_id: str, name: str, description: str | None, scopes: list[str],
-          now: datetime, expires_at: datetime) -> tuple[PrivateToken, str]:
+def mint(
+    user_id: str,
+    name: str,
+    description: str | None,
+    scopes: list[str],
+    now: datetime,
+    expires_at: datetime,
+) -> tuple[PrivateToken, str]:
     s = settings()
     token, claims = tokens.encode(
-        "private", subject=user_id, scopes=scopes, key=keystore().signing_key(),
-        issuer=s.issuer, audience=s.audience, now=now, expires_at=expires_at,
+        "private",
+        subject=user_id,
+        scopes=scopes,
+        key=keystore().signing_key(),
+        issuer=s.issuer,
+        audience=s.audience,
+        now=now,
+        expires_at=expires_at,
     )
-    row = PrivateToken(id=new_id(), jti=claims["jti"], user_id=user_id, name=name,
-                       description=description, scopes=" ".join(scopes), created_at=now,
-                       expires_at=expires_at, last_used_at=None, revoked_at=None)
+    row = PrivateToken(
+        id=new_id(),
+        jti=claims["jti"],
+        user_id=user_id,
+        name=name,
+        description=description,
+        scopes=" ".join(scopes),
+        created_at=now,
+        expires_at=expires_at,
+        last_used_at=None,
+        revoked_at=None,
+    )
     db.session.add(row)
     return row, token
 
 
-def _prove(principal: Principal, password: str | None, totp_code: str | None, client: Client,
-           action: str) -> None:
+def _prove(
+    principal: Principal, password: str | None, totp_code: str | None, client: Client, action: str
+) -> None:
     require_recent_proof(get_me(principal), password, totp_code, client, action=action)
 
 
 def _own(principal: Principal, token_id: str) -> PrivateToken:
     """The caller's token; anyone else's answers exactly as a missing one does."""
-    row = db.session.scalar(select(PrivateToken).where(
-        PrivateToken.id == token_id, PrivateToken.user_id == principal.user_id))
+    row = db.session.scalar(
+        select(PrivateToken).where(
+            PrivateToken.id == token_id, PrivateToken.user_id == principal.user_id
+        )
+    )
     if row is None:
         raise NotFound()
     return row
@@ -150,10 +194,18 @@ def _clean_description(description: str | None) -> str | None:
     return description if description and description.strip() else None
 
 
-def create(principal: Principal, *, name: str, description: str | None,
-           scopes: Sequence[str] | None, expires_in_days: int | None,
-           expires_at: datetime | None, client: Client, current_password: str | None = None,
-           totp_code: str | None = None) -> MintedToken:
+def create(
+    principal: Principal,
+    *,
+    name: str,
+    description: str | None,
+    scopes: Sequence[str] | None,
+    expires_in_days: int | None,
+    expires_at: datetime | None,
+    client: Client,
+    current_password: str | None = None,
+    totp_code: str | None = None,
+) -> MintedToken:
     """Mint a token for the caller; every check runs before anything is signed or stored.
 
     Sudo mode: the body's checks first, then the proof (password, and code with 2FA on).
@@ -165,12 +217,20 @@ def create(principal: Principal, *, name: str, description: str | None,
     chosen = list(dict.fromkeys(default if scopes is None else scopes))
     _check_scopes(principal, chosen)
     _prove(principal, current_password, totp_code, client, "private_token.create")
-    row, token = mint(principal.user_id, name.strip(), _clean_description(description),
-                       chosen, now, expiry)
+    row, token = mint(
+        principal.user_id, name.strip(), _clean_description(description), chosen, now, expiry
+    )
     minted = _minted(row, token, now)
-    audit.record("private_token.created", client=client, user_id=principal.user_id,
-                 token_id=row.id, jti=row.jti, name=row.name, scopes=chosen,
-                 expires_at=expiry)
+    audit.record(
+        "private_token.created",
+        client=client,
+        user_id=principal.user_id,
+        token_id=row.id,
+        jti=row.jti,
+        name=row.name,
+        scopes=chosen,
+        expires_at=expiry,
+    )
     db.session.commit()
     return minted
 
@@ -178,7 +238,8 @@ def create(principal: Principal, *, name: str, description: str | None,
 def list_tokens(principal: Principal) -> list[TokenInfo]:
     now = clock.now()
     rows = db.session.scalars(
-        select(PrivateToken).where(PrivateToken.user_id == principal.user_id)
+        select(PrivateToken)
+        .where(PrivateToken.user_id == principal.user_id)
         .order_by(PrivateToken.created_at.desc(), PrivateToken.id)
     )
     return [_info(row, now) for row in rows]
@@ -188,8 +249,9 @@ def get(principal: Principal, token_id: str) -> TokenInfo:
     return _info(_own(principal, token_id), clock.now())
 
 
-def update_token(principal: Principal, token_id: str, *, changes: dict[str, str | None],
-                 client: Client) -> TokenInfo:
+def update_token(
+    principal: Principal, token_id: str, *, changes: dict[str, str | None], client: Client
+) -> TokenInfo:
     """Rename or redescribe; the expiry and scopes are part of the signed token and stay."""
     row = _own(principal, token_id)
     changed = []
@@ -204,16 +266,27 @@ def update_token(principal: Principal, token_id: str, *, changes: dict[str, str 
             changed.append("description")
     info = _info(row, clock.now())
     if changed:
-        audit.record("private_token.updated", client=client, user_id=principal.user_id,
-                     token_id=row.id, jti=row.jti, fields=changed)
+        audit.record(
+            "private_token.updated",
+            client=client,
+            user_id=principal.user_id,
+            token_id=row.id,
+            jti=row.jti,
+            fields=changed,
+        )
         db.session.commit()
     else:
         db.session.rollback()
     return info
 
 
-def rotate(principal: Principal, token_id: str, client: Client,
-           current_password: str | None = None, totp_code: str | None = None) -> MintedToken:
+def rotate(
+    principal: Principal,
+    token_id: str,
+    client: Client,
+    current_password: str | None = None,
+    totp_code: str | None = None,
+) -> MintedToken:
     """A new token with the old one's name, scopes and lifetime length; the old dies now.
 
     The length is capped at today's maximum, so a lowered `AUTHSVC_PRIVATE_TOKEN_MAX_DAYS`
@@ -233,9 +306,16 @@ def rotate(principal: Principal, token_id: str, client: Client,
         raise Conflict("This token was revoked meanwhile; create a new one.")
     new, token = mint(principal.user_id, row.name, row.description, scopes, now, now + length)
     minted = _minted(new, token, now)
-    audit.record("private_token.rotated", client=client, user_id=principal.user_id,
-                 token_id=new.id, jti=new.jti, old_token_id=row.id, old_jti=row.jti,
-                 expires_at=new.expires_at)
+    audit.record(
+        "private_token.rotated",
+        client=client,
+        user_id=principal.user_id,
+        token_id=new.id,
+        jti=new.jti,
+        old_token_id=row.id,
+        old_jti=row.jti,
+        expires_at=new.expires_at,
+    )
     db.session.commit()
     return minted
 
@@ -246,6 +326,11 @@ def delete(principal: Principal, token_id: str, client: Client) -> None:
     if not _revoke(row, clock.now()):
         db.session.rollback()
         return
-    audit.record("private_token.deleted", client=client, user_id=principal.user_id,
-                 token_id=row.id, jti=row.jti)
+    audit.record(
+        "private_token.deleted",
+        client=client,
+        user_id=principal.user_id,
+        token_id=row.id,
+        jti=row.jti,
+    )
     db.session.commit()

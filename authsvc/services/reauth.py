@@ -20,24 +20,32 @@ A code that proves is spent in the caller's transaction, after the lockout's boo
 (which has its own connection: on SQLite a write held open across it would wait on itself),
 so it is used up only if the change commits.
 """
+
 from __future__ import annotations
 
 from authsvc.core import passwords
 from authsvc.core.errors import InvalidCredentials, InvalidTotp, MfaRequired, ValidationFailed
+from authsvc.core.principal import Client
 from authsvc.extensions import db
 from authsvc.models import User
-from authsvc.services.runtime import settings
-from authsvc.core.principal import Client
 from authsvc.services import audit, lockout
+from authsvc.services.runtime import settings
 from authsvc.services.two_factor import codes
 
 PASSWORD_ONLY = "The current password is incorrect."
 PASSWORD_OR_CODE = "The password or the two-factor code is incorrect."
 
 
-def require_recent_proof(user: User, password: str | None, totp_code: str | None,
-                         client: Client, *, action: str, password_attr: str = "current_password",
-                         pending_secret: bytes | None = None) -> str | None:
+def require_recent_proof(
+    user: User,
+    password: str | None,
+    totp_code: str | None,
+    client: Client,
+    *,
+    action: str,
+    password_attr: str = "current_password",
+    pending_secret: bytes | None = None,
+) -> str | None:
     """Check the proof for `action`, or raise; return how the second factor was proven.
 
     `pending_secret`: the code must come from this secret instead (enabling two-factor).
@@ -53,19 +61,27 @@ def require_recent_proof(user: User, password: str | None, totp_code: str | None
         proof, code_ok = None, True
         if second:
             try:
-                proof = (codes.match_totp(user, pending_secret, totp_code or "")
-                         if pending_secret is not None
-                         else codes.match(user, totp_code or ""))
+                proof = (
+                    codes.match_totp(user, pending_secret, totp_code or "")
+                    if pending_secret is not None
+                    else codes.match(user, totp_code or "")
+                )
             except InvalidTotp:
                 code_ok = False
         password_ok = passwords.verify(user.password_hash, password, settings().hash_params)
         if not (password_ok and code_ok):
             db.session.rollback()
-            audit.record("login.failed", client=client, user_id=user_id, action=action,
-                         reason="credentials" if not password_ok else "totp")
+            audit.record(
+                "login.failed",
+                client=client,
+                user_id=user_id,
+                action=action,
+                reason="credentials" if not password_ok else "totp",
+            )
             db.session.commit()
-            raise InvalidCredentials(PASSWORD_OR_CODE if second else PASSWORD_ONLY,
-                                     attr=password_attr)
+            raise InvalidCredentials(
+                PASSWORD_OR_CODE if second else PASSWORD_ONLY, attr=password_attr
+            )
     if proof is None:
         return None
     try:

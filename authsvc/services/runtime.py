@@ -4,10 +4,11 @@ The web layer makes one `Runtime` per app and activates it for every app context
 pushes (`activate` / `deactivate`), so use cases reach it without importing Flask. Tests
 run several apps in one process; each context sees its own.
 """
+
 from __future__ import annotations
 
-from contextvars import ContextVar
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from authsvc.config import Settings

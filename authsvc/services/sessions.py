@@ -5,26 +5,25 @@ access token names it (`sid`), so revoking the session row revokes them all at o
 The row also holds the refresh chain's state (current jti with its iat/exp, previous jti,
 rotated_at), so rotation, replay within the window and reuse are all decided by it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import bindparam, delete, false, func, select, update
 
 from authsvc.core import clock, emails, passwords, tokens
-from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES
-from authsvc.core.principal import Principal
-from authsvc.services.authentication import verify
 from authsvc.core.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
+from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES
+from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db
 from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes, new_id
+from authsvc.services import audit, lockout
+from authsvc.services.authentication import verify
 from authsvc.services.runtime import keystore, settings
-from authsvc.core.principal import Client
-from authsvc.services import audit
 from authsvc.services.two_factor import codes as two_factor
-from authsvc.services import lockout
 
 
 @dataclass(frozen=True)
@@ -41,41 +40,86 @@ def normalize_email(email: str) -> str:
     return emails.canonical(email)
 
 
-def _sign_refresh(session_id: str, user_id: str, scopes: list[str], *, iat: int, exp: int,
-                  jti: str | None = None, client_id: str | None = None) -> tuple[str, dict[str, Any]]:
+def _sign_refresh(
+    session_id: str,
+    user_id: str,
+    scopes: list[str],
+    *,
+    iat: int,
+    exp: int,
+    jti: str | None = None,
+    client_id: str | None = None,
+) -> tuple[str, dict[str, Any]]:
     """A refresh token of a session: aud is the issuer (`tokens.audience_for`)."""
     s = settings()
     return tokens.encode(
-        "refresh", subject=user_id, scopes=scopes, key=keystore().signing_key(),
-        issuer=s.issuer, audience=tokens.audience_for("refresh", issuer=s.issuer, audience=s.audience),
-        now=datetime.fromtimestamp(iat, timezone.utc), expires_at=datetime.fromtimestamp(exp, timezone.utc),
-        jti=jti, session_id=session_id, extra={"client_id": client_id or FIRST_PARTY_CLIENT})
+        "refresh",
+        subject=user_id,
+        scopes=scopes,
+        key=keystore().signing_key(),
+        issuer=s.issuer,
+        audience=tokens.audience_for("refresh", issuer=s.issuer, audience=s.audience),
+        now=datetime.fromtimestamp(iat, UTC),
+        expires_at=datetime.fromtimestamp(exp, UTC),
+        jti=jti,
+        session_id=session_id,
+        extra={"client_id": client_id or FIRST_PARTY_CLIENT},
+    )
 
 
-def _sign_access(session_id: str, user_id: str, scopes: list[str], now: datetime, *,
-                 client_id: str | None = None, audience: str | None = None) -> str:
+def _sign_access(
+    session_id: str,
+    user_id: str,
+    scopes: list[str],
+    now: datetime,
+    *,
+    client_id: str | None = None,
+    audience: str | None = None,
+) -> str:
     """An access token of a session (RFC 9068): it names the session's client (first-party
     logins: "authsvc"), and its `aud` is the session's granted audience (RFC 8707) or the default."""
     s = settings()
     access, _ = tokens.encode(
-        "access", subject=user_id, scopes=scopes, key=keystore().signing_key(), issuer=s.issuer,
-        audience=audience or s.audience, now=now, expires_at=now + s.access_ttl,
-        session_id=session_id, extra={"client_id": client_id or FIRST_PARTY_CLIENT})
+        "access",
+        subject=user_id,
+        scopes=scopes,
+        key=keystore().signing_key(),
+        issuer=s.issuer,
+        audience=audience or s.audience,
+        now=now,
+        expires_at=now + s.access_ttl,
+        session_id=session_id,
+        extra={"client_id": client_id or FIRST_PARTY_CLIENT},
+    )
     return access
 
 
-def mint(session_id: str, user_id: str, scopes: list[str], now: datetime, *,
-          client_id: str | None = None, audience: str | None = None,
-          ) -> tuple[TokenPair, dict[str, Any]]:
+def mint(
+    session_id: str,
+    user_id: str,
+    scopes: list[str],
+    now: datetime,
+    *,
+    client_id: str | None = None,
+    audience: str | None = None,
+) -> tuple[TokenPair, dict[str, Any]]:
     """Sign an access and a new refresh token of a session: CPU only, nothing written yet.
 
     Returns the pair and the refresh token's claims (what the session row keeps of it).
     """
     s = settings()
     access = _sign_access(session_id, user_id, scopes, now, client_id=client_id, audience=audience)
-    refresh, claims = _sign_refresh(session_id, user_id, scopes, iat=int(now.timestamp()),
-                                    exp=int((now + s.refresh_ttl).timestamp()), client_id=client_id)
-    return TokenPair(access, refresh, int(s.access_ttl.total_seconds()), scope=" ".join(scopes)), claims
+    refresh, claims = _sign_refresh(
+        session_id,
+        user_id,
+        scopes,
+        iat=int(now.timestamp()),
+        exp=int((now + s.refresh_ttl).timestamp()),
+        client_id=client_id,
+    )
+    return TokenPair(
+        access, refresh, int(s.access_ttl.total_seconds()), scope=" ".join(scopes)
+    ), claims
 
 
 def session_scopes(granted: str | None, user_scopes: list[str]) -> list[str]:
@@ -99,8 +143,12 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     password_ok = passwords.verify(user.password_hash if user else None, password, s.hash_params)
     if user is None or not password_ok or not user.is_active:
-        audit.record("login.failed", client=client, user_id=user.id if user else None,
-                     reason="inactive" if password_ok else "credentials")
+        audit.record(
+            "login.failed",
+            client=client,
+            user_id=user.id if user else None,
+            reason="inactive" if password_ok else "credentials",
+        )
         db.session.commit()
         raise InvalidCredentials()
     user_id = user.id
@@ -108,19 +156,33 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
         two_factor.check_login(user, totp_code, client)
     except (MfaRequired, InvalidTotp) as exc:
         db.session.rollback()
-        audit.record("login.failed", client=client, user_id=user_id,
-                     reason="mfa_required" if isinstance(exc, MfaRequired) else "totp")
+        audit.record(
+            "login.failed",
+            client=client,
+            user_id=user_id,
+            reason="mfa_required" if isinstance(exc, MfaRequired) else "totp",
+        )
         db.session.commit()
         raise
     if passwords.needs_rehash(user.password_hash, s.hash_params):
         user.password_hash = passwords.hash_password(password, s.hash_params)
     session_id = new_id()
     pair, claims = mint(session_id, user.id, user.effective_scopes, now)
-    db.session.add(Session(id=session_id, user_id=user.id, created_at=now, last_used_at=now,
-                           expires_at=now + s.refresh_ttl, ip=client.ip,
-                           user_agent=client.user_agent, refresh_jti=claims["jti"],
-                           refresh_iat=claims["iat"], refresh_exp=claims["exp"],
-                           amr="pwd otp" if user.totp_enabled else "pwd"))
+    db.session.add(
+        Session(
+            id=session_id,
+            user_id=user.id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + s.refresh_ttl,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            refresh_jti=claims["jti"],
+            refresh_iat=claims["iat"],
+            refresh_exp=claims["exp"],
+            amr="pwd otp" if user.totp_enabled else "pwd",
+        )
+    )
     audit.record("login.succeeded", client=client, user_id=user.id, session_id=session_id)
     db.session.commit()
     return pair
@@ -128,11 +190,22 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
 
 _sessions = Session.__table__
 _REFRESH_STATE = (
-    select(_sessions.c.revoked_at, _sessions.c.refresh_jti, _sessions.c.refresh_iat,
-           _sessions.c.refresh_exp, _sessions.c.previous_refresh_jti, _sessions.c.rotated_at,
-           _sessions.c.replay_recorded, _sessions.c.reuse_recorded_at,
-           _sessions.c.client_id, _sessions.c.scopes.label("granted"), _sessions.c.audience,
-           User.is_active, User.is_admin, User.scopes)
+    select(
+        _sessions.c.revoked_at,
+        _sessions.c.refresh_jti,
+        _sessions.c.refresh_iat,
+        _sessions.c.refresh_exp,
+        _sessions.c.previous_refresh_jti,
+        _sessions.c.rotated_at,
+        _sessions.c.replay_recorded,
+        _sessions.c.reuse_recorded_at,
+        _sessions.c.client_id,
+        _sessions.c.scopes.label("granted"),
+        _sessions.c.audience,
+        User.is_active,
+        User.is_admin,
+        User.scopes,
+    )
     .join(User, User.id == _sessions.c.user_id)
     .where(_sessions.c.id == bindparam("sid"), _sessions.c.user_id == bindparam("sub"))
 )
@@ -141,27 +214,41 @@ _REFRESH_STATE = (
 # (revoked_at set) makes it match nothing. Also the session's one write per refresh.
 _ROTATE = (
     update(_sessions)
-    .where(_sessions.c.id == bindparam("b_sid"), _sessions.c.refresh_jti == bindparam("b_jti"),
-           _sessions.c.revoked_at.is_(None))
-    .values(refresh_jti=bindparam("b_new_jti"), refresh_iat=bindparam("b_iat"),
-            refresh_exp=bindparam("b_exp"), previous_refresh_jti=bindparam("b_jti"),
-            rotated_at=bindparam("b_now"), replay_recorded=False,
-            last_used_at=bindparam("b_now"), expires_at=bindparam("b_expires_at"),
-            ip=func.coalesce(bindparam("b_ip"), _sessions.c.ip))
+    .where(
+        _sessions.c.id == bindparam("b_sid"),
+        _sessions.c.refresh_jti == bindparam("b_jti"),
+        _sessions.c.revoked_at.is_(None),
+    )
+    .values(
+        refresh_jti=bindparam("b_new_jti"),
+        refresh_iat=bindparam("b_iat"),
+        refresh_exp=bindparam("b_exp"),
+        previous_refresh_jti=bindparam("b_jti"),
+        rotated_at=bindparam("b_now"),
+        replay_recorded=False,
+        last_used_at=bindparam("b_now"),
+        expires_at=bindparam("b_expires_at"),
+        ip=func.coalesce(bindparam("b_ip"), _sessions.c.ip),
+    )
 )
 # The first replay of a successor's predecessor claims the audit event; later ones find it taken.
 _CLAIM_REPLAY = (
     update(_sessions)
-    .where(_sessions.c.id == bindparam("b_sid"), _sessions.c.refresh_jti == bindparam("b_jti"),
-           _sessions.c.replay_recorded == false())
+    .where(
+        _sessions.c.id == bindparam("b_sid"),
+        _sessions.c.refresh_jti == bindparam("b_jti"),
+        _sessions.c.replay_recorded == false(),
+    )
     .values(replay_recorded=True)
 )
 # Reuse: revoke the session (if still open) and claim its one reuse event.
 _CLAIM_REUSE = (
     update(_sessions)
     .where(_sessions.c.id == bindparam("b_sid"), _sessions.c.reuse_recorded_at.is_(None))
-    .values(reuse_recorded_at=bindparam("b_now"),
-            revoked_at=func.coalesce(_sessions.c.revoked_at, bindparam("b_now")))
+    .values(
+        reuse_recorded_at=bindparam("b_now"),
+        revoked_at=func.coalesce(_sessions.c.revoked_at, bindparam("b_now")),
+    )
 )
 _ATTEMPTS = 3  # a failed swap re-reads: the token is then the predecessor, or the session is closed
 
@@ -172,7 +259,9 @@ def refresh(refresh_token: str, client: Client, *, client_id: str | None = None)
     return refresh_session(verify(refresh_token, {"refresh"}), client, client_id=client_id)
 
 
-def refresh_session(v: tokens.Verified, client: Client, *, client_id: str | None = None) -> TokenPair:
+def refresh_session(
+    v: tokens.Verified, client: Client, *, client_id: str | None = None
+) -> TokenPair:
     """Rotate the refresh token `v` of its session, or answer a retry, or detect reuse.
 
     `v` is a verified refresh token (signature, typ, claims, time): the JSON API and the
@@ -216,9 +305,12 @@ def _try_refresh(v: tokens.Verified, client: Client, client_id: str | None) -> T
         raise tokens.WrongType("This refresh token was issued to another client.")
     current = v.jti == state.refresh_jti
     # Window 0 is strict single use, whatever the clocks of concurrent requests say.
-    replay = (bool(s.refresh_reuse_window) and v.jti == state.previous_refresh_jti
-              and state.rotated_at is not None
-              and now < _aware(state.rotated_at) + s.refresh_reuse_window)
+    replay = (
+        bool(s.refresh_reuse_window)
+        and v.jti == state.previous_refresh_jti
+        and state.rotated_at is not None
+        and now < _aware(state.rotated_at) + s.refresh_reuse_window
+    )
     if state.revoked_at is not None:
         if current or replay:
             raise tokens.Revoked()  # closed on purpose: a retry is no alarm
@@ -231,42 +323,70 @@ def _try_refresh(v: tokens.Verified, client: Client, client_id: str | None) -> T
     if replay:
         return _replay(v, state, scopes, client, now)
 
-    pair, claims = mint(v.sid, v.sub, scopes, now, client_id=state.client_id,
-                         audience=state.audience)
-    swapped = db.session.execute(_ROTATE, {
-        "b_sid": v.sid, "b_jti": v.jti, "b_new_jti": claims["jti"], "b_iat": claims["iat"],
-        "b_exp": claims["exp"], "b_now": now, "b_ip": client.ip,
-        "b_expires_at": now + s.refresh_ttl})
+    pair, claims = mint(
+        v.sid, v.sub, scopes, now, client_id=state.client_id, audience=state.audience
+    )
+    swapped = db.session.execute(
+        _ROTATE,
+        {
+            "b_sid": v.sid,
+            "b_jti": v.jti,
+            "b_new_jti": claims["jti"],
+            "b_iat": claims["iat"],
+            "b_exp": claims["exp"],
+            "b_now": now,
+            "b_ip": client.ip,
+            "b_expires_at": now + s.refresh_ttl,
+        },
+    )
     if swapped.rowcount != 1:  # rotated by a concurrent refresh, or closed: read again
         db.session.rollback()
         return None
-    audit.record("token.refreshed", client=client, user_id=v.sub, session_id=v.sid,
-                 **({"client_id": client_id} if client_id else {}))
+    audit.record(
+        "token.refreshed",
+        client=client,
+        user_id=v.sub,
+        session_id=v.sid,
+        **({"client_id": client_id} if client_id else {}),
+    )
     db.session.commit()
     return pair
 
 
-def _replay(v: tokens.Verified, state: Any, scopes: list[str], client: Client,
-            now: datetime) -> TokenPair:
+def _replay(
+    v: tokens.Verified, state: Any, scopes: list[str], client: Client, now: datetime
+) -> TokenPair:
     """The predecessor within the window: the stored successor, re-signed, and a new access token."""
     s = settings()
-    refresh, _ = _sign_refresh(v.sid, v.sub, scopes, iat=state.refresh_iat,
-                               exp=state.refresh_exp, jti=state.refresh_jti,
-                               client_id=state.client_id)
-    access = _sign_access(v.sid, v.sub, scopes, now, client_id=state.client_id,
-                          audience=state.audience)
+    refresh, _ = _sign_refresh(
+        v.sid,
+        v.sub,
+        scopes,
+        iat=state.refresh_iat,
+        exp=state.refresh_exp,
+        jti=state.refresh_jti,
+        client_id=state.client_id,
+    )
+    access = _sign_access(
+        v.sid, v.sub, scopes, now, client_id=state.client_id, audience=state.audience
+    )
     if not state.replay_recorded:
         claimed = db.session.execute(_CLAIM_REPLAY, {"b_sid": v.sid, "b_jti": state.refresh_jti})
         if claimed.rowcount == 1:
-            audit.record("token.refresh_replayed", client=client, user_id=v.sub, session_id=v.sid,
-                         jti=state.refresh_jti)
+            audit.record(
+                "token.refresh_replayed",
+                client=client,
+                user_id=v.sub,
+                session_id=v.sid,
+                jti=state.refresh_jti,
+            )
         db.session.commit()
     return TokenPair(access, refresh, int(s.access_ttl.total_seconds()), scope=" ".join(scopes))
 
 
 def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes from Core selects; they are UTC.
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _reuse_detected(v: tokens.Verified, state: Any, client: Client, now: datetime) -> NoReturn:
@@ -279,8 +399,9 @@ def _reuse_detected(v: tokens.Verified, state: Any, client: Client, now: datetim
     if state.reuse_recorded_at is None:
         claimed = db.session.execute(_CLAIM_REUSE, {"b_sid": v.sid, "b_now": now})
         if claimed.rowcount == 1:
-            audit.record("refresh.reuse_detected", client=client, user_id=v.sub,
-                         session_id=v.sid, jti=v.jti)
+            audit.record(
+                "refresh.reuse_detected", client=client, user_id=v.sub, session_id=v.sid, jti=v.jti
+            )
         db.session.commit()
     raise tokens.Reused()
 
@@ -296,21 +417,31 @@ def revoke_sessions(user_id: str, *, only: str | None = None, keep: str | None =
 
 def logout(principal: Principal, client: Client) -> None:
     revoke_sessions(principal.user_id, only=principal.session_id)
-    audit.record("logout", client=client, user_id=principal.user_id,
-                 session_id=principal.session_id)
+    audit.record(
+        "logout", client=client, user_id=principal.user_id, session_id=principal.session_id
+    )
     db.session.commit()
 
 
 def list_sessions(principal: Principal) -> list[dict[str, object]]:
     rows = db.session.scalars(
         select(Session)
-        .where(Session.user_id == principal.user_id, Session.revoked_at.is_(None),
-               Session.expires_at > clock.now())
+        .where(
+            Session.user_id == principal.user_id,
+            Session.revoked_at.is_(None),
+            Session.expires_at > clock.now(),
+        )
         .order_by(Session.created_at.desc())
     )
     return [
-        {"id": r.id, "created_at": r.created_at, "last_used_at": r.last_used_at,
-         "user_agent": r.user_agent, "ip": r.ip, "current": r.id == principal.session_id}
+        {
+            "id": r.id,
+            "created_at": r.created_at,
+            "last_used_at": r.last_used_at,
+            "user_agent": r.user_agent,
+            "ip": r.ip,
+            "current": r.id == principal.session_id,
+        }
         for r in rows
     ]
 
@@ -320,8 +451,7 @@ def revoke_session(principal: Principal, session_id: str, client: Client) -> Non
     if owner != principal.user_id:
         raise NotFound()
     revoke_sessions(principal.user_id, only=session_id)
-    audit.record("session.revoked", client=client, user_id=principal.user_id,
-                 session_id=session_id)
+    audit.record("session.revoked", client=client, user_id=principal.user_id, session_id=session_id)
     db.session.commit()
 
 
@@ -348,8 +478,12 @@ def revoke_token(token: str, client: Client, *, oauth_client: str | None = None)
     now = clock.now()
     if v.kind == "access":
         inserted = db.session.execute(
-            insert_revoked_jti(), {"jti": v.jti, "revoked_at": now,
-                                   "expires_at": datetime.fromtimestamp(v.claims["exp"], now.tzinfo)},
+            insert_revoked_jti(),
+            {
+                "jti": v.jti,
+                "revoked_at": now,
+                "expires_at": datetime.fromtimestamp(v.claims["exp"], now.tzinfo),
+            },
         ).first()
         changed = 0 if inserted is None else 1
     elif v.kind == "refresh":
@@ -375,10 +509,14 @@ def insert_revoked_jti() -> Any:
     if db.engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing(index_elements=["jti"]).returning(table.c.jti)
+        return (
+            pg_insert(table).on_conflict_do_nothing(index_elements=["jti"]).returning(table.c.jti)
+        )
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=["jti"]).returning(table.c.jti)
+    return (
+        sqlite_insert(table).on_conflict_do_nothing(index_elements=["jti"]).returning(table.c.jti)
+    )
 
 
 def prune() -> dict[str, int]:
@@ -396,6 +534,10 @@ def prune() -> dict[str, int]:
     ended = db.session.execute(delete(Session).where(Session.expires_at <= cutoff))
     db.session.commit()
     failures = DatabaseFailureLog(db.engine).sweep(
-        now=clock.now().timestamp(), window=settings().login_window)
-    return {"revoked_tokens": revoked.rowcount, "sessions": ended.rowcount,
-            "login_failures": failures}
+        now=clock.now().timestamp(), window=settings().login_window
+    )
+    return {
+        "revoked_tokens": revoked.rowcount,
+        "sessions": ended.rowcount,
+        "login_failures": failures,
+    }

@@ -1,4 +1,5 @@
 """Accounts: registration, creation by the CLI and by admins, profiles, admin changes, passwords."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -8,15 +9,19 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from authsvc.core import clock, emails, passwords
-from authsvc.core.principal import Principal
-from authsvc.core.errors import (Conflict, InsufficientScope, NotFound, PermissionDenied,
-                                 ValidationFailed)
+from authsvc.core.errors import (
+    Conflict,
+    InsufficientScope,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db
 from authsvc.models import ADMIN_SCOPE, PrivateToken, User, new_id
-from authsvc.services.runtime import settings
-from authsvc.core.principal import Client
 from authsvc.services import audit
 from authsvc.services.reauth import require_recent_proof
+from authsvc.services.runtime import settings
 from authsvc.services.sessions import revoke_sessions
 
 
@@ -27,9 +32,16 @@ def check_password(password: str, email: str, attr: str = "password") -> None:
         raise ValidationFailed.one(attr, "weak_password", exc.detail) from exc
 
 
-def create_user(email: str, password: str, *, client: Client, scopes: Sequence[str] | None = None,
-                is_admin: bool = False, actor_id: str | None = None,
-                event: str = "user.created") -> User:
+def create_user(
+    email: str,
+    password: str,
+    *,
+    client: Client,
+    scopes: Sequence[str] | None = None,
+    is_admin: bool = False,
+    actor_id: str | None = None,
+    event: str = "user.created",
+) -> User:
     """Validate, hash and store a new user. Commits; a taken email is `409` and writes nothing.
 
     The email rules (`authsvc.emails`) are checked here too, so `flask create-user` obeys
@@ -38,18 +50,31 @@ def create_user(email: str, password: str, *, client: Client, scopes: Sequence[s
     try:
         email = emails.check(email)
     except emails.InvalidEmail as exc:
-        raise ValidationFailed.one("email", "invalid", f"This email is not accepted: {exc}.") from exc
+        raise ValidationFailed.one(
+            "email", "invalid", f"This email is not accepted: {exc}."
+        ) from exc
     check_password(password, email)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict("A user with this email already exists.", attr="email")
     user = User(
-        id=new_id(), email=email, created_at=clock.now(), is_admin=is_admin, is_active=True,
+        id=new_id(),
+        email=email,
+        created_at=clock.now(),
+        is_admin=is_admin,
+        is_active=True,
         password_hash=passwords.hash_password(password, settings().hash_params),
         scopes=" ".join(settings().default_scopes if scopes is None else scopes),
     )
     db.session.add(user)
-    audit.record(event, client=client, user_id=user.id, actor_id=actor_id, email=email,
-                 is_admin=is_admin, scopes=user.scope_list)
+    audit.record(
+        event,
+        client=client,
+        user_id=user.id,
+        actor_id=actor_id,
+        email=email,
+        is_admin=is_admin,
+        scopes=user.scope_list,
+    )
     try:
         db.session.commit()
     except IntegrityError as exc:
@@ -75,8 +100,13 @@ def get_me(principal: Principal) -> User:
     return user
 
 
-def change_password(principal: Principal, current_password: str, new_password: str,
-                    client: Client, totp_code: str | None = None) -> None:
+def change_password(
+    principal: Principal,
+    current_password: str,
+    new_password: str,
+    client: Client,
+    totp_code: str | None = None,
+) -> None:
     """Revokes every other session and every private token: a changed password means "not them".
 
     Sudo mode: the current password, and a code when two-factor is on.
@@ -114,7 +144,9 @@ def require_admin(principal: Principal) -> None:
     if ADMIN_SCOPE not in principal.scopes:
         raise InsufficientScope(
             "This token lacks the scope admin: use an access token, or a private token "
-            "created with the scope admin.", extra={"scopes": [ADMIN_SCOPE]})
+            "created with the scope admin.",
+            extra={"scopes": [ADMIN_SCOPE]},
+        )
 
 
 def list_users(principal: Principal) -> list[User]:
@@ -122,15 +154,24 @@ def list_users(principal: Principal) -> list[User]:
     return list(db.session.scalars(select(User).order_by(User.created_at, User.id)))
 
 
-def admin_create_user(principal: Principal, email: str, password: str, *,
-                      scopes: Sequence[str] | None, is_admin: bool, client: Client) -> User:
+def admin_create_user(
+    principal: Principal,
+    email: str,
+    password: str,
+    *,
+    scopes: Sequence[str] | None,
+    is_admin: bool,
+    client: Client,
+) -> User:
     require_admin(principal)
-    return create_user(email, password, client=client, scopes=scopes, is_admin=is_admin,
-                       actor_id=principal.user_id)
+    return create_user(
+        email, password, client=client, scopes=scopes, is_admin=is_admin, actor_id=principal.user_id
+    )
 
 
-def update_user(principal: Principal, user_id: str, changes: Mapping[str, Any],
-                client: Client) -> User:
+def update_user(
+    principal: Principal, user_id: str, changes: Mapping[str, Any], client: Client
+) -> User:
     """Change `is_active`, `scopes` or `is_admin` of a user. Commits.
 
     Takes effect on the user's next request: every token check reads the user row, so a
@@ -143,13 +184,19 @@ def update_user(principal: Principal, user_id: str, changes: Mapping[str, Any],
     if user is None:
         raise NotFound()
     current = {"is_active": user.is_active, "is_admin": user.is_admin, "scopes": user.scope_list}
-    diff = {k: list(v) if k == "scopes" else v for k, v in changes.items()
-            if k in ADMIN_FIELDS and v != current[k]}
+    diff = {
+        k: list(v) if k == "scopes" else v
+        for k, v in changes.items()
+        if k in ADMIN_FIELDS and v != current[k]
+    }
     if not diff:
         return user
     after = {**current, **diff}
-    demoting = current["is_admin"] and current["is_active"] and not (
-        after["is_admin"] and after["is_active"])
+    demoting = (
+        current["is_admin"]
+        and current["is_active"]
+        and not (after["is_admin"] and after["is_active"])
+    )
     if demoting:
         _active_admins()  # PostgreSQL: take the admin rows' locks before changing one of them
     for name, value in diff.items():
@@ -157,8 +204,7 @@ def update_user(principal: Principal, user_id: str, changes: Mapping[str, Any],
     if demoting and not _active_admins():
         db.session.rollback()
         raise Conflict("This is the last active administrator; make another admin first.")
-    audit.record("user.updated", client=client, user_id=user.id, actor_id=principal.user_id,
-                 **diff)
+    audit.record("user.updated", client=client, user_id=user.id, actor_id=principal.user_id, **diff)
     db.session.commit()
     return user
 
@@ -170,7 +216,10 @@ def _active_admins() -> list[str]:
     at once cannot both pass: on PostgreSQL the second waits for the first's row locks;
     on SQLite (no row locks) the recount runs inside the write transaction.
     """
-    return list(db.session.scalars(
-        select(User.id).where(User.is_admin.is_(True), User.is_active.is_(True))
-        .with_for_update()
-    ))
+    return list(
+        db.session.scalars(
+            select(User.id)
+            .where(User.is_admin.is_(True), User.is_active.is_(True))
+            .with_for_update()
+        )
+    )

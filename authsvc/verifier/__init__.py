@@ -14,6 +14,7 @@ HTTP goes through `urllib`, without following redirects (the introspection crede
 Failures are answered in the contract's envelope; when authsvc cannot be reached the
 answer is 503 `service_unavailable`, never a success.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,7 +28,7 @@ import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any, TypeVar, cast
 
 import jwt
@@ -46,6 +47,7 @@ _EXPECTED_KEY = {"ES256": ("EC", "P-256"), "EdDSA": ("OKP", "Ed25519"), "RS256":
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MAX_RESPONSE = 1 << 20
 _FAILED_FETCH_BACKOFF = 5.0
+
 
 class Unavailable(Exception):
     """authsvc could not be asked (JWKS or introspection); the request cannot be decided."""
@@ -112,8 +114,10 @@ class Verifier:
         if (introspect_url is None) != (introspect_token is None):
             raise ValueError("introspect_url and introspect_token go together")
         if algorithm == "HS256" and introspect_url is None:
-            raise ValueError("HS256 tokens cannot be verified outside authsvc: "
-                             "give introspect_url and introspect_token")
+            raise ValueError(
+                "HS256 tokens cannot be verified outside authsvc: "
+                "give introspect_url and introspect_token"
+            )
         self.issuer = issuer
         self.audience = audience
         self.jwks_url = jwks_url
@@ -128,7 +132,7 @@ class Verifier:
         self.introspect_cache_seconds = introspect_cache_seconds
         self.introspect_cache_size = introspect_cache_size
         self.realm = realm
-        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._now = now or (lambda: datetime.now(UTC))
         self._monotonic = monotonic
         self._opener = urllib.request.build_opener(_NoRedirect)
         self._lock = threading.Lock()
@@ -143,15 +147,22 @@ class Verifier:
 
     # --- verification ------------------------------------------------------------------
 
-    def verify(self, token: object, *, introspect: bool = False,
-               kinds: Collection[str] | None = None) -> VerifiedToken:
+    def verify(
+        self, token: object, *, introspect: bool = False, kinds: Collection[str] | None = None
+    ) -> VerifiedToken:
         """Accept `token` or raise `tokens.InvalidToken` (why) or `Unavailable`."""
         kinds = tuple(kinds) if kinds is not None else self.kinds
         if self.algorithm == "HS256":
             return self._verify_by_introspection(token, kinds)
         v = tokens.decode(
-            token, kinds=kinds, keys=self._key, algorithm=self.algorithm, issuer=self.issuer,
-            audience=self.audience, now=self._now(), leeway=self.leeway,
+            token,
+            kinds=kinds,
+            keys=self._key,
+            algorithm=self.algorithm,
+            issuer=self.issuer,
+            audience=self.audience,
+            now=self._now(),
+            leeway=self.leeway,
         )
         if not introspect:
             return VerifiedToken(v.kind, v.claims, tuple(v.scopes), False)
@@ -186,8 +197,11 @@ class Verifier:
             raise tokens.Malformed()
         if answer.get("token_type") != kind:
             raise tokens.WrongType()
-        claims = {name: answer[name] for name in ("iss", "aud", "sub", "iat", "exp", "jti", "scope")
-                  if name in answer}
+        claims = {
+            name: answer[name]
+            for name in ("iss", "aud", "sub", "iat", "exp", "jti", "scope")
+            if name in answer
+        }
         return VerifiedToken(kind, claims, _scopes(answer), True)
 
     # --- JWKS -----------------------------------------------------------------------------
@@ -206,12 +220,18 @@ class Verifier:
             if key is not None and not self._stale(now):
                 return key
             if self._fetched_at is None:
-                if self._attempted_at is not None and now - self._attempted_at < _FAILED_FETCH_BACKOFF:
+                if (
+                    self._attempted_at is not None
+                    and now - self._attempted_at < _FAILED_FETCH_BACKOFF
+                ):
                     raise Unavailable("the JWKS could not be fetched")
             elif key is not None:
                 if now - (self._attempted_at or 0.0) < self.jwks_refetch_interval:
                     return key
-            elif self._kid_fetch_at is not None and now - self._kid_fetch_at < self.jwks_refetch_interval:
+            elif (
+                self._kid_fetch_at is not None
+                and now - self._kid_fetch_at < self.jwks_refetch_interval
+            ):
                 if self._last_fetch_failed:
                     raise Unavailable("the JWKS could not be fetched")
                 return None
@@ -238,8 +258,9 @@ class Verifier:
         self._attempted_at = self._monotonic()
         self._last_fetch_failed = True
         self.jwks_fetches += 1
-        body = self._http_json(urllib.request.Request(self.jwks_url, headers={
-            "Accept": "application/json"}))
+        body = self._http_json(
+            urllib.request.Request(self.jwks_url, headers={"Accept": "application/json"})
+        )
         if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
             raise Unavailable("the JWKS is not a key set")
         found: dict[str, tokens.Key] = {}
@@ -287,13 +308,18 @@ class Verifier:
             if hit is not None and hit[0] > now:
                 return hit[1]
         self.introspections += 1
-        answer = self._http_json(urllib.request.Request(
-            self.introspect_url, method="POST",
-            data=urllib.parse.urlencode({"token": token}).encode(),
-            headers={"Authorization": f"Bearer {self._introspect_token}",
-                     "Content-Type": "application/x-www-form-urlencoded",
-                     "Accept": "application/json"},
-        ))
+        answer = self._http_json(
+            urllib.request.Request(
+                self.introspect_url,
+                method="POST",
+                data=urllib.parse.urlencode({"token": token}).encode(),
+                headers={
+                    "Authorization": f"Bearer {self._introspect_token}",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Accept": "application/json",
+                },
+            )
+        )
         if not isinstance(answer, dict) or not isinstance(answer.get("active"), bool):
             raise Unavailable("the introspection answer is not RFC 7662")
         with self._lock:
@@ -309,8 +335,12 @@ class Verifier:
                 raw = response.read(_MAX_RESPONSE + 1)
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
-                log.error("authsvc refused this backend's credential at %s (%s): it needs a live "
-                          "token with the introspect scope", req.full_url, exc.code)
+                log.error(
+                    "authsvc refused this backend's credential at %s (%s): it needs a live "
+                    "token with the introspect scope",
+                    req.full_url,
+                    exc.code,
+                )
             else:
                 log.error("authsvc answered %s at %s", exc.code, req.full_url)
             exc.close()
@@ -327,8 +357,13 @@ class Verifier:
 
     # --- Flask ------------------------------------------------------------------------------
 
-    def require_token(self, scopes: Iterable[str] = (), *, introspect: bool = False,
-                      kinds: Collection[str] | None = None) -> Callable[[F], F]:
+    def require_token(
+        self,
+        scopes: Iterable[str] = (),
+        *,
+        introspect: bool = False,
+        kinds: Collection[str] | None = None,
+    ) -> Callable[[F], F]:
         """`authsvc.verifier.flask.require_token` for this verifier (loads Flask when called)."""
         from authsvc.verifier.flask import require_token
 

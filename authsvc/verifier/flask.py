@@ -4,6 +4,7 @@ Refusals are rendered by `authsvc.core.errors.envelope`, the same function the s
 error handlers use, so a client meets one envelope and one set of RFC 6750 challenges from
 authsvc and from every resource server that uses this module.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
@@ -13,17 +14,28 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from flask import Response, g, jsonify, request
 
 from authsvc.core import bearer, tokens
-from authsvc.core.errors import (ApiError, InsufficientScope, InvalidRequest, NotAuthenticated,
-                                 ServiceUnavailable, envelope)
+from authsvc.core.errors import (
+    ApiError,
+    InsufficientScope,
+    InvalidRequest,
+    NotAuthenticated,
+    ServiceUnavailable,
+    envelope,
+)
 
 if TYPE_CHECKING:
-    from authsvc.verifier import Verifier, VerifiedToken
+    from authsvc.verifier import VerifiedToken, Verifier
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def require_token(verifier: Verifier, scopes: Iterable[str] = (), *, introspect: bool = False,
-                  kinds: Collection[str] | None = None) -> Callable[[F], F]:
+def require_token(
+    verifier: Verifier,
+    scopes: Iterable[str] = (),
+    *,
+    introspect: bool = False,
+    kinds: Collection[str] | None = None,
+) -> Callable[[F], F]:
     """Decorate a Flask view: it runs only for an accepted token holding every scope in `scopes`.
 
     The view reads the result with `current_token()`. With `introspect=True`, authsvc is
@@ -32,7 +44,9 @@ def require_token(verifier: Verifier, scopes: Iterable[str] = (), *, introspect:
     """
     needed = tuple(scopes)
     if introspect and verifier.introspect_url is None:
-        raise ValueError("introspect=True needs a Verifier with introspect_url and introspect_token")
+        raise ValueError(
+            "introspect=True needs a Verifier with introspect_url and introspect_token"
+        )
 
     def decorator(view: F) -> F:
         @wraps(view)
@@ -60,8 +74,9 @@ def current_token() -> VerifiedToken:
     return token
 
 
-def _authorize(verifier: Verifier, needed: tuple[str, ...], introspect: bool,
-               kinds: Collection[str] | None) -> VerifiedToken:
+def _authorize(
+    verifier: Verifier, needed: tuple[str, ...], introspect: bool, kinds: Collection[str] | None
+) -> VerifiedToken:
     from authsvc.verifier import Unavailable
 
     try:
@@ -76,8 +91,9 @@ def _authorize(verifier: Verifier, needed: tuple[str, ...], introspect: bool,
         raise ServiceUnavailable() from exc
     missing = [scope for scope in needed if scope not in verified.scopes]
     if missing:
-        raise InsufficientScope("The token lacks a scope this route needs.",
-                                extra={"scopes": missing})
+        raise InsufficientScope(
+            "The token lacks a scope this route needs.", extra={"scopes": missing}
+        )
     return verified
 
 

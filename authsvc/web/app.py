@@ -1,4 +1,5 @@
 """The app factory: settings, storage, the runtime of the use cases, and every blueprint."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,7 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Config, Flask, Request, current_app, Response, appcontext_popped, appcontext_pushed, request
+from flask import (
+    Config,
+    Flask,
+    Request,
+    Response,
+    appcontext_popped,
+    appcontext_pushed,
+    current_app,
+    request,
+)
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
@@ -22,13 +32,18 @@ from authsvc.services import runtime
 from authsvc.services.keystore import KeyStore
 from authsvc.web import api, cli, console, errors, logs, metrics, migrate, ratelimit, transport
 
-HTML_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+HTML_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask("authsvc", instance_path=os.environ.get("AUTHSVC_INSTANCE_PATH") or None,
-                instance_relative_config=True)
+    app = Flask(
+        "authsvc",
+        instance_path=os.environ.get("AUTHSVC_INSTANCE_PATH") or None,
+        instance_relative_config=True,
+    )
     app.session_interface = _NoCookieSession()  # no route uses flask.session; tokens are the state
     settings = _load_config(app, test_config)
 
@@ -90,17 +105,24 @@ def _load_config(app: Flask, test_config: Mapping[str, Any] | None) -> config.Se
     """Read the settings (defaults < instance `config.py` < environment < `test_config`)."""
     instance_file = Config(app.instance_path)
     instance_file.from_pyfile("config.py", silent=True)
-    environment = {name: raw for name, raw in os.environ.items()
-                   if name.startswith(config.PREFIX) and name != "AUTHSVC_INSTANCE_PATH"}
+    environment = {
+        name: raw
+        for name, raw in os.environ.items()
+        if name.startswith(config.PREFIX) and name != "AUTHSVC_INSTANCE_PATH"
+    }
     overrides = dict(test_config or {})
     app.config.from_mapping({k: v for k, v in overrides.items() if not k.startswith(config.PREFIX)})
 
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
-    settings = config.Settings.from_sources(instance_file, overrides, environment=environment,
-                                            testing=bool(app.config.get("TESTING")))
-    secret = (settings.secret_key.encode() if settings.secret_key
-              else crypto.load_or_create_secret(instance / "secret_key"))
+    settings = config.Settings.from_sources(
+        instance_file, overrides, environment=environment, testing=bool(app.config.get("TESTING"))
+    )
+    secret = (
+        settings.secret_key.encode()
+        if settings.secret_key
+        else crypto.load_or_create_secret(instance / "secret_key")
+    )
     database_url = settings.database_url
     if not database_url:
         database = instance / "authsvc.sqlite3"
@@ -112,25 +134,33 @@ def _load_config(app: Flask, test_config: Mapping[str, Any] | None) -> config.Se
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # A ping per checkout finds connections a PostgreSQL restart dropped; SQLite has none to drop.
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
-        "pool_pre_ping": not database_url.startswith("sqlite")})
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": not database_url.startswith("sqlite")}
+    )
     return settings
 
 
 def _init_runtime(app: Flask, settings: config.Settings) -> runtime.Runtime:
     rt = runtime.Runtime(
         settings=settings,
-        keystore=KeyStore(secret=settings.secret, alg=settings.signing_alg,
-                          longest_lifetime=settings.longest_lifetime,
-                          leeway=timedelta(seconds=settings.leeway),
-                          publish_delay=settings.key_publish_delay,
-                          rotation_days=settings.key_rotation_days),
+        keystore=KeyStore(
+            secret=settings.secret,
+            alg=settings.signing_alg,
+            longest_lifetime=settings.longest_lifetime,
+            leeway=timedelta(seconds=settings.leeway),
+            publish_delay=settings.key_publish_delay,
+            rotation_days=settings.key_rotation_days,
+        ),
         failure_log=ratelimit.failure_log(settings),
         key_prefix=settings.redis_prefix,
         id_keystores={
-            alg: KeyStore(secret=settings.secret, alg=alg, label=f"id:{alg}",
-                          longest_lifetime=settings.access_ttl,
-                          leeway=timedelta(seconds=settings.leeway))
+            alg: KeyStore(
+                secret=settings.secret,
+                alg=alg,
+                label=f"id:{alg}",
+                longest_lifetime=settings.access_ttl,
+                leeway=timedelta(seconds=settings.leeway),
+            )
             for alg in ("RS256", "ES256")
         },
     )
@@ -147,8 +177,9 @@ def _rotate_when_due() -> None:
         runtime.keystore().maybe_rotate()
     except DBAPIError:
         db.session.rollback()
-        current_app.logger.warning("automatic key rotation check failed: storage unreachable",
-                                   exc_info=True)
+        current_app.logger.warning(
+            "automatic key rotation check failed: storage unreachable", exc_info=True
+        )
 
 
 def _activate(sender: Flask, **_: Any) -> None:

@@ -1,4 +1,5 @@
 """Commands: create-user, prune, keys list/rotate/revoke."""
+
 from __future__ import annotations
 
 import sys
@@ -6,14 +7,14 @@ from datetime import datetime
 
 import click
 from flask import Flask, current_app
-from sqlalchemy.engine import make_url
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.engine import make_url
 
 from authsvc.core import clock
 from authsvc.core.errors import ApiError
-from authsvc.services.runtime import keystore, settings
 from authsvc.core.principal import Client
 from authsvc.services import sessions, users
+from authsvc.services.runtime import keystore, settings
 
 _CLI = Client(ip=None, user_agent="authsvc-cli")
 
@@ -22,15 +23,26 @@ _CLI = Client(ip=None, user_agent="authsvc-cli")
 @with_appcontext
 @click.argument("email")
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
-@click.option("--scopes", default=None, help='Space-separated scopes (default: AUTHSVC_DEFAULT_SCOPES).')
-@click.option("--password-stdin", is_flag=True, required=True,
-              help="Read the password from standard input (never from the command line).")
+@click.option(
+    "--scopes", default=None, help="Space-separated scopes (default: AUTHSVC_DEFAULT_SCOPES)."
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    required=True,
+    help="Read the password from standard input (never from the command line).",
+)
 def create_user_command(email: str, admin: bool, scopes: str | None, password_stdin: bool) -> None:
     """Create a user, reading the password from standard input."""
     password = sys.stdin.readline().rstrip("\r\n")
     try:
-        user = users.create_user(email, password, client=_CLI, is_admin=admin,
-                                 scopes=scopes.split() if scopes is not None else None)
+        user = users.create_user(
+            email,
+            password,
+            client=_CLI,
+            is_admin=admin,
+            scopes=scopes.split() if scopes is not None else None,
+        )
     except ApiError as exc:
         raise click.ClickException("; ".join(item.detail for item in exc.items())) from exc
     click.echo(f"created {user.email} (id {user.id}{', admin' if admin else ''})")
@@ -48,12 +60,14 @@ def init_command() -> None:
     click.echo(f"signing key:     {key.kid} ({key.alg})")
     click.echo(f"users:           {count}")
     if count == 0:
-        click.echo("\nCreate the first user (an administrator) with:\n"
-                   "  echo 'a-long-unguessable-passphrase' | "
-                   ".venv/bin/flask --app authsvc create-user you@example.com --admin --password-stdin\n"
-                   "then log in:\n"
-                   "  curl -s http://127.0.0.1:5000/api/v1/auth/login -H 'Content-Type: application/json' \\\n"
-                   "       -d '{\"email\": \"you@example.com\", \"password\": \"a-long-unguessable-passphrase\"}'")
+        click.echo(
+            "\nCreate the first user (an administrator) with:\n"
+            "  echo 'a-long-unguessable-passphrase' | "
+            ".venv/bin/flask --app authsvc create-user you@example.com --admin --password-stdin\n"
+            "then log in:\n"
+            "  curl -s http://127.0.0.1:5000/api/v1/auth/login -H 'Content-Type: application/json' \\\n"
+            '       -d \'{"email": "you@example.com", "password": "a-long-unguessable-passphrase"}\''
+        )
 
 
 @click.command("prune")
@@ -72,33 +86,50 @@ def _stamp(moment: datetime | None) -> str:
 
 
 @keys_group.command("list")
-@click.option("--all", "everything", is_flag=True,
-              help="Also show keys no longer published and keys of another algorithm.")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Also show keys no longer published and keys of another algorithm.",
+)
 def keys_list(everything: bool) -> None:
     """Show the signing keys, newest first: kid, algorithm, created, state, published until."""
     click.echo(f"{'KID':<44}  {'ALG':<6}  {'CREATED':<20}  {'STATE':<9}  PUBLISHED UNTIL")
     for info in keystore().listing(everything=everything):
-        until = "-" if info.state == "unused" else (
-            "until rotated" if info.publish_until is None else _stamp(info.publish_until))
-        click.echo(f"{info.kid:<44}  {info.alg:<6}  {_stamp(info.created_at):<20}  "
-                   f"{info.state:<9}  {until}")
+        until = (
+            "-"
+            if info.state == "unused"
+            else ("until rotated" if info.publish_until is None else _stamp(info.publish_until))
+        )
+        click.echo(
+            f"{info.kid:<44}  {info.alg:<6}  {_stamp(info.created_at):<20}  "
+            f"{info.state:<9}  {until}"
+        )
 
 
 @keys_group.command("rotate")
-@click.option("--now", "at_once", is_flag=True,
-              help="Sign with the new key at once, without waiting AUTHSVC_KEY_PUBLISH_DELAY.")
+@click.option(
+    "--now",
+    "at_once",
+    is_flag=True,
+    help="Sign with the new key at once, without waiting AUTHSVC_KEY_PUBLISH_DELAY.",
+)
 def keys_rotate(at_once: bool) -> None:
     """Publish a new signing key; it signs after AUTHSVC_KEY_PUBLISH_DELAY (or --now)."""
     key, retired, activation = keystore().rotate(_CLI, now=at_once)
     if at_once or activation <= clock.now():
         click.echo(f"new signing key {key.kid} ({key.alg})")
         for kid in retired:
-            click.echo(f"retired {kid}: it signs no more and stays published until its last token expires")
+            click.echo(
+                f"retired {kid}: it signs no more and stays published until its last token expires"
+            )
         return
     click.echo(f"new key {key.kid} ({key.alg}): published now, signs from {_stamp(activation)}")
     for kid in retired:
-        click.echo(f"retiring {kid}: it signs until {_stamp(activation)} and stays published "
-                   "until its last token expires")
+        click.echo(
+            f"retiring {kid}: it signs until {_stamp(activation)} and stays published "
+            "until its last token expires"
+        )
 
 
 @keys_group.command("revoke")

@@ -3,25 +3,31 @@
 The token is read from the request here (and only here); verifying it and checking its
 state is `authsvc.services.authentication`. The principal is kept on `flask.g` for the view.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import wraps
-from urllib.parse import unquote_plus
 from typing import Any, TypeVar, cast
+from urllib.parse import unquote_plus
 
 from flask import g, request
 
 from authsvc.core import bearer, tokens
-from authsvc.core.errors import (BadRequest, InvalidCredentials, InvalidRequest, NotAuthenticated,
-                                 PermissionDenied)
+from authsvc.core.errors import (
+    BadRequest,
+    InvalidCredentials,
+    InvalidRequest,
+    NotAuthenticated,
+    PermissionDenied,
+)
 from authsvc.core.oauth import OAuthError, invalid_client
 from authsvc.core.principal import Principal
 from authsvc.core.tokens import ALL_KINDS, BEARER_KINDS
-from authsvc.services.authentication import check_state, verify
 from authsvc.models import OAuthClient
+from authsvc.services.authentication import check_state, verify
 from authsvc.services.oauth_clients import ClientAuth
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,7 +47,9 @@ def authenticate(kinds: Collection[str] = BEARER_KINDS) -> Principal:
     v = verify(token, ALL_KINDS)
     if v.kind not in kinds:
         if v.kind == "private":
-            raise PermissionDenied("Private tokens cannot be used for this action; use an access token.")
+            raise PermissionDenied(
+                "Private tokens cannot be used for this action; use an access token."
+            )
         raise tokens.WrongType()
     principal = check_state(v)
     g.principal = principal
@@ -105,7 +113,9 @@ def has_client_auth(form: Mapping[str, Sequence[str]]) -> bool:
     return header[:6].lower() == "basic " or "client_id" in form
 
 
-def authenticate_client(auth: Callable[[ClientAuth], OAuthClient], form: Mapping[str, Sequence[str]]) -> OAuthClient:
+def authenticate_client(
+    auth: Callable[[ClientAuth], OAuthClient], form: Mapping[str, Sequence[str]]
+) -> OAuthClient:
     """Client authentication on the contract's own routes (introspect, revoke): envelope errors.
 
     The OAuth endpoints answer `{"error"}`; these routes answer the envelope like every

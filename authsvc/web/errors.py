@@ -4,6 +4,7 @@
 faults all meet the same renderer, so a client sees one shape from every route and from
 Flask itself.
 """
+
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, jsonify
@@ -11,7 +12,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from authsvc.core import tokens
-from authsvc.core.errors import BY_STATUS, ApiError, BadRequest, ServerError, ServiceUnavailable, envelope
+from authsvc.core.errors import (
+    BY_STATUS,
+    ApiError,
+    BadRequest,
+    ServerError,
+    ServiceUnavailable,
+    envelope,
+)
 from authsvc.core.oauth import OAuthError
 from authsvc.extensions import db
 from authsvc.services import metrics
@@ -56,7 +64,9 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 def handle_storage_error(error: DBAPIError) -> Response:
     """Storage that cannot answer is a 503, never a success and never a stack trace."""
-    current_app.logger.error("storage error: %s", type(error.orig).__name__ if error.orig else error)
+    current_app.logger.error(
+        "storage error: %s", type(error.orig).__name__ if error.orig else error
+    )
     _rollback()
     return render(ServiceUnavailable())
 

@@ -3,6 +3,7 @@
 The request id comes from a well-formed `X-Request-ID` or is made here, and is echoed
 back. Nothing from headers or bodies is logged, so no token or password can leak here.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,18 +33,26 @@ def _begin() -> None:
 def _end(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
     started = g.get("log_started")
-    access_log.info("request", extra={
-        "method": request.method, "path": request.path, "status": response.status_code,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-        "remote_addr": request.remote_addr,
-    })
+    access_log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+            "remote_addr": request.remote_addr,
+        },
+    )
     return response
 
 
 def init_app(app: Flask) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                                       timestamp=False))
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s", timestamp=False
+        )
+    )
     handler.addFilter(_RequestIdFilter())
     for logger in (app.logger, access_log):
         logger.handlers[:] = [handler]

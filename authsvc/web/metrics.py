@@ -1,4 +1,5 @@
 """Request latency for Prometheus, observed around every request (counters: `services.metrics`)."""
+
 from __future__ import annotations
 
 import time
@@ -15,8 +16,9 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     if started is not None:
-        LATENCY.labels(request.method, request.url_rule.rule if request.url_rule else "unmatched") \
-            .observe(time.perf_counter() - started)
+        LATENCY.labels(
+            request.method, request.url_rule.rule if request.url_rule else "unmatched"
+        ).observe(time.perf_counter() - started)
     return response
 
 

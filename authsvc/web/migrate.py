@@ -4,6 +4,7 @@ A serving worker only compares `alembic_version` with `HEAD`; Alembic (and Flask
 for the `flask db` commands) is loaded only when there is something to migrate or a
 command runs, which keeps about 11 MB out of every worker.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +42,9 @@ def ensure_current(*, auto_migrate: bool) -> None:
     if current_revisions() == {HEAD}:
         return
     if not auto_migrate:
-        raise ConfigError("The database schema is not current: run `flask --app authsvc db upgrade`.")
+        raise ConfigError(
+            "The database schema is not current: run `flask --app authsvc db upgrade`."
+        )
     from flask_migrate import upgrade
 
     init_migrations(current_app._get_current_object())  # type: ignore[attr-defined]

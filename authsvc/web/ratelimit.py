@@ -11,6 +11,7 @@ The address limit covers the routes where guessing happens, chosen by path so th
 blueprint joins it by living under one of `ADDRESS_LIMITED`: no view has to opt in.
 `/auth/refresh` stays out: one backend refreshes for many users from one address.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -21,14 +22,19 @@ import redis
 from flask import Flask, Response, current_app, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 
-from authsvc.core import errors
 from authsvc.config import Settings
+from authsvc.core import errors
 from authsvc.services.failure_log import DatabaseFailureLog, FailureLog, RedisFailureLog
 from authsvc.web.errors import render
 
 _EXTENSION = "authsvc.ratelimit"
-ADDRESS_LIMITED = ("/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/totp/",
-                   "/console/session/login", "/api/v1/auth/oauth2/register")
+ADDRESS_LIMITED = (
+    "/api/v1/auth/login",
+    "/api/v1/auth/register",
+    "/api/v1/auth/totp/",
+    "/console/session/login",
+    "/api/v1/auth/oauth2/register",
+)
 
 
 def address_limited(path: str) -> bool:
@@ -62,8 +68,9 @@ def init_app(app: Flask, settings: Settings) -> None:
         storage_options={"socket_connect_timeout": 2, "socket_timeout": 2} if url else {},
         strategy="moving-window",
         key_prefix=settings.redis_prefix,
-        application_limits=[ApplicationLimit(
-            limit_provider=settings.address_rate, scope="auth-address")],
+        application_limits=[
+            ApplicationLimit(limit_provider=settings.address_rate, scope="auth-address")
+        ],
     )
     # Only the guessing routes are limited: every other request (the hot path) is exempt
     # by this filter, Flask-Limiter's documented hook, before any counting.
@@ -78,8 +85,9 @@ def failure_log(settings: Settings) -> FailureLog:
     """The failed-login log: in Redis when one is configured, else in the database (shared by
     every worker and host without Redis)."""
     if settings.redis_url:
-        return RedisFailureLog(redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2,
-                                                    socket_timeout=2))
+        return RedisFailureLog(
+            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        )
     return DatabaseFailureLog()
 
 

@@ -16,6 +16,7 @@ middle of the view as a `500`. `BufferedBody` reads every body before the app ru
 Each of these answers closes the connection: what is left of the body cannot be trusted as the
 start of the next request. The app then sees a complete body with a `Content-Length`.
 """
+
 from __future__ import annotations
 
 import io
@@ -99,7 +100,9 @@ class BufferedBody:
         self.max_bytes = max_bytes
         self.timeout = timeout
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(UNREAD_PATHS):
             return self.app(environ, start_response)  # never reads its body: nothing to buffer
         length, chunked = _content_length(environ), _chunked(environ)
@@ -113,7 +116,9 @@ class BufferedBody:
                 start_response = _closing(start_response)
         return self.app(environ, start_response)
 
-    def _buffer(self, environ: dict[str, Any], length: int | None, chunked: bool) -> ApiError | None:
+    def _buffer(
+        self, environ: dict[str, Any], length: int | None, chunked: bool
+    ) -> ApiError | None:
         stream = environ["wsgi.input"]
         try:
             with _deadline(self.timeout):
@@ -169,6 +174,9 @@ def _raise_body_error() -> None:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Wrap the app (innermost, so ProxyFix and the like stay outside) and answer body errors."""
-    app.wsgi_app = BufferedBody(app.wsgi_app, settings.max_body_bytes,  # type: ignore[method-assign]
-                                float(settings.body_timeout))
+    app.wsgi_app = BufferedBody(
+        app.wsgi_app,
+        settings.max_body_bytes,  # type: ignore[method-assign]
+        float(settings.body_timeout),
+    )
     app.before_request(_raise_body_error)

@@ -8,27 +8,27 @@ Create Date: 2026-12-01 21:40:00
 after AUTHSVC_KEY_PUBLISH_DELAY); existing keys signed from their creation. `revoked_at`:
 set by `flask keys revoke`.
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0004'
-down_revision = '0003'
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('signing_keys', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('activates_at', sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column('revoked_at', sa.DateTime(), nullable=True))
+    with op.batch_alter_table("signing_keys", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("activates_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("revoked_at", sa.DateTime(), nullable=True))
     op.execute("UPDATE signing_keys SET activates_at = created_at")
-    with op.batch_alter_table('signing_keys', schema=None) as batch_op:
-        batch_op.alter_column('activates_at', existing_type=sa.DateTime(), nullable=False)
+    with op.batch_alter_table("signing_keys", schema=None) as batch_op:
+        batch_op.alter_column("activates_at", existing_type=sa.DateTime(), nullable=False)
 
 
 def downgrade():
-    with op.batch_alter_table('signing_keys', schema=None) as batch_op:
-        batch_op.drop_column('revoked_at')
-        batch_op.drop_column('activates_at')
+    with op.batch_alter_table("signing_keys", schema=None) as batch_op:
+        batch_op.drop_column("revoked_at")
+        batch_op.drop_column("activates_at")

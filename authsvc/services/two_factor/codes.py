@@ -4,6 +4,7 @@ Spending is a conditional UPDATE in the caller's transaction (the login, the dis
 so a code is used up only if that whole request succeeds, and of two concurrent
 requests with the same code at most one gets through.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,11 +13,11 @@ from sqlalchemy import or_, select, update
 
 from authsvc.core import clock, crypto, totp
 from authsvc.core.errors import InvalidTotp, MfaRequired
+from authsvc.core.principal import Client
 from authsvc.extensions import db
 from authsvc.models import RecoveryCode, User
-from authsvc.services.runtime import settings
-from authsvc.core.principal import Client
 from authsvc.services import audit
+from authsvc.services.runtime import settings
 
 SECRET_PURPOSE = "totp-secret"
 RECOVERY_PURPOSE = "recovery-code"
@@ -27,8 +28,9 @@ def seal_secret(user_id: str, secret: str) -> bytes:
 
 
 def open_secret(user_id: str, sealed: bytes) -> str:
-    return crypto.open_sealed(settings().secret, SECRET_PURPOSE, sealed,
-                              aad=user_id.encode()).decode()
+    return crypto.open_sealed(
+        settings().secret, SECRET_PURPOSE, sealed, aad=user_id.encode()
+    ).decode()
 
 
 def recovery_key() -> bytes:
@@ -48,8 +50,9 @@ class Proof:
 def match_totp(user: User, sealed: bytes, code: str) -> Proof:
     """The step `code` proves for the secret in `sealed` (newer than the last one used), or
     `InvalidTotp`. Writes nothing."""
-    step = totp.match(open_secret(user.id, sealed), code, at=clock.now(),
-                      last_step=user.totp_last_step)
+    step = totp.match(
+        open_secret(user.id, sealed), code, at=clock.now(), last_step=user.totp_last_step
+    )
     if step is None:
         raise InvalidTotp()
     return Proof("totp", step=step)
@@ -62,11 +65,13 @@ def match(user: User, code: str) -> Proof:
     if totp.looks_like_totp(code):
         return match_totp(user, user.totp_secret, code)
     rows = db.session.execute(
-        select(RecoveryCode.id, RecoveryCode.code_hash)
-        .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        select(RecoveryCode.id, RecoveryCode.code_hash).where(
+            RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
+        )
     ).all()
-    row_id = totp.find_recovery_code(recovery_key(), user.id, code,
-                                     {r.id: r.code_hash for r in rows})
+    row_id = totp.find_recovery_code(
+        recovery_key(), user.id, code, {r.id: r.code_hash for r in rows}
+    )
     if row_id is None:
         raise InvalidTotp()
     return Proof("recovery_code", recovery_code_id=row_id, remaining=len(rows) - 1)
@@ -78,8 +83,10 @@ def spend_proof(user: User, proof: Proof, client: Client) -> str:
     if proof.method == "totp":
         spent = db.session.execute(
             update(User)
-            .where(User.id == user.id,
-                   or_(User.totp_last_step.is_(None), User.totp_last_step < proof.step))
+            .where(
+                User.id == user.id,
+                or_(User.totp_last_step.is_(None), User.totp_last_step < proof.step),
+            )
             .values(totp_last_step=proof.step)
             .execution_options(synchronize_session="fetch")
         )
@@ -93,8 +100,9 @@ def spend_proof(user: User, proof: Proof, client: Client) -> str:
     if spent.rowcount != 1:
         raise InvalidTotp()
     if proof.method == "recovery_code":
-        audit.record("totp.recovery_code_used", client=client, user_id=user.id,
-                     remaining=proof.remaining)
+        audit.record(
+            "totp.recovery_code_used", client=client, user_id=user.id, remaining=proof.remaining
+        )
     return proof.method
 
 

@@ -3,6 +3,7 @@
 The secret stays pending until the user proves, with a code, that their app holds it;
 only then is it moved into place and login starts asking for codes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,15 +11,14 @@ from dataclasses import dataclass
 from sqlalchemy import delete
 
 from authsvc.core import totp
-from authsvc.core.principal import Principal
 from authsvc.core.errors import Conflict, NotFound
+from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db
 from authsvc.models import RecoveryCode, User
-from authsvc.services.runtime import settings
-from authsvc.core.principal import Client
 from authsvc.services import audit
-from authsvc.services.two_factor import codes
 from authsvc.services.reauth import require_recent_proof
+from authsvc.services.runtime import settings
+from authsvc.services.two_factor import codes
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,9 @@ def setup(principal: Principal, current_password: str | None, client: Client) ->
     return Setup(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
 
 
-def enable(principal: Principal, current_password: str | None, code: str,
-           client: Client) -> list[str]:
+def enable(
+    principal: Principal, current_password: str | None, code: str, client: Client
+) -> list[str]:
     """Turn TOTP on with a code from the pending secret; return the recovery codes, once.
 
     Sudo mode: the password, and the code of the pending secret as the second factor.
@@ -57,30 +58,39 @@ def enable(principal: Principal, current_password: str | None, code: str,
     pending = user.totp_pending_secret
     if pending is None:
         raise Conflict("There is no pending secret; call /auth/totp/setup first.")
-    require_recent_proof(user, current_password, code, client, action="totp.enable",
-                         pending_secret=pending)
+    require_recent_proof(
+        user, current_password, code, client, action="totp.enable", pending_secret=pending
+    )
     user.totp_secret = pending
     user.totp_pending_secret = None
     user.totp_enabled = True
     recovery_codes = totp.new_recovery_codes()
     key = codes.recovery_key()
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    db.session.add_all(RecoveryCode(user_id=user.id,
-                                    code_hash=totp.hash_recovery_code(key, user.id, c))
-                       for c in recovery_codes)
+    db.session.add_all(
+        RecoveryCode(user_id=user.id, code_hash=totp.hash_recovery_code(key, user.id, c))
+        for c in recovery_codes
+    )
     audit.record("totp.enabled", client=client, user_id=user.id, recovery_codes=len(recovery_codes))
     db.session.commit()
     return recovery_codes
 
 
-def disable(principal: Principal, password: str | None, code: str, client: Client, *,
-            password_attr: str = "password") -> None:
+def disable(
+    principal: Principal,
+    password: str | None,
+    code: str,
+    client: Client,
+    *,
+    password_attr: str = "password",
+) -> None:
     """Turn TOTP off: needs the password and a current code or an unused recovery code."""
     user = _user(principal)
     if not user.totp_enabled:
         raise Conflict("Two-factor authentication is not on.")
-    method = require_recent_proof(user, password, code, client, action="totp.disable",
-                                  password_attr=password_attr)
+    method = require_recent_proof(
+        user, password, code, client, action="totp.disable", password_attr=password_attr
+    )
     user.totp_enabled = False
     user.totp_secret = None
     user.totp_pending_secret = None

@@ -1,9 +1,10 @@
 """The HTTP layer: flask-smorest blueprints whose schemas both validate and document."""
+
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 from collections.abc import Callable, Collection
+from http import HTTPStatus
 from typing import Any, NoReturn, TypeVar
 
 import flask_smorest
@@ -13,11 +14,11 @@ from flask import Flask, Request, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from authsvc.web.api.fields import to_items
-from authsvc.core.tokens import BEARER_KINDS
-from authsvc.web.credentials import require_token
 from authsvc.core.errors import NotFound, ParseError, UnsupportedMediaType, ValidationFailed
 from authsvc.core.principal import Client
+from authsvc.core.tokens import BEARER_KINDS
+from authsvc.web.api.fields import to_items
+from authsvc.web.credentials import require_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,9 +27,13 @@ class Parser(FlaskParser):
     """Bodies must be JSON (415 otherwise); bad JSON is `parse_error`; bad fields are 400."""
 
     DEFAULT_VALIDATION_STATUS = 400
-    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
-                                   "json": ma.EXCLUDE, "form": ma.EXCLUDE,
-                                   "json_or_form": ma.EXCLUDE, "query": ma.EXCLUDE}
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "json": ma.EXCLUDE,
+        "form": ma.EXCLUDE,
+        "json_or_form": ma.EXCLUDE,
+        "query": ma.EXCLUDE,
+    }
 
     def _raw_load_json(self, req: Request) -> Any:
         data = req.get_data(cache=True)
@@ -48,12 +53,20 @@ class Parser(FlaskParser):
             return self.load_form(req, schema)
         return self.load_json(req, schema)
 
-    def _handle_invalid_json_error(self, error: Exception, req: Request, *args: Any,
-                                   **kwargs: Any) -> NoReturn:
+    def _handle_invalid_json_error(
+        self, error: Exception, req: Request, *args: Any, **kwargs: Any
+    ) -> NoReturn:
         raise ParseError()
 
-    def handle_error(self, error: ma.ValidationError, req: Request, schema: ma.Schema, *,
-                     error_status_code: int | None, error_headers: Any) -> NoReturn:
+    def handle_error(
+        self,
+        error: ma.ValidationError,
+        req: Request,
+        schema: ma.Schema,
+        *,
+        error_status_code: int | None,
+        error_headers: Any,
+    ) -> NoReturn:
         messages = error.messages
         if isinstance(messages, dict) and len(messages) == 1:
             (location,) = messages
@@ -97,12 +110,12 @@ class Blueprint(flask_smorest.Blueprint):
 
         def decorator(func: F) -> F:
             for status in statuses:
-                func = self.alt_response(status, schema=ErrorSchema,
-                                         description=HTTPStatus(status).phrase)(func)
+                func = self.alt_response(
+                    status, schema=ErrorSchema, description=HTTPStatus(status).phrase
+                )(func)
             return func
 
         return decorator
-
 
     def authenticated(self, kinds: Collection[str] = BEARER_KINDS) -> Callable[[F], F]:
         """Require a live token of `kinds` (checked before the body is read) and document it."""
@@ -132,17 +145,25 @@ class _Converter(OpenAPIConverter):
 
         jsonschema = super().schema2jsonschema(schema)
         instance = schema() if isinstance(schema, type) else schema
-        read_only = [field.data_key or name for name, field in instance.fields.items()
-                     if isinstance(field, ReadOnly)]
+        read_only = [
+            field.data_key or name
+            for name, field in instance.fields.items()
+            if isinstance(field, ReadOnly)
+        ]
         properties = jsonschema.get("properties", {})
         for name in read_only:
             properties.pop(name, None)
         if read_only:
             if "required" in jsonschema:
                 jsonschema["required"] = [n for n in jsonschema["required"] if n not in read_only]
-            note = ("Read-only here: " + ", ".join(f"`{n}`" for n in read_only)
-                    + " (sent, even as null, each is `400 read_only`).")
-            jsonschema["description"] = " ".join(filter(None, [jsonschema.get("description"), note]))
+            note = (
+                "Read-only here: "
+                + ", ".join(f"`{n}`" for n in read_only)
+                + " (sent, even as null, each is `400 read_only`)."
+            )
+            jsonschema["description"] = " ".join(
+                filter(None, [jsonschema.get("description"), note])
+            )
         for prop in properties.values():
             if "default" in prop and prop["default"] is None and not _nullable(prop):
                 del prop["default"]
@@ -184,24 +205,56 @@ api = Api()
 
 
 def init_app(app: Flask) -> None:
-    from authsvc.web.api import (audit, auth, discovery, gateways, introspection, oauth,
-                                 oauth_clients, private_tokens, two_factor, users)
+    from authsvc.web.api import (
+        audit,
+        auth,
+        discovery,
+        gateways,
+        introspection,
+        oauth,
+        oauth_clients,
+        private_tokens,
+        two_factor,
+        users,
+    )
 
     app.json = StrictJSONProvider(app)
     app.config.update(
-        API_TITLE="authsvc", API_VERSION="v1", OPENAPI_VERSION="3.1.0",
-        OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",
+        API_TITLE="authsvc",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
     )
-    api.init_app(app, spec_kwargs={"info": {"description": "Token service: see README.md"},
-                                   "marshmallow_plugin": _Plugin()})
-    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
-                                                   "bearerFormat": "JWT"})
-    api.spec.components.security_scheme("clientBasic", {"type": "http", "scheme": "basic",
-                                                        "description": "An OAuth client's id and secret."})
-    api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
-                                                   "name": "X-API-Key"})
-    for module in (auth, users, discovery, two_factor, private_tokens, introspection, audit, gateways,
-                   oauth, oauth_clients):
+    api.init_app(
+        app,
+        spec_kwargs={
+            "info": {"description": "Token service: see README.md"},
+            "marshmallow_plugin": _Plugin(),
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    api.spec.components.security_scheme(
+        "clientBasic",
+        {"type": "http", "scheme": "basic", "description": "An OAuth client's id and secret."},
+    )
+    api.spec.components.security_scheme(
+        "apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    )
+    for module in (
+        auth,
+        users,
+        discovery,
+        two_factor,
+        private_tokens,
+        introspection,
+        audit,
+        gateways,
+        oauth,
+        oauth_clients,
+    ):
         api.register_blueprint(module.bp)
     gateways.init_app(app)
     app.url_value_preprocessor(_no_nul_in_path)

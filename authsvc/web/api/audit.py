@@ -1,19 +1,24 @@
 """/api/v1/audit-events: the audit log, newest first, for admins."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import marshmallow as ma
 
+from authsvc.services import audit
 from authsvc.web.api import Blueprint
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema
 from authsvc.web.api.users import admin_only
 from authsvc.web.credentials import current_principal
-from authsvc.services import audit
 
-bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit-events",
-               description="Who did what, when and from where; admins only.")
+bp = Blueprint(
+    "audit",
+    __name__,
+    url_prefix="/api/v1/audit-events",
+    description="Who did what, when and from where; admins only.",
+)
 
 
 class AuditQuerySchema(Schema):
@@ -21,9 +26,13 @@ class AuditQuerySchema(Schema):
     type = f.Str(max_length=64)
     since = f.DateTime(metadata={"description": "RFC 3339 with an offset; events at or after it."})
     limit = ma.fields.Integer(
-        load_default=50, validate=ma.validate.Range(min=1, error="invalid"),
+        load_default=50,
+        validate=ma.validate.Range(min=1, error="invalid"),
         error_messages={"invalid": "invalid", "null": "null"},
-        metadata={"description": f"1 or more; more than {audit.MAX_LIMIT} counts as {audit.MAX_LIMIT}."})
+        metadata={
+            "description": f"1 or more; more than {audit.MAX_LIMIT} counts as {audit.MAX_LIMIT}."
+        },
+    )
     cursor = f.Str(max_length=64, metadata={"description": "The `next` of the previous page."})
 
 
@@ -34,12 +43,19 @@ class AuditEventSchema(Schema):
     user_id = ma.fields.String(allow_none=True, required=True)
     ip = ma.fields.String(allow_none=True, required=True)
     user_agent = ma.fields.String(allow_none=True, required=True)
-    detail = ma.fields.Method("detail_with_actor", required=True, metadata={
-        "type": "object",
-        "description": "What happened; `actor_id` names the admin when it was not the user themself."})
+    detail = ma.fields.Method(
+        "detail_with_actor",
+        required=True,
+        metadata={
+            "type": "object",
+            "description": "What happened; `actor_id` names the admin when it was not the user themself.",
+        },
+    )
 
     def detail_with_actor(self, event: Any) -> dict[str, Any]:
-        return {**event.detail, "actor_id": event.actor_id} if event.actor_id else dict(event.detail)
+        return (
+            {**event.detail, "actor_id": event.actor_id} if event.actor_id else dict(event.detail)
+        )
 
 
 class AuditPageSchema(Schema):

@@ -1,23 +1,29 @@
 """/api/v1/auth: login, refresh, logout, sessions, verify, revoke, register, password."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import marshmallow as ma
 
+from authsvc.core.tokens import ACCESS_ONLY
+from authsvc.services import oauth_clients, sessions, users
 from authsvc.web.api import Blueprint, client
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import EmptySchema, Schema, SudoSchema, TokenPairSchema, UserSchema
-from authsvc.core.tokens import ACCESS_ONLY
-from authsvc.web.credentials import current_principal
-from authsvc.services import oauth_clients, sessions, users
-from authsvc.web.credentials import authenticate_client, has_client_auth
+from authsvc.web.credentials import authenticate_client, current_principal, has_client_auth
 
-bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
-               description="Sessions, token rotation, verification and revocation.")
+bp = Blueprint(
+    "auth",
+    __name__,
+    url_prefix="/api/v1/auth",
+    description="Sessions, token rotation, verification and revocation.",
+)
 # RFC 7009 sends a form body to /revoke; both it and JSON are taken and documented.
-bp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {**Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
-                                            "json_or_form": "application/json"}
+bp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+    **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+    "json_or_form": "application/json",
+}
 
 
 class LoginSchema(Schema):
@@ -32,17 +38,24 @@ class RefreshSchema(Schema):
 
 class TokenSchema(Schema):
     token = f.Str(required=True, max_length=8192)
-    token_type_hint = ma.fields.String(load_default=None, metadata={
-        "description": "Accepted and ignored, as RFC 7009 allows."})
-    client_id = ma.fields.String(load_default=None, metadata={
-        "description": "An OAuth client authenticating with client_secret_post or none."})
+    token_type_hint = ma.fields.String(
+        load_default=None, metadata={"description": "Accepted and ignored, as RFC 7009 allows."}
+    )
+    client_id = ma.fields.String(
+        load_default=None,
+        metadata={"description": "An OAuth client authenticating with client_secret_post or none."},
+    )
     client_secret = ma.fields.String(load_default=None)
 
 
 class RevokeSchema(TokenSchema):
-    token_type_hint = ma.fields.String(load_default=None, metadata={
-        "description": "RFC 7009 `access_token` or `refresh_token` (or `private_token`); "
-                       "optional, and any value is accepted: every kind is searched."})
+    token_type_hint = ma.fields.String(
+        load_default=None,
+        metadata={
+            "description": "RFC 7009 `access_token` or `refresh_token` (or `private_token`); "
+            "optional, and any value is accepted: every kind is searched."
+        },
+    )
 
 
 class RevokeFormSchema(RevokeSchema):
@@ -145,13 +158,23 @@ def revoke_session(session_id: str) -> None:
 def verify() -> dict[str, Any]:
     """What backends call to check a token they were sent."""
     p = current_principal()
-    return {"active": True, "token_type": p.kind, "sub": p.user_id, "email": p.email,
-            "scopes": list(p.scopes), "jti": p.jti, "iat": p.issued_at, "exp": p.expires_at}
+    return {
+        "active": True,
+        "token_type": p.kind,
+        "sub": p.user_id,
+        "email": p.email,
+        "scopes": list(p.scopes),
+        "jti": p.jti,
+        "iat": p.issued_at,
+        "exp": p.expires_at,
+    }
 
 
 @bp.route("/revoke", methods=["POST"])
 @bp.arguments(RevokeSchema, location="json_or_form")
-@bp.doc(requestBody={"content": {"application/x-www-form-urlencoded": {"schema": RevokeFormSchema}}})
+@bp.doc(
+    requestBody={"content": {"application/x-www-form-urlencoded": {"schema": RevokeFormSchema}}}
+)
 @bp.response(200, EmptySchema)
 @bp.errors(415)
 def revoke(body: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +184,9 @@ def revoke(body: dict[str, Any]) -> dict[str, Any]:
     An OAuth client may authenticate (Basic, or client_id/client_secret in the body); it
     may then revoke only tokens issued to it; bad credentials are `401 invalid_credentials`.
     """
-    fields = {name: [body[name]] for name in ("client_id", "client_secret") if body.get(name) is not None}
+    fields = {
+        name: [body[name]] for name in ("client_id", "client_secret") if body.get(name) is not None
+    }
     oauth_client = None
     if has_client_auth(fields):
         oauth_client = authenticate_client(oauth_clients.authenticate, fields).id
@@ -185,5 +210,10 @@ def register(body: dict[str, Any]) -> Any:
 @bp.errors(415, 429)
 def change_password(body: dict[str, Any]) -> None:
     """Change your password; every other session and every private token is revoked (sudo mode)."""
-    users.change_password(current_principal(), body["current_password"],
-                          body["new_password"], client(), body["totp_code"])
+    users.change_password(
+        current_principal(),
+        body["current_password"],
+        body["new_password"],
+        client(),
+        body["totp_code"],
+    )

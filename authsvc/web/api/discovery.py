@@ -1,4 +1,5 @@
 """Discovery and health: JWKS, RFC 8414 metadata, the health check."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,11 +7,12 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app
 
+from authsvc.core.oauth import AUTH_METHODS, GRANT_TYPES, ID_TOKEN_ALGS
+from authsvc.services import health, oauth
+from authsvc.services.runtime import keystore, settings
 from authsvc.web.api import Blueprint
 from authsvc.web.api.schemas import Schema
-from authsvc.core.oauth import AUTH_METHODS, GRANT_TYPES, ID_TOKEN_ALGS
-from authsvc.services.runtime import keystore, settings
-from authsvc.services import health, oauth
+
 
 def public_url(endpoint: str, **values: Any) -> str:
     """The absolute URL of `endpoint`, built from AUTHSVC_ISSUER alone.
@@ -68,9 +70,16 @@ class HealthSchema(Schema):
 
 
 @bp.route("/.well-known/jwks.json", methods=["GET"])
-@bp.response(200, JwksSchema, headers={"Cache-Control": {
-    "description": "`public, max-age=N`, N shorter than AUTHSVC_KEY_PUBLISH_DELAY.",
-    "schema": {"type": "string"}}})
+@bp.response(
+    200,
+    JwksSchema,
+    headers={
+        "Cache-Control": {
+            "description": "`public, max-age=N`, N shorter than AUTHSVC_KEY_PUBLISH_DELAY.",
+            "schema": {"type": "string"},
+        }
+    },
+)
 def jwks() -> tuple[dict[str, Any], int, dict[str, str]]:
     """The public keys that verify this service's tokens (RFC 7517), then the id_token keys.
 
@@ -105,8 +114,11 @@ def _endpoints() -> dict[str, Any]:
 
 def scopes_supported() -> list[str]:
     s = settings()
-    return list(dict.fromkeys(["openid", "email", *s.default_scopes, *s.oauth_dynamic_scopes,
-                               "introspect", "admin"]))
+    return list(
+        dict.fromkeys(
+            ["openid", "email", *s.default_scopes, *s.oauth_dynamic_scopes, "introspect", "admin"]
+        )
+    )
 
 
 @bp.route("/.well-known/oauth-authorization-server", methods=["GET"])
@@ -131,8 +143,19 @@ def openid_configuration() -> dict[str, Any]:
         "userinfo_endpoint": public_url("oauth.userinfo"),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(ID_TOKEN_ALGS),
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr",
-                             "at_hash", "azp", "email"],
+        "claims_supported": [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "amr",
+            "at_hash",
+            "azp",
+            "email",
+        ],
         "prompt_values_supported": ["none", "login", "consent"],
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

@@ -4,12 +4,12 @@ Each field fails with a code (`required`, `null`, `blank`, `too_long`, `invalid`
 `read_only`); `to_items` turns marshmallow's nested messages into one envelope entry
 per field, with a dotted `attr`.
 """
+
 from __future__ import annotations
 
 import re
-
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -26,8 +26,12 @@ DETAILS = {
     "invalid": "This value is not valid.",
     "read_only": "This field cannot be changed.",
 }
-_CODED = {"required": "required", "null": "null", "invalid": "invalid",
-          "validator_failed": "invalid"}
+_CODED = {
+    "required": "required",
+    "null": "null",
+    "invalid": "invalid",
+    "validator_failed": "invalid",
+}
 
 
 # What `str.strip()` removes (every character for which `str.isspace()` holds), spelled out
@@ -55,8 +59,11 @@ class Str(ma.fields.String):
         self.max_length = max_length
         self.allow_blank = allow_blank
         # Documented, so that the OpenAPI document states what the field accepts.
-        self.metadata = {"maxLength": max_length,
-                         "pattern": NO_NUL if allow_blank else NOT_BLANK, **self.metadata}
+        self.metadata = {
+            "maxLength": max_length,
+            "pattern": NO_NUL if allow_blank else NOT_BLANK,
+            **self.metadata,
+        }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -128,7 +135,7 @@ class DateTime(ma.fields.AwareDateTime):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         moment = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return moment.astimezone(timezone.utc)
+            return moment.astimezone(UTC)
         except OverflowError:
             raise ValidationError("invalid") from None
 
@@ -175,7 +182,7 @@ class Timestamp(ma.fields.DateTime):
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
             return None
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")

@@ -6,6 +6,7 @@ answer is `200` with an empty body and the caller's identity in `X-Authsvc-*` he
 which gateways copy onto the request they pass upstream; a refusal is the usual envelope
 with `WWW-Authenticate`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,20 +14,36 @@ from typing import Any
 import marshmallow as ma
 from flask import Flask, Response, request
 
+from authsvc.core.errors import InsufficientScope
+from authsvc.core.tokens import BEARER_KINDS
 from authsvc.web.api import Blueprint
 from authsvc.web.api.schemas import Schema
-from authsvc.core.tokens import BEARER_KINDS
 from authsvc.web.credentials import authenticate
-from authsvc.core.errors import InsufficientScope
 
-bp = Blueprint("gateways", __name__, url_prefix="/api/v1/auth",
-               description="Forward authentication for gateways (nginx, Traefik, Envoy).")
+bp = Blueprint(
+    "gateways",
+    __name__,
+    url_prefix="/api/v1/auth",
+    description="Forward authentication for gateways (nginx, Traefik, Envoy).",
+)
 
 FIRST_PARTY_CLIENT = "authsvc"
 # Documented methods; the others (HEAD, OPTIONS, WebDAV, ...) reach the same view undocumented.
 DOCUMENTED = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-UNDOCUMENTED = ["OPTIONS", "TRACE", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE",
-                "LOCK", "UNLOCK", "REPORT", "SEARCH", "PURGE"]
+UNDOCUMENTED = [
+    "OPTIONS",
+    "TRACE",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "REPORT",
+    "SEARCH",
+    "PURGE",
+]
 IDENTITY_HEADERS = {
     "X-Authsvc-Subject": "The token's `sub` (a user id, or `team:<id>` for a team key).",
     "X-Authsvc-Scopes": "The effective scopes, space-separated (the token's that the user still holds).",
@@ -37,9 +54,12 @@ IDENTITY_HEADERS = {
 
 
 class CheckQuerySchema(Schema):
-    scope = ma.fields.String(metadata={
-        "description": "Space-separated scopes the token must carry (`?scope=a+b`); "
-                       "missing ones are `403 insufficient_scope`."})
+    scope = ma.fields.String(
+        metadata={
+            "description": "Space-separated scopes the token must carry (`?scope=a+b`); "
+            "missing ones are `403 insufficient_scope`."
+        }
+    )
 
 
 def _required_scopes() -> list[str]:
@@ -51,16 +71,18 @@ def check_request(path: str = "") -> Response:
     principal = authenticate(BEARER_KINDS)
     missing = [s for s in _required_scopes() if s not in principal.scopes]
     if missing:
-        raise InsufficientScope("The token lacks a scope this route needs.",
-                                extra={"scopes": missing})
+        raise InsufficientScope(
+            "The token lacks a scope this route needs.", extra={"scopes": missing}
+        )
     response = Response(status=200)
     claims: dict[str, Any] = principal.claims
     response.headers["X-Authsvc-Subject"] = principal.user_id
     response.headers["X-Authsvc-Scopes"] = " ".join(principal.scopes)
     response.headers["X-Authsvc-Token-Type"] = principal.kind
     client_id = claims.get("client_id")
-    response.headers["X-Authsvc-Client-Id"] = client_id if isinstance(client_id, str) \
-        else FIRST_PARTY_CLIENT
+    response.headers["X-Authsvc-Client-Id"] = (
+        client_id if isinstance(client_id, str) else FIRST_PARTY_CLIENT
+    )
     team = claims.get("team_id")
     if isinstance(team, str) and team:
         response.headers["X-Authsvc-Team"] = team
@@ -74,9 +96,17 @@ def _checks_options_too(view: Any) -> Any:
     return view
 
 
-_DOC = {"responses": {"200": {"description": "Accepted; the identity is in the headers.",
-                              "headers": {name: {"description": text, "schema": {"type": "string"}}
-                                          for name, text in IDENTITY_HEADERS.items()}}}}
+_DOC = {
+    "responses": {
+        "200": {
+            "description": "Accepted; the identity is in the headers.",
+            "headers": {
+                name: {"description": text, "schema": {"type": "string"}}
+                for name, text in IDENTITY_HEADERS.items()
+            },
+        }
+    }
+}
 
 
 @bp.route("/check", methods=DOCUMENTED)
@@ -103,8 +133,14 @@ def init_app(app: Flask) -> None:
     """The methods the document leaves out on the same paths, and `/check/` (Envoy's prefix
     plus an original path of `/`), all on the same view."""
     for rule, endpoint, methods in (
-            ("/api/v1/auth/check", "gateways.check_other", UNDOCUMENTED),
-            ("/api/v1/auth/check/<path:path>", "gateways.check_path_other", UNDOCUMENTED),
-            ("/api/v1/auth/check/", "gateways.check_root", DOCUMENTED + UNDOCUMENTED)):
-        app.add_url_rule(rule, endpoint=endpoint, view_func=check_request,
-                         methods=methods, provide_automatic_options=False)
+        ("/api/v1/auth/check", "gateways.check_other", UNDOCUMENTED),
+        ("/api/v1/auth/check/<path:path>", "gateways.check_path_other", UNDOCUMENTED),
+        ("/api/v1/auth/check/", "gateways.check_root", DOCUMENTED + UNDOCUMENTED),
+    ):
+        app.add_url_rule(
+            rule,
+            endpoint=endpoint,
+            view_func=check_request,
+            methods=methods,
+            provide_automatic_options=False,
+        )

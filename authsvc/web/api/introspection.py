@@ -1,4 +1,5 @@
 """/api/v1/auth/introspect: RFC 7662 token introspection for gateways and resource servers."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -6,29 +7,35 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 import marshmallow as ma
+from flask import g, request
 
+from authsvc.services import introspection, oauth_clients
 from authsvc.web.api import Blueprint
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema
-from flask import g, request
-
 from authsvc.web.credentials import authenticate, authenticate_client, current_principal
-from authsvc.services import introspection, oauth_clients
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-bp = Blueprint("introspection", __name__, url_prefix="/api/v1/auth",
-               description="RFC 7662 introspection (needs the introspect scope).")
+bp = Blueprint(
+    "introspection",
+    __name__,
+    url_prefix="/api/v1/auth",
+    description="RFC 7662 introspection (needs the introspect scope).",
+)
 # RFC 7662 sends a form body; this API's convention is JSON. Both are taken and documented.
-bp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {**Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
-                                            "json_or_form": "application/json"}
+bp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+    **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+    "json_or_form": "application/json",
+}
 
 
 class IntrospectRequestSchema(Schema):
     # Any string is answered (an unknown token is simply inactive), up to the body limit.
     token = f.Str(required=True, max_length=1 << 20)
-    token_type_hint = ma.fields.String(load_default=None, metadata={
-        "description": "Accepted and ignored, as RFC 7662 allows."})
+    token_type_hint = ma.fields.String(
+        load_default=None, metadata={"description": "Accepted and ignored, as RFC 7662 allows."}
+    )
 
 
 class IntrospectFormSchema(IntrospectRequestSchema):
@@ -55,7 +62,9 @@ def _bearer_or_client(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if request.headers.get("Authorization", "")[:6].lower() == "basic ":
-            g.introspecting_client = authenticate_client(oauth_clients.authenticate_confidential, {})
+            g.introspecting_client = authenticate_client(
+                oauth_clients.authenticate_confidential, {}
+            )
         else:
             g.introspecting_client = None
             authenticate()
@@ -69,8 +78,9 @@ def _bearer_or_client(view: F) -> F:
 @bp.doc(security=[{"bearer": []}, {"apiKey": []}, {"clientBasic": []}])
 @bp.errors(401)
 @bp.arguments(IntrospectRequestSchema, location="json_or_form")
-@bp.doc(requestBody={"content": {"application/x-www-form-urlencoded": {
-    "schema": IntrospectFormSchema}}})
+@bp.doc(
+    requestBody={"content": {"application/x-www-form-urlencoded": {"schema": IntrospectFormSchema}}}
+)
 @bp.response(200, IntrospectionSchema)
 @bp.errors(403, 415)
 def introspect(body: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ authorize, token, userinfo and register answer errors as OAuth clients expect th
 (`{"error", "error_description"}`, RFC 6749 5.2 / 4.1.2.1, RFC 6750, RFC 7591), not in
 the envelope. `consent` is the console's: it answers the envelope like every JSON route.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,8 +24,12 @@ from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema
 from authsvc.web.credentials import authenticate, read_client_auth, read_credentials
 
-bp = Blueprint("oauth", __name__, url_prefix="/api/v1/auth/oauth2",
-               description="OAuth 2.1 and OpenID Connect: authorize, token, userinfo, registration.")
+bp = Blueprint(
+    "oauth",
+    __name__,
+    url_prefix="/api/v1/auth/oauth2",
+    description="OAuth 2.1 and OpenID Connect: authorize, token, userinfo, registration.",
+)
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -37,8 +42,12 @@ def _json(body: dict[str, Any], status: int = 200) -> Response:
 
 
 @bp.route("/authorize", methods=["GET"])
-@bp.doc(responses={"302": {"description": "To the console's consent page, or an error redirect."},
-                   "400": {"description": "An HTML error page: unknown client or redirect URI."}})
+@bp.doc(
+    responses={
+        "302": {"description": "To the console's consent page, or an error redirect."},
+        "400": {"description": "An HTML error page: unknown client or redirect URI."},
+    }
+)
 def authorize() -> BaseResponse | tuple[str, int]:
     """RFC 6749 4.1.1 with PKCE S256 required: checked, sealed, and handed to the console."""
     try:
@@ -46,12 +55,18 @@ def authorize() -> BaseResponse | tuple[str, int]:
     except oauth.RedirectError as exc:
         return redirect(exc.location(), 302)
     except oauth.Untrusted as exc:
-        return render_template("console/oauth_error.html", title="Sign-in request refused",
-                               error=exc.error, description=exc.description), 400
+        return render_template(
+            "console/oauth_error.html",
+            title="Sign-in request refused",
+            error=exc.error,
+            description=exc.description,
+        ), 400
     params: dict[str, str] = {"request": oauth.seal_request(req)}
     if req.prompt:
         params["prompt"] = req.prompt
-    return redirect(url_for("console.page", name="authorize", _external=False) + "?" + urlencode(params), 302)
+    return redirect(
+        url_for("console.page", name="authorize", _external=False) + "?" + urlencode(params), 302
+    )
 
 
 class ConsentQuerySchema(Schema):
@@ -60,8 +75,11 @@ class ConsentQuerySchema(Schema):
 
 class ConsentDecisionSchema(Schema):
     request = f.Str(required=True, max_length=8192)
-    decision = f.Str(required=True, max_length=32,
-                     validate=ma.validate.OneOf(("allow", "deny", "login_required")))
+    decision = f.Str(
+        required=True,
+        max_length=32,
+        validate=ma.validate.OneOf(("allow", "deny", "login_required")),
+    )
 
 
 class ConsentViewSchema(Schema):
@@ -98,11 +116,32 @@ def consent_decide(body: dict[str, Any]) -> dict[str, str]:
 
 
 @bp.route("/token", methods=["POST"])
-@bp.doc(requestBody={"content": {"application/x-www-form-urlencoded": {"schema": {
-    "type": "object", "required": ["grant_type"], "properties": {
-        name: {"type": "string"} for name in (
-            "grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope",
-            "resource", "client_id", "client_secret")}}}}})
+@bp.doc(
+    requestBody={
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        name: {"type": "string"}
+                        for name in (
+                            "grant_type",
+                            "code",
+                            "redirect_uri",
+                            "code_verifier",
+                            "refresh_token",
+                            "scope",
+                            "resource",
+                            "client_id",
+                            "client_secret",
+                        )
+                    },
+                }
+            }
+        }
+    }
+)
 def token() -> Response:
     """RFC 6749 section 3.2: authorization_code, refresh_token and client_credentials."""
     if request.mimetype != "application/x-www-form-urlencoded":
@@ -114,7 +153,9 @@ def token() -> Response:
 def _bearer_challenge(detail: str, error: str | None = "invalid_token") -> dict[str, str]:
     if error is None:
         return {"WWW-Authenticate": 'Bearer realm="authsvc"'}
-    return {"WWW-Authenticate": f'Bearer realm="authsvc", error="{error}", error_description="{detail}"'}
+    return {
+        "WWW-Authenticate": f'Bearer realm="authsvc", error="{error}", error_description="{detail}"'
+    }
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
@@ -124,14 +165,18 @@ def userinfo() -> Response:
     try:
         principal = authenticate(ACCESS_ONLY)
     except NotAuthenticated as exc:
-        raise OAuthError("invalid_token", "No access token was sent.", 401,
-                         _bearer_challenge(exc.detail, None)) from exc
+        raise OAuthError(
+            "invalid_token", "No access token was sent.", 401, _bearer_challenge(exc.detail, None)
+        ) from exc
     except tokens.InvalidToken as exc:
         raise OAuthError("invalid_token", exc.detail, 401, _bearer_challenge(exc.detail)) from exc
     except ApiError as exc:
-        raise OAuthError("invalid_request" if exc.status == 400 else "invalid_token", exc.detail,
-                         exc.status if exc.status in (400, 401) else 401,
-                         _bearer_challenge(exc.detail)) from exc
+        raise OAuthError(
+            "invalid_request" if exc.status == 400 else "invalid_token",
+            exc.detail,
+            exc.status if exc.status in (400, 401) else 401,
+            _bearer_challenge(exc.detail),
+        ) from exc
     return _json(oauth.userinfo(principal))
 
 
@@ -142,11 +187,18 @@ REGISTRATION_SCHEMA = {
     "properties": {
         "redirect_uris": {"type": "array", "items": {"type": "string", "format": "uri"}},
         "client_name": {"type": "string", "maxLength": 100},
-        "grant_types": {"type": "array", "items": {"type": "string", "enum": [
-            "authorization_code", "refresh_token", "client_credentials"]}},
+        "grant_types": {
+            "type": "array",
+            "items": {
+                "type": "string",
+                "enum": ["authorization_code", "refresh_token", "client_credentials"],
+            },
+        },
         "response_types": {"type": "array", "items": {"type": "string", "enum": ["code"]}},
-        "token_endpoint_auth_method": {"type": "string", "enum": [
-            "client_secret_basic", "client_secret_post", "none"]},
+        "token_endpoint_auth_method": {
+            "type": "string",
+            "enum": ["client_secret_basic", "client_secret_post", "none"],
+        },
         "scope": {"type": "string"},
     },
 }
@@ -161,7 +213,9 @@ def register() -> Response:
         try:
             principal = authenticate()
         except tokens.InvalidToken as exc:
-            raise OAuthError("invalid_token", exc.detail, 401, _bearer_challenge(exc.detail)) from exc
+            raise OAuthError(
+                "invalid_token", exc.detail, 401, _bearer_challenge(exc.detail)
+            ) from exc
     if not request.is_json:
         raise OAuthError("invalid_client_metadata", "Send the metadata as application/json.")
     metadata = request.get_json(silent=True)

@@ -1,4 +1,5 @@
 """/api/v1/oauth2/clients (admins) and /api/v1/oauth2/consents (the caller's connected apps)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -18,8 +19,12 @@ from authsvc.web.credentials import current_principal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-bp = Blueprint("oauth_clients", __name__, url_prefix="/api/v1/oauth2",
-               description="OAuth clients (admins only) and the caller's connected apps.")
+bp = Blueprint(
+    "oauth_clients",
+    __name__,
+    url_prefix="/api/v1/oauth2",
+    description="OAuth clients (admins only) and the caller's connected apps.",
+)
 
 
 def admin_scope_required(view: F) -> F:
@@ -41,14 +46,21 @@ class _Uris(f.List):
 class CreateClientSchema(Schema):
     name = f.Str(required=True, max_length=100)
     redirect_uris = _Uris(load_default=list)
-    grant_types = f.List(f.Str(max_length=32, validate=ma.validate.OneOf(oauth.GRANT_TYPES)),
-                         required=True, validate=ma.validate.Length(min=1, max=3))
-    token_endpoint_auth_method = f.Str(required=True, max_length=32,
-                                       validate=ma.validate.OneOf(oauth.AUTH_METHODS))
+    grant_types = f.List(
+        f.Str(max_length=32, validate=ma.validate.OneOf(oauth.GRANT_TYPES)),
+        required=True,
+        validate=ma.validate.Length(min=1, max=3),
+    )
+    token_endpoint_auth_method = f.Str(
+        required=True, max_length=32, validate=ma.validate.OneOf(oauth.AUTH_METHODS)
+    )
     scopes = f.Scopes(required=True)
-    audiences = f.List(f.Str(max_length=255), load_default=list, validate=ma.validate.Length(max=20))
-    id_token_signed_response_alg = f.Str(load_default="RS256", max_length=16,
-                                         validate=ma.validate.OneOf(oauth.ID_TOKEN_ALGS))
+    audiences = f.List(
+        f.Str(max_length=255), load_default=list, validate=ma.validate.Length(max=20)
+    )
+    id_token_signed_response_alg = f.Str(
+        load_default="RS256", max_length=16, validate=ma.validate.OneOf(oauth.ID_TOKEN_ALGS)
+    )
 
 
 class UpdateClientSchema(Schema):
@@ -79,8 +91,11 @@ class ClientSchema(Schema):
 
 
 class ClientWithSecretSchema(ClientSchema):
-    client_secret = ma.fields.String(allow_none=True, required=True, metadata={
-        "description": "Shown in this answer only; null for public clients."})
+    client_secret = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Shown in this answer only; null for public clients."},
+    )
 
 
 class ClientListSchema(Schema):

@@ -3,40 +3,56 @@
 Every route takes an access token only: managing private tokens is token management,
 which the contract keeps from private tokens (a leaked one must not mint its successors).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import marshmallow as ma
 
+from authsvc.core.tokens import ACCESS_ONLY
+from authsvc.services import private_tokens
 from authsvc.web.api import Blueprint, client
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema, SudoSchema
-from authsvc.core.tokens import ACCESS_ONLY
 from authsvc.web.credentials import current_principal
-from authsvc.services import private_tokens
 
-bp = Blueprint("private_tokens", __name__, url_prefix="/api/v1/private-tokens",
-               description="Long-lived tokens for scripts, CI and backends; shown once.")
+bp = Blueprint(
+    "private_tokens",
+    __name__,
+    url_prefix="/api/v1/private-tokens",
+    description="Long-lived tokens for scripts, CI and backends; shown once.",
+)
+
 
 class CreateSchema(SudoSchema):
     class Meta(SudoSchema.Meta):
         # Exactly one of the two, said with if/then/not rather than a schema-level oneOf:
         # generated clients type a oneOf body as Any, and ignore these.
-        openapi = {"description": "Exactly one of `expires_in_days` and `expires_at` is "
-                                  "required (neither: `400 required`; both: `400 invalid`).",
-                   "if": {"not": {"required": ["expires_in_days"]}},
-                   "then": {"required": ["expires_at"]},
-                   "not": {"required": ["expires_in_days", "expires_at"]}}
+        openapi = {
+            "description": "Exactly one of `expires_in_days` and `expires_at` is "
+            "required (neither: `400 required`; both: `400 invalid`).",
+            "if": {"not": {"required": ["expires_in_days"]}},
+            "then": {"required": ["expires_at"]},
+            "not": {"required": ["expires_in_days", "expires_at"]},
+        }
 
     name = f.Str(required=True, max_length=100)
     description = f.Str(load_default=None, allow_none=True, allow_blank=True, max_length=1000)
     scopes = f.Scopes(load_default=None, allow_none=False)
-    expires_in_days = f.Int(load_default=None, allow_none=False, metadata={
-        "minimum": 1, "description": "Whole days, 1 to AUTHSVC_PRIVATE_TOKEN_MAX_DAYS."})
-    expires_at = f.DateTime(load_default=None, allow_none=False, metadata={
-        "description": "RFC 3339 with an offset, in the future, at most "
-                       "AUTHSVC_PRIVATE_TOKEN_MAX_DAYS days from now."})
+    expires_in_days = f.Int(
+        load_default=None,
+        allow_none=False,
+        metadata={"minimum": 1, "description": "Whole days, 1 to AUTHSVC_PRIVATE_TOKEN_MAX_DAYS."},
+    )
+    expires_at = f.DateTime(
+        load_default=None,
+        allow_none=False,
+        metadata={
+            "description": "RFC 3339 with an offset, in the future, at most "
+            "AUTHSVC_PRIVATE_TOKEN_MAX_DAYS days from now."
+        },
+    )
 
     @ma.validates_schema
     def _one_expiry(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -44,7 +60,8 @@ class CreateSchema(SudoSchema):
             raise ma.ValidationError("required", field_name="expires_in_days")
         if data.get("expires_in_days") is not None and data.get("expires_at") is not None:
             raise ma.ValidationError(
-                "Send exactly one of expires_in_days and expires_at.", field_name="expires_at")
+                "Send exactly one of expires_in_days and expires_at.", field_name="expires_at"
+            )
 
 
 class UpdateSchema(Schema):
@@ -68,8 +85,10 @@ class PrivateTokenSchema(Schema):
 
 
 class CreatedSchema(PrivateTokenSchema):
-    token = ma.fields.String(required=True, metadata={
-        "description": "Shown in this answer only; the service keeps no copy."})
+    token = ma.fields.String(
+        required=True,
+        metadata={"description": "Shown in this answer only; the service keeps no copy."},
+    )
 
 
 class PrivateTokenListSchema(Schema):
@@ -110,8 +129,7 @@ def get(token_id: str) -> private_tokens.TokenInfo:
 @bp.errors(400, 404, 415)
 def update(body: dict[str, Any], token_id: str) -> private_tokens.TokenInfo:
     """Rename or redescribe; expiry and scopes are signed into the token and never change."""
-    return private_tokens.update_token(current_principal(), token_id, changes=body,
-                                       client=client())
+    return private_tokens.update_token(current_principal(), token_id, changes=body, client=client())
 
 
 @bp.route("/<token_id>/rotate", methods=["POST"])
@@ -121,8 +139,9 @@ def update(body: dict[str, Any], token_id: str) -> private_tokens.TokenInfo:
 @bp.errors(400, 404, 409, 415, 429)
 def rotate(body: dict[str, Any], token_id: str) -> private_tokens.MintedToken:
     """A new token with the same name, scopes and lifetime length; the old one dies now (sudo mode)."""
-    return private_tokens.rotate(current_principal(), token_id, client(),
-                                 body["current_password"], body["totp_code"])
+    return private_tokens.rotate(
+        current_principal(), token_id, client(), body["current_password"], body["totp_code"]
+    )
 
 
 @bp.route("/<token_id>", methods=["DELETE"])

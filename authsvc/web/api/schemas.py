@@ -1,4 +1,5 @@
 """Schemas shared by several areas: the error envelope, token pairs, users."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -19,8 +20,9 @@ class ErrorItemSchema(Schema):
 
 
 class ErrorSchema(Schema):
-    type = ma.fields.String(required=True, metadata={
-        "enum": ["client_error", "validation_error", "server_error"]})
+    type = ma.fields.String(
+        required=True, metadata={"enum": ["client_error", "validation_error", "server_error"]}
+    )
     errors = ma.fields.List(ma.fields.Nested(ErrorItemSchema), required=True)
 
 
@@ -44,8 +46,10 @@ class EmptySchema(Schema):
     pass
 
 
-SUDO = ("Sudo mode: the caller's password, checked like a login (wrong ones count towards "
-        "the account's lockout).")
+SUDO = (
+    "Sudo mode: the caller's password, checked like a login (wrong ones count towards "
+    "the account's lockout)."
+)
 
 
 class SudoSchema(Schema):
@@ -53,6 +57,12 @@ class SudoSchema(Schema):
     factor when two-factor is on."""
 
     current_password = f.Str(required=True, max_length=1024, metadata={"description": SUDO})
-    totp_code = f.Str(load_default=None, allow_none=True, max_length=64, metadata={
-        "description": "Required when two-factor is on: a current code or an unused recovery "
-                       "code (else `401 mfa_required`)."})
+    totp_code = f.Str(
+        load_default=None,
+        allow_none=True,
+        max_length=64,
+        metadata={
+            "description": "Required when two-factor is on: a current code or an unused recovery "
+            "code (else `401 mfa_required`)."
+        },
+    )

@@ -1,19 +1,24 @@
 """/api/v1/auth/totp: set up, enable and disable two-factor login (access tokens only)."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import marshmallow as ma
 
+from authsvc.core.tokens import ACCESS_ONLY
+from authsvc.services.two_factor import enrolment
 from authsvc.web.api import Blueprint, client
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import SUDO, Schema
-from authsvc.core.tokens import ACCESS_ONLY
 from authsvc.web.credentials import current_principal
-from authsvc.services.two_factor import enrolment
 
-bp = Blueprint("totp", __name__, url_prefix="/api/v1/auth/totp",
-               description="Two-factor login with TOTP (RFC 6238) and recovery codes.")
+bp = Blueprint(
+    "totp",
+    __name__,
+    url_prefix="/api/v1/auth/totp",
+    description="Two-factor login with TOTP (RFC 6238) and recovery codes.",
+)
 
 
 class TotpSetupSchema(Schema):
@@ -28,8 +33,13 @@ class TotpSetupBodySchema(Schema):
 
 class TotpEnableSchema(Schema):
     current_password = f.Str(required=True, max_length=1024, metadata={"description": SUDO})
-    totp_code = f.Str(required=True, max_length=64, metadata={
-        "description": "A current code of the pending secret: with the password, the proof."})
+    totp_code = f.Str(
+        required=True,
+        max_length=64,
+        metadata={
+            "description": "A current code of the pending secret: with the password, the proof."
+        },
+    )
 
 
 class RecoveryCodesSchema(Schema):
@@ -40,14 +50,24 @@ class TotpDisableSchema(Schema):
     class Meta(Schema.Meta):
         # One of the two, said with if/then/not rather than a schema-level oneOf, which
         # generated clients type as Any.
-        openapi = {"if": {"not": {"required": ["password"]}},
-                   "then": {"required": ["current_password"]},
-                   "not": {"required": ["password", "current_password"]}}
+        openapi = {
+            "if": {"not": {"required": ["password"]}},
+            "then": {"required": ["current_password"]},
+            "not": {"required": ["password", "current_password"]},
+        }
 
-    password = f.Str(allow_none=False, max_length=1024, metadata={
-        "description": f"{SUDO} Required; `current_password` is accepted in its place."})
-    current_password = f.Str(allow_none=False, max_length=1024, metadata={
-        "description": "The same as `password` (the other sudo routes' name); send one of them."})
+    password = f.Str(
+        allow_none=False,
+        max_length=1024,
+        metadata={"description": f"{SUDO} Required; `current_password` is accepted in its place."},
+    )
+    current_password = f.Str(
+        allow_none=False,
+        max_length=1024,
+        metadata={
+            "description": "The same as `password` (the other sudo routes' name); send one of them."
+        },
+    )
     totp_code = f.Str(required=True, max_length=64)
 
     @ma.validates_schema
@@ -55,8 +75,9 @@ class TotpDisableSchema(Schema):
         if "password" not in data and "current_password" not in data:
             raise ma.ValidationError("required", field_name="password")
         if "password" in data and "current_password" in data:
-            raise ma.ValidationError("Send one of password and current_password.",
-                                     field_name="current_password")
+            raise ma.ValidationError(
+                "Send one of password and current_password.", field_name="current_password"
+            )
 
 
 @bp.route("/setup", methods=["POST"])
@@ -78,8 +99,11 @@ def enable(body: dict[str, Any]) -> dict[str, Any]:
     """Turn two-factor login on with a code from the pending secret; recovery codes are shown once.
 
     Sudo mode: the password and that code; a wrong one of either gets the same answer."""
-    return {"recovery_codes": enrolment.enable(current_principal(), body["current_password"],
-                                          body["totp_code"], client())}
+    return {
+        "recovery_codes": enrolment.enable(
+            current_principal(), body["current_password"], body["totp_code"], client()
+        )
+    }
 
 
 @bp.route("/disable", methods=["POST"])
@@ -92,4 +116,6 @@ def disable(body: dict[str, Any]) -> None:
 
     A wrong password and a wrong code get the same answer; both count towards the lockout."""
     attr = "password" if "password" in body else "current_password"
-    enrolment.disable(current_principal(), body[attr], body["totp_code"], client(), password_attr=attr)
+    enrolment.disable(
+        current_principal(), body[attr], body["totp_code"], client(), password_attr=attr
+    )

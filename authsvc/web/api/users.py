@@ -1,4 +1,5 @@
 """/api/v1/users: the caller's profile and, for admins, listing, creating and changing users."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,15 +8,16 @@ from typing import Any, TypeVar, cast
 
 import marshmallow as ma
 
+from authsvc.services import users
 from authsvc.web.api import Blueprint, client
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema, UserSchema
 from authsvc.web.credentials import current_principal
-from authsvc.services import users
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users.")
+
 
 class AdminUserSchema(UserSchema):
     is_active = ma.fields.Boolean(required=True)
@@ -28,8 +30,11 @@ class UserListSchema(Schema):
 class CreateUserSchema(Schema):
     email = f.Email(required=True)
     password = f.NewPassword(required=True)
-    scopes = f.Scopes(load_default=None, allow_none=False, metadata={
-        "description": "Defaults to AUTHSVC_DEFAULT_SCOPES."})
+    scopes = f.Scopes(
+        load_default=None,
+        allow_none=False,
+        metadata={"description": "Defaults to AUTHSVC_DEFAULT_SCOPES."},
+    )
     is_admin = f.Bool(load_default=False)
 
 
@@ -81,9 +86,14 @@ def list_users() -> dict[str, Any]:
 @bp.errors(403, 409, 415)
 def create_user(body: dict[str, Any]) -> Any:
     """Create a user (admins only); scopes default to AUTHSVC_DEFAULT_SCOPES."""
-    return users.admin_create_user(current_principal(), body["email"], body["password"],
-                                   scopes=body["scopes"], is_admin=body["is_admin"],
-                                   client=client())
+    return users.admin_create_user(
+        current_principal(),
+        body["email"],
+        body["password"],
+        scopes=body["scopes"],
+        is_admin=body["is_admin"],
+        client=client(),
+    )
 
 
 @bp.route("/<user_id>", methods=["PATCH"])

@@ -5,13 +5,14 @@ with an access token kept in memory, so every rule stays in the API. The session
 adapter (`console.session`) is nested here so `create_app` registers one blueprint. The
 pages need nothing that the app's HTML Content-Security-Policy (`authsvc.HTML_CSP`) forbids.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template
 from werkzeug.wrappers import Response as BaseResponse
 
-from authsvc.web.console import session
 from authsvc.services.runtime import settings
+from authsvc.web.console import session
 
 PAGES = {
     "signin": ("Sign in", "console/signin.html"),
@@ -24,8 +25,9 @@ PAGES = {
     "oauth-apps": ("OAuth apps", "console/oauth_apps.html"),
 }
 
-bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
-               static_folder="static")
+bp = Blueprint(
+    "console", __name__, url_prefix="/console", template_folder="templates", static_folder="static"
+)
 bp.register_blueprint(session.bp)
 
 
@@ -42,5 +44,6 @@ def page(name: str) -> str:
     if name not in PAGES:
         abort(404)
     title, template = PAGES[name]
-    return render_template(template, page=name, title=title,
-                           private_token_max_days=settings().private_token_max_days)
+    return render_template(
+        template, page=name, title=title, private_token_max_days=settings().private_token_max_days
+    )

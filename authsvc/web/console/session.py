@@ -10,20 +10,21 @@ cookie is SameSite=Strict, and every call must carry the `X-Authsvc-Console` hea
 preflight this app never grants) and, when the browser says where it comes from,
 a same-origin `Origin` and `Sec-Fetch-Site`.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, Response, after_this_request, jsonify, request
 
+from authsvc.core.errors import NotAuthenticated, PermissionDenied
+from authsvc.core.tokens import ACCESS_ONLY
+from authsvc.services import sessions
+from authsvc.services.runtime import settings
 from authsvc.web.api import Blueprint as ApiBlueprint
 from authsvc.web.api import client
 from authsvc.web.api.auth import LoginSchema
-from authsvc.core.tokens import ACCESS_ONLY
 from authsvc.web.credentials import authenticate, read_credentials
-from authsvc.core.errors import NotAuthenticated, PermissionDenied
-from authsvc.services.runtime import settings
-from authsvc.services import sessions
 
 PATH = "/console/session"
 GUARD_HEADER = "X-Authsvc-Console"
@@ -57,8 +58,9 @@ def _no_store(response: Response) -> Response:
 
 def _forget(response: Response) -> Response:
     s = settings()
-    response.delete_cookie(cookie_name(), path=PATH, secure=s.console_secure_cookie,
-                           httponly=True, samesite="Strict")
+    response.delete_cookie(
+        cookie_name(), path=PATH, secure=s.console_secure_cookie, httponly=True, samesite="Strict"
+    )
     return response
 
 
@@ -69,11 +71,18 @@ def _forget_if_refused(response: Response) -> Response:
 
 def _answer(pair: sessions.TokenPair) -> Response:
     s = settings()
-    response = jsonify(access_token=pair.access_token, token_type=pair.token_type,
-                       expires_in=pair.expires_in)
-    response.set_cookie(cookie_name(), pair.refresh_token,
-                        max_age=int(s.refresh_ttl.total_seconds()), path=PATH,
-                        secure=s.console_secure_cookie, httponly=True, samesite="Strict")
+    response = jsonify(
+        access_token=pair.access_token, token_type=pair.token_type, expires_in=pair.expires_in
+    )
+    response.set_cookie(
+        cookie_name(),
+        pair.refresh_token,
+        max_age=int(s.refresh_ttl.total_seconds()),
+        path=PATH,
+        secure=s.console_secure_cookie,
+        httponly=True,
+        samesite="Strict",
+    )
     return response
 
 

@@ -1,0 +1,110 @@
+"""Operations: Prometheus metrics, JSON logs with a request id."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from werkzeug.test import Client
+
+from authsvc.services import metrics
+from tests.helpers import bearer, envelope, error_of
+
+LOGIN = "/api/v1/auth/login"
+
+
+def scrape():
+    """`/metrics` as Prometheus reads it: from the metrics app, not the public one (issue 13)."""
+    return Client(metrics.exposition_app()).get("/metrics")
+
+
+def metric(client, name: str) -> float:
+    text = scrape().get_data(as_text=True)
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + " ") or line.startswith(name + "{")
+    )
+
+
+@pytest.mark.parametrize("refresh_window", [0])
+def test_metrics_count_logins_refreshes_reuse_and_rejections(client, user):
+    names = {
+        "ok": 'authsvc_logins_total{outcome="succeeded"}',
+        "failed": 'authsvc_logins_total{outcome="failed"}',
+        "refreshes": "authsvc_refreshes_total",
+        "reuse": "authsvc_refresh_reuse_detections_total",
+        "rejected": 'authsvc_rejected_tokens_total{reason="malformed"}',
+    }
+    before = {key: metric(client, name) for key, name in names.items()}
+    pair = client.post(LOGIN, json={"email": user.email, "password": user.password}).get_json()
+    client.post(LOGIN, json={"email": user.email, "password": "wrong-password-123456"})
+    client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    client.get("/api/v1/auth/verify", headers=bearer("not-a-token"))
+    after = {key: metric(client, name) for key, name in names.items()}
+    assert {key: after[key] - before[key] for key in names} == {
+        "ok": 1,
+        "failed": 1,
+        "refreshes": 1,
+        "reuse": 1,
+        "rejected": 1,
+    }
+    r = scrape()
+    assert r.status_code == 200 and r.content_type.startswith("text/plain")
+    assert 'authsvc_request_duration_seconds_bucket{endpoint="/api/v1/auth/login"' in r.get_data(
+        as_text=True
+    )
+
+
+def test_the_public_app_does_not_serve_metrics(client, user):
+    client.post(LOGIN, json={"email": user.email, "password": "wrong-password-123456"})
+    for method in ("GET", "HEAD"):
+        r = client.open("/metrics", method=method)
+        assert r.status_code == 404
+    r = client.get("/metrics")
+    assert error_of(r) == envelope("not_found")
+    assert b"authsvc_logins_total" not in r.data
+
+
+@pytest.fixture
+def access_log(app):
+    records: list[logging.LogRecord] = []
+    handler = logging.getLogger("authsvc.access").handlers[0]
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep()
+    keep.setFormatter(handler.formatter)
+    logging.getLogger("authsvc.access").addHandler(keep)
+    yield records, keep
+    logging.getLogger("authsvc.access").removeHandler(keep)
+
+
+def test_one_json_line_per_request_with_its_request_id(client, user, access_log):
+    records, handler = access_log
+    r = client.post(
+        LOGIN,
+        json={"email": user.email, "password": user.password},
+        headers={"X-Request-ID": "req-123"},
+    )
+    assert r.headers["X-Request-ID"] == "req-123"
+    line = json.loads(handler.format(records[-1]))
+    assert line["request_id"] == "req-123" and line["path"] == LOGIN and line["status"] == 200
+    assert line["method"] == "POST" and isinstance(line["duration_ms"], float)
+    assert user.password not in handler.format(records[-1])
+    assert r.get_json()["access_token"] not in handler.format(records[-1])
+
+
+@pytest.mark.parametrize("incoming", ["", "x" * 65, "bad id with spaces", "inject\nline"])
+def test_a_malformed_request_id_is_replaced(client, access_log, incoming):
+    records, handler = access_log
+    r = client.get(
+        "/api/v1/health", headers={"X-Request-ID": incoming} if "\n" not in incoming else {}
+    )
+    rid = r.headers["X-Request-ID"]
+    assert rid and rid != incoming and len(rid) == 32
+    assert json.loads(handler.format(records[-1]))["request_id"] == rid
