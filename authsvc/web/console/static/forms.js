@@ -107,6 +107,15 @@ export function proof(form) {
 }
 
 /**
+ * The sentence a caught error shows in a page's alert.
+ * @param {unknown} error
+ * @returns {string}
+ */
+export function message(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
  * @param {HTMLElement} el
  * @param {string} text shown, or hides `el` when empty
  */
