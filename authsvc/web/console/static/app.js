@@ -1,3 +1,4 @@
+// @ts-check
 // Boot: get an access token from the session cookie (or send the visitor to sign in),
 // then run the page's module. Links inside the console swap <main> without a reload,
 // so the in-memory token survives navigation and the refresh token is not rotated on
@@ -5,32 +6,60 @@
 import { api, logout, onSessionLost, refresh, signedIn } from "./api.js";
 import { wireSignin } from "./signin.js";
 import { open } from "./dialogs.js";
+import { field, find, findAll } from "./dom.js";
+/** @import { Me } from "./api.js" */
+
+/**
+ * What every page module gets: the signed-in user (null on the sign-in page, and on the
+ * consent page before sign-in) and the console's own actions.
+ * @typedef {object} Context
+ * @property {Me | null} me
+ * @property {typeof navigate} navigate
+ * @property {() => Promise<Me>} loadMe
+ * @property {() => Promise<void>} signOut
+ */
+/**
+ * A page module (static/pages/<name>.js); init may return its teardown.
+ * @typedef {{ init: (main: HTMLElement, context: Context) => Promise<(() => void) | void> }} PageModule
+ */
 
 const BASE = "/console/";
+/** @type {Context} */
 const context = { me: null, navigate, loadMe, signOut };
+/** @type {(() => void) | null} */
 let current = null; // the running page's teardown, if any
 
+/** @returns {HTMLElement} */
+function mainEl() { return find(document, "main", HTMLElement); }
+
+/** @returns {string | undefined} */
 function pageName() { return document.querySelector("main")?.dataset.page; }
 
+/** @returns {Promise<Me>} */
 async function loadMe() {
-  context.me = await api("/users/me");
-  document.getElementById("who").textContent = context.me.email;
-  return context.me;
+  const me = /** @type {Me} */ (await api("/users/me"));
+  context.me = me;
+  find(document, "#who", HTMLElement).textContent = me.email;
+  return me;
 }
 
 function chrome() {
   const name = pageName();
   const inside = name !== "signin" && signedIn();
-  document.getElementById("nav").hidden = !inside;
-  document.getElementById("account").hidden = !inside;
+  find(document, "#nav", HTMLElement).hidden = !inside;
+  find(document, "#account", HTMLElement).hidden = !inside;
   // Admin pages are linked only for administrators; the API refuses everyone else anyway.
-  for (const item of document.querySelectorAll("[data-admin-only]")) item.hidden = !context.me?.is_admin;
-  for (const link of document.querySelectorAll("[data-page-link]")) {
+  for (const item of findAll(document, "[data-admin-only]", HTMLElement)) item.hidden = !context.me?.is_admin;
+  for (const link of findAll(document, "[data-page-link]", HTMLElement)) {
     if (link.dataset.pageLink === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
 }
 
+/**
+ * Run the module of the page in <main>, after the session check it needs.
+ * @param {{ focus?: boolean }} [options] focus the new page's heading (after a swap)
+ */
 async function runPage({ focus = false } = {}) {
   current?.();
   current = null;
@@ -43,8 +72,8 @@ async function runPage({ focus = false } = {}) {
   }
   if (name !== "signin" && !context.me && (signedIn() || !open)) await loadMe();
   chrome();
-  const main = document.querySelector("main");
-  const module = await import(`./pages/${name}.js`);
+  const main = mainEl();
+  const module = /** @type {PageModule} */ (await import(`./pages/${name}.js`));
   current = (await module.init(main, context)) ?? null;
   armed(main);
   // After a swap, start keyboard and screen-reader users at the new page's heading.
@@ -55,15 +84,23 @@ async function runPage({ focus = false } = {}) {
   }
 }
 
-/** Buttons that need a script start disabled, so nothing is submitted before it is wired. */
+/**
+ * Buttons that need a script start disabled, so nothing is submitted before it is wired.
+ * @param {ParentNode} root
+ */
 function armed(root) {
-  for (const button of root.querySelectorAll("[data-needs-js]")) {
+  for (const button of findAll(root, "[data-needs-js]", HTMLButtonElement)) {
     button.disabled = false;
     button.removeAttribute("data-needs-js");
   }
 }
 
-/** Show another console page without reloading the document. */
+/**
+ * Show another console page without reloading the document.
+ * @param {string} url
+ * @param {{ push?: boolean, replace?: boolean }} [options]
+ * @returns {Promise<void>}
+ */
 export async function navigate(url, { push = true, replace = false } = {}) {
   let response;
   try {
@@ -77,7 +114,9 @@ export async function navigate(url, { push = true, replace = false } = {}) {
     return;
   }
   const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-  document.querySelector("main").replaceWith(document.adoptNode(doc.querySelector("main")));
+  const next = doc.querySelector("main");
+  if (!next) { location.assign(url); return; }
+  mainEl().replaceWith(document.adoptNode(next));
   document.title = doc.title;
   if (replace) history.replaceState({}, "", url);
   else if (push) history.pushState({}, "", url);
@@ -92,8 +131,8 @@ async function signOut() {
 }
 
 document.addEventListener("click", (event) => {
-  const link = event.target.closest("a[data-nav]");
-  if (!link || event.defaultPrevented || event.button !== 0
+  const link = event.target instanceof Element ? event.target.closest("a[data-nav]") : null;
+  if (!(link instanceof HTMLAnchorElement) || event.defaultPrevented || event.button !== 0
       || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   const url = new URL(link.href);
   if (url.origin !== location.origin || !url.pathname.startsWith(BASE)) return;
@@ -103,13 +142,15 @@ document.addEventListener("click", (event) => {
 
 window.addEventListener("popstate", () => { navigate(location.pathname + location.search, { push: false }); });
 
-document.getElementById("sign-out").addEventListener("click", signOut);
-armed(document.querySelector("header"));
+find(document, "#sign-out", HTMLButtonElement).addEventListener("click", signOut);
+armed(find(document, "header", HTMLElement));
 
 // The "session ended" dialog: sign in again, then the interrupted call is made again.
-const reauthDialog = document.getElementById("reauth-dialog");
+const reauthDialog = find(document, "#reauth-dialog", HTMLDialogElement);
+const reauthForm = find(document, "#reauth-form", HTMLFormElement);
+/** @type {{ resolve: () => void, reject: (error: Error) => void }[]} */
 let waiting = [];
-const resetReauth = wireSignin(document.getElementById("reauth-form"), async (email) => {
+const resetReauth = wireSignin(reauthForm, async (email) => {
   const sameUser = !context.me || context.me.email.toLowerCase() === email.toLowerCase();
   reauthDialog.close("signed-in");
   if (!sameUser) { location.assign(`${BASE}keys`); return; }
@@ -132,18 +173,19 @@ onSessionLost(() => new Promise((resolve, reject) => {
   if (!reauthDialog.open) {
     resetReauth();
     reauthDialog.returnValue = "";
-    const form = document.getElementById("reauth-form");
-    if (context.me) form.elements.email.value = context.me.email;
+    const email = field(reauthForm, "email", HTMLInputElement);
+    if (context.me) email.value = context.me.email;
     open(reauthDialog);
-    (context.me ? form.elements.password : form.elements.email).focus();
+    (context.me ? field(reauthForm, "password", HTMLInputElement) : email).focus();
   }
 }));
 
-runPage().catch((error) => {
-  const main = document.querySelector("main");
+runPage().catch((/** @type {unknown} */ error) => {
+  const main = document.querySelector("main") ?? document.body;
   const p = document.createElement("p");
   p.className = "form-error";
   p.setAttribute("role", "alert");
-  p.textContent = error?.message ?? "The console could not start. Reload the page to try again.";
+  p.textContent = (error instanceof Error ? error.message : null)
+    ?? "The console could not start. Reload the page to try again.";
   main.prepend(p);
 });

@@ -1,21 +1,31 @@
+// @ts-check
 // Native <dialog>: Escape and focus trapping come from the browser; focus goes back on close.
+import { find } from "./dom.js";
 
+/** @param {HTMLDialogElement} dialog */
 export function open(dialog) {
   const opener = document.activeElement;
-  dialog.addEventListener("close", () => { if (opener?.isConnected) opener.focus(); }, { once: true });
+  dialog.addEventListener("close", () => {
+    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+  }, { once: true });
   dialog.showModal();
 }
 
-/** Ask a yes/no question; resolves true only when the confirm button was pressed. */
+/**
+ * Ask a yes/no question; resolves true only when the confirm button was pressed.
+ * @param {{ title: string, message: string, action: string, danger?: boolean }} question
+ * @returns {Promise<boolean>}
+ */
 export function confirm({ title, message, action, danger = false }) {
-  const dialog = document.getElementById("confirm-dialog");
-  const ok = document.getElementById("confirm-ok");
-  const cancel = document.getElementById("confirm-cancel");
-  document.getElementById("confirm-title").textContent = title;
-  document.getElementById("confirm-message").textContent = message;
+  const dialog = find(document, "#confirm-dialog", HTMLDialogElement);
+  const ok = find(document, "#confirm-ok", HTMLButtonElement);
+  const cancel = find(document, "#confirm-cancel", HTMLButtonElement);
+  find(document, "#confirm-title", HTMLElement).textContent = title;
+  find(document, "#confirm-message", HTMLElement).textContent = message;
   ok.textContent = action;
   ok.className = danger ? "danger" : "primary";
   return new Promise((resolve) => {
+    /** @param {string} answer */
     const done = (answer) => () => { dialog.returnValue = answer; dialog.close(); };
     const onOk = done("ok");
     const onCancel = done("cancel");
@@ -32,7 +42,12 @@ export function confirm({ title, message, action, danger = false }) {
   });
 }
 
-/** Copy text to the clipboard; falls back to selecting it in `input` for the user to copy. */
+/**
+ * Copy text to the clipboard; falls back to selecting it in `input` for the user to copy.
+ * @param {string} text
+ * @param {HTMLInputElement} [input]
+ * @returns {Promise<boolean>}
+ */
 export async function copyText(text, input) {
   try {
     await navigator.clipboard.writeText(text);

@@ -1,38 +1,72 @@
+// @ts-check
 // The OAuth consent page. The authorize endpoint checked the app's request and sealed it
 // into `?request=`; this page signs the user in (the console's own sign-in, second factor
 // included), shows the app and the scopes in words, and sends Allow or Deny to
 // POST /api/v1/auth/oauth2/consent with the in-memory access token. The server answers
 // where the browser goes next: the app's redirect URI with a code (or an error), and iss.
 import { api, logout, refresh, signedIn } from "../api.js";
+import { find } from "../dom.js";
 import { showMessage } from "../forms.js";
+/** @import { ConsentView, Redirect } from "../api.js" */
+/** @import { Context } from "../app.js" */
 
 const CONSENT = "/auth/oauth2/consent";
 
+/** @typedef {{ error_description?: string, errors?: { detail: string }[] }} Refusal */
+
+/** A refused anonymous answer, with the body the service sent (OAuth error or envelope). */
+class ConsentError extends Error {
+  /**
+   * @param {string} message
+   * @param {Refusal | null} data
+   */
+  constructor(message, data) {
+    super(message);
+    this.data = data;
+  }
+}
+
+/**
+ * Send the user's decision; anonymous for the answers that need no session.
+ * @param {{ request: string, decision: string }} body
+ * @param {{ anonymous?: boolean }} [options]
+ * @returns {Promise<Redirect>}
+ */
 async function post(body, { anonymous = false } = {}) {
-  if (!anonymous) return api(CONSENT, { method: "POST", body });
+  if (!anonymous) return /** @type {Redirect} */ (await api(CONSENT, { method: "POST", body }));
   const response = await fetch(`/api/v1${CONSENT}`, {
     method: "POST", credentials: "same-origin", cache: "no-store",
     headers: { "Content-Type": "application/json", Accept: "application/json" },
     body: JSON.stringify(body),
   });
+  /** @type {(Refusal & Redirect) | null} */
   const data = await response.json().catch(() => null);
-  if (!response.ok) throw Object.assign(new Error(data?.error_description ?? data?.errors?.[0]?.detail ?? "The request failed."), { data });
+  if (!response.ok || !data) {
+    throw new ConsentError(data?.error_description ?? data?.errors?.[0]?.detail ?? "The request failed.", data);
+  }
   return data;
 }
 
-export async function init(main, { loadMe, navigate }) {
-  const $ = (sel) => main.querySelector(sel);
+/**
+ * @param {HTMLElement} main
+ * @param {Context} context
+ */
+export async function init(main, { loadMe }) {
+  /** @param {string} sel */
+  const $ = (sel) => find(main, sel, HTMLElement);
   const params = new URLSearchParams(location.search);
   const sealed = params.get("request");
   const prompt = params.get("prompt");
   const error = $("#consent-error");
+  /** @param {unknown} e */
   const fail = (e) => {
     $("#consent-loading").hidden = true;
-    showMessage(error, e?.data?.error_description ?? e?.message ?? "This request cannot be answered.");
+    const described = e instanceof ConsentError ? e.data?.error_description : undefined;
+    showMessage(error, described ?? (e instanceof Error ? e.message : undefined) ?? "This request cannot be answered.");
   };
   if (!sealed) { fail(new Error("This page is reached from an app's sign-in link.")); return; }
+  /** @param {Redirect} answer */
   const go = (answer) => { location.assign(answer.redirect_to); };
-  const here = `/console/authorize?${params.toString()}`;
 
   let session = signedIn() || await refresh().catch(() => false);
   if (session && prompt === "login" && !params.has("fresh")) {
@@ -54,7 +88,7 @@ export async function init(main, { loadMe, navigate }) {
   let view;
   try {
     me = await loadMe();
-    view = await api(`${CONSENT}?request=${encodeURIComponent(sealed)}`);
+    view = /** @type {ConsentView} */ (await api(`${CONSENT}?request=${encodeURIComponent(sealed)}`));
   } catch (e) { fail(e); return; }
   if (view.skip || prompt === "none") {
     try { go(await post({ request: sealed, decision: "allow" })); } catch (e) { fail(e); }
@@ -74,6 +108,7 @@ export async function init(main, { loadMe, navigate }) {
     li.append(s.description, " ", name);
     return li;
   }));
+  /** @param {"allow" | "deny"} decision */
   const answer = (decision) => async () => {
     for (const b of main.querySelectorAll("button")) b.disabled = true;
     try { go(await post({ request: sealed, decision })); } catch (e) {
@@ -83,5 +118,4 @@ export async function init(main, { loadMe, navigate }) {
   };
   $("#consent-allow").addEventListener("click", answer("allow"));
   $("#consent-deny").addEventListener("click", answer("deny"));
-  void here; void navigate;
 }

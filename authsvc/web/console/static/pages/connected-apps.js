@@ -1,25 +1,31 @@
+// @ts-check
 // Connected apps: the OAuth apps you allowed; withdrawing revokes their tokens for you.
 import { api } from "../api.js";
 import { confirm } from "../dialogs.js";
-import { showMessage, timeEl } from "../forms.js";
+import { find } from "../dom.js";
+import { message, showMessage, timeEl } from "../forms.js";
+/** @import { Consent, Page } from "../api.js" */
 
+/** @param {HTMLElement} main */
 export async function init(main) {
-  const $ = (sel) => main.querySelector(sel);
+  /** @param {string} sel */
+  const $ = (sel) => find(main, sel, HTMLElement);
   const list = $("#apps-list");
   const pageError = $("#apps-error");
   const status = $("#apps-status");
 
   async function load() {
     try {
-      const { items } = await api("/oauth2/consents");
+      const { items } = /** @type {Page<Consent>} */ (await api("/oauth2/consents"));
       render(items);
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     } finally {
       $("#apps-loading").hidden = true;
     }
   }
 
+  /** @param {Consent[]} items */
   function render(items) {
     $("#apps-empty").hidden = items.length > 0;
     list.replaceChildren(...items.map((app) => {
@@ -49,6 +55,7 @@ export async function init(main) {
     }));
   }
 
+  /** @param {Consent} app */
   async function remove(app) {
     const ok = await confirm({ title: `Withdraw access of ${app.name}?`, danger: true, action: "Withdraw",
       message: "The app is signed out at once and must ask you again to get back in." });
@@ -58,7 +65,7 @@ export async function init(main) {
       showMessage(status, `${app.name} no longer has access to your account.`);
       await load();
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     }
   }
 

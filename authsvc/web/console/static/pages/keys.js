@@ -1,37 +1,55 @@
+// @ts-check
 // API keys: the table, the create dialog, the show-once dialog, rotate and delete.
 import { api } from "../api.js";
 import { confirm, copyText, open } from "../dialogs.js";
-import { busy, clearErrors, proof, proofFields, showErrors, showMessage, timeEl } from "../forms.js";
+import { field, find } from "../dom.js";
+import { busy, clearErrors, message, proof, proofFields, showErrors, showMessage, timeEl } from "../forms.js";
+/** @import { Page, PrivateToken } from "../api.js" */
+/** @import { Context } from "../app.js" */
+/** @import { Proof } from "../forms.js" */
 
+/** @type {Record<string, string>} */
 const STATUS = { active: "Active", expired: "Expired", revoked: "Revoked" };
 
-export async function init(main, { me }) {
-  const $ = (sel) => main.querySelector(sel);
-  const table = $("#keys-table");
-  const tbody = table.querySelector("tbody");
+/**
+ * @param {HTMLElement} main
+ * @param {Context} context
+ */
+export async function init(main, { me: known, loadMe }) {
+  const me = known ?? await loadMe();
+  /** @param {string} sel */
+  const $ = (sel) => find(main, sel, HTMLElement);
+  const table = find(main, "#keys-table", HTMLTableElement);
+  const tbody = find(table, "tbody", HTMLTableSectionElement);
   const pageError = $("#keys-error");
   const pageStatus = $("#keys-status");
-  const createDialog = $("#create-dialog");
-  const form = $("#create-form");
-  const dateInput = $("#create-date");
-  const rotateDialog = $("#rotate-dialog");
-  const rotateForm = $("#rotate-form");
+  const createDialog = find(main, "#create-dialog", HTMLDialogElement);
+  const form = find(main, "#create-form", HTMLFormElement);
+  const dateInput = find(main, "#create-date", HTMLInputElement);
+  const rotateDialog = find(main, "#rotate-dialog", HTMLDialogElement);
+  const rotateForm = find(main, "#rotate-form", HTMLFormElement);
   proofFields(form, me);
   proofFields(rotateForm, me);
 
   // --- the table ---------------------------------------------------------------------
   async function load() {
     try {
-      const { items } = await api("/private-tokens");
+      const { items } = /** @type {Page<PrivateToken>} */ (await api("/private-tokens"));
       render(items);
       showMessage(pageError, "");
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     } finally {
       $("#keys-loading").hidden = true;
     }
   }
 
+  /**
+   * @param {HTMLTableRowElement} row
+   * @param {string} label
+   * @param {string | Node} content
+   * @returns {HTMLTableCellElement}
+   */
   function cell(row, label, content) {
     const td = document.createElement("td");
     td.dataset.label = label;
@@ -40,6 +58,7 @@ export async function init(main, { me }) {
     return td;
   }
 
+  /** @param {PrivateToken[]} items */
   function render(items) {
     tbody.replaceChildren();
     $("#keys-empty").hidden = items.length > 0;
@@ -74,6 +93,13 @@ export async function init(main, { me }) {
     }
   }
 
+  /**
+   * @param {string} text
+   * @param {string} label its accessible name
+   * @param {() => void} onClick
+   * @param {string} [kind] its class
+   * @returns {HTMLButtonElement}
+   */
   function button(text, label, onClick, kind = "") {
     const b = document.createElement("button");
     b.type = "button";
@@ -97,6 +123,7 @@ export async function init(main, { me }) {
     scopes.append(label);
   }
 
+  /** @param {number} offset days from today */
   const day = (offset) => {
     const d = new Date();
     d.setDate(d.getDate() + offset);
@@ -105,18 +132,26 @@ export async function init(main, { me }) {
   dateInput.min = day(1);
   dateInput.max = day(Number(dateInput.dataset.maxDays) - 1);
   form.addEventListener("change", (event) => {
-    if (event.target.name !== "expiry") return;
-    dateInput.disabled = event.target.value !== "date";
+    const choice = event.target;
+    if (!(choice instanceof HTMLInputElement) || choice.name !== "expiry") return;
+    dateInput.disabled = choice.value !== "date";
     if (!dateInput.disabled) dateInput.focus();
   });
 
   $("#create-key").addEventListener("click", () => { clearErrors(form); open(createDialog); });
-  createDialog.querySelector("[data-close]").addEventListener("click", () => createDialog.close());
+  find(createDialog, "[data-close]", HTMLButtonElement).addEventListener("click", () => createDialog.close());
 
+  /**
+   * @typedef {Proof & { name: string, scopes: string[], expires_in_days?: number,
+   *   expires_at?: string | null }} NewKey
+   */
+  /** @returns {NewKey} */
   function body() {
-    const data = { ...proof(form), name: form.elements.name.value.trim(),
-                   scopes: [...form.querySelectorAll('input[name="scopes"]:checked')].map((b) => b.value) };
-    const expiry = form.elements.expiry.value;
+    /** @type {NewKey} */
+    const data = { ...proof(form), name: field(form, "name", HTMLInputElement).value.trim(),
+                   scopes: [...form.querySelectorAll('input[name="scopes"]:checked')]
+                     .map((b) => /** @type {HTMLInputElement} */ (b).value) };
+    const expiry = field(form, "expiry", RadioNodeList).value;
     if (expiry !== "date") {
       data.expires_in_days = Number(expiry);
     } else if (dateInput.value) {
@@ -133,7 +168,8 @@ export async function init(main, { me }) {
     event.preventDefault();
     clearErrors(form);
     try {
-      const created = await busy(form, () => api("/private-tokens", { method: "POST", body: body() }));
+      const created = /** @type {PrivateToken} */ (
+        await busy(form, () => api("/private-tokens", { method: "POST", body: body() })));
       createDialog.close();
       form.reset();
       dateInput.disabled = true;
@@ -145,9 +181,9 @@ export async function init(main, { me }) {
   });
 
   // --- the key, shown once -------------------------------------------------------------
-  const secretDialog = $("#secret-dialog");
-  const secretValue = $("#secret-value");
-  const closeButton = $("#secret-close");
+  const secretDialog = find(main, "#secret-dialog", HTMLDialogElement);
+  const secretValue = find(main, "#secret-value", HTMLInputElement);
+  const closeButton = find(main, "#secret-close", HTMLButtonElement);
   const secretStatus = $("#secret-status");
   let copied = false;
   let afterClose = "";
@@ -159,10 +195,14 @@ export async function init(main, { me }) {
     secretStatus.textContent = "Copied to the clipboard.";
   };
 
-  function reveal(key, message) {
+  /**
+   * @param {PrivateToken} key as created, with its `token`
+   * @param {string} done the page's notice once the dialog is closed
+   */
+  function reveal(key, done) {
     copied = false;
-    afterClose = message;
-    secretValue.value = key.token;
+    afterClose = done;
+    secretValue.value = key.token ?? "";
     $("#secret-name").textContent = key.name;
     closeButton.disabled = true;
     $("#secret-close-hint").hidden = false;
@@ -190,24 +230,27 @@ export async function init(main, { me }) {
 
   // --- rotate and delete ---------------------------------------------------------------
   // Rotating mints a key, so it asks for the password (and code) as creating does.
+  /** @type {PrivateToken | null} */
   let rotating = null;
+  /** @param {PrivateToken} key */
   function rotate(key) {
     rotating = key;
     rotateForm.reset();
     clearErrors(rotateForm);
     $("#rotate-title").textContent = `Rotate “${key.name}”?`;
     open(rotateDialog);
-    rotateForm.elements.current_password.focus();
+    field(rotateForm, "current_password", HTMLInputElement).focus();
   }
-  rotateDialog.querySelector("[data-close]").addEventListener("click", () => rotateDialog.close());
+  find(rotateDialog, "[data-close]", HTMLButtonElement).addEventListener("click", () => rotateDialog.close());
   rotateDialog.addEventListener("close", () => { rotateForm.reset(); });
   rotateForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(rotateForm);
     const key = rotating;
+    if (!key) return;
     try {
-      const fresh = await busy(rotateForm, () => api(
-        `/private-tokens/${encodeURIComponent(key.id)}/rotate`, { method: "POST", body: proof(rotateForm) }));
+      const fresh = /** @type {PrivateToken} */ (await busy(rotateForm, () => api(
+        `/private-tokens/${encodeURIComponent(key.id)}/rotate`, { method: "POST", body: proof(rotateForm) })));
       rotateDialog.close();
       await load();
       reveal(fresh, `Key “${fresh.name}” rotated; the old key no longer works.`);
@@ -216,6 +259,7 @@ export async function init(main, { me }) {
     }
   });
 
+  /** @param {PrivateToken} key */
   async function remove(key) {
     const ok = await confirm({
       title: `Delete “${key.name}”?`,
@@ -230,7 +274,7 @@ export async function init(main, { me }) {
       await load();
       $("#create-key").focus();
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     }
   }
 

@@ -1,19 +1,31 @@
+// @ts-check
 // OAuth apps (administrators): register, list, rotate secrets, delete. Secrets are shown once.
 import { api } from "../api.js";
 import { confirm, copyText, open } from "../dialogs.js";
-import { busy, clearErrors, showErrors, showMessage } from "../forms.js";
+import { field, find } from "../dom.js";
+import { busy, clearErrors, message, showErrors, showMessage } from "../forms.js";
+/** @import { OAuthClient, Page } from "../api.js" */
 
+/** @param {string} text */
 const words = (text) => text.split(/\s+/).filter(Boolean);
 
+/** @param {HTMLElement} main */
 export async function init(main) {
-  const $ = (sel) => main.querySelector(sel);
-  const body = $("#oauth-apps-table tbody");
+  /** @param {string} sel */
+  const $ = (sel) => find(main, sel, HTMLElement);
+  const body = find(main, "#oauth-apps-table tbody", HTMLTableSectionElement);
   const pageError = $("#oauth-apps-error");
   const status = $("#oauth-apps-status");
-  const dialog = $("#app-dialog");
-  const form = $("#app-form");
-  const secretDialog = $("#app-secret-dialog");
+  const dialog = find(main, "#app-dialog", HTMLDialogElement);
+  const form = find(main, "#app-form", HTMLFormElement);
+  const secretDialog = find(main, "#app-secret-dialog", HTMLDialogElement);
+  const secretId = find(main, "#app-secret-id", HTMLInputElement);
+  const secretValue = find(main, "#app-secret-value", HTMLInputElement);
 
+  /**
+   * @param {string | Node} content
+   * @returns {HTMLTableCellElement}
+   */
   function cell(content) {
     const td = document.createElement("td");
     td.append(content);
@@ -22,16 +34,20 @@ export async function init(main) {
 
   async function load() {
     try {
-      const { items } = await api("/oauth2/clients");
+      const { items } = /** @type {Page<OAuthClient>} */ (await api("/oauth2/clients"));
       $("#oauth-apps-empty").hidden = items.length > 0;
       body.replaceChildren(...items.map(row));
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     } finally {
       $("#oauth-apps-loading").hidden = true;
     }
   }
 
+  /**
+   * @param {OAuthClient} app
+   * @returns {HTMLTableRowElement}
+   */
   function row(app) {
     const tr = document.createElement("tr");
     tr.dataset.clientId = app.client_id;
@@ -58,21 +74,25 @@ export async function init(main) {
     return tr;
   }
 
+  /** @param {OAuthClient} app as created or rotated, with its `client_secret` */
   function showSecret(app) {
-    $("#app-secret-id").value = app.client_id;
-    $("#app-secret-value").value = app.client_secret ?? "(public app: no secret)";
+    secretId.value = app.client_id;
+    secretValue.value = app.client_secret ?? "(public app: no secret)";
     open(secretDialog);
   }
 
+  /** @param {OAuthClient} app */
   async function rotateSecret(app) {
     const ok = await confirm({ title: `Rotate the secret of ${app.name}?`, action: "Rotate",
       message: "The current secret stops working at once; the app needs the new one." });
     if (!ok) return;
     try {
-      showSecret(await api(`/oauth2/clients/${encodeURIComponent(app.client_id)}/rotate-secret`, { method: "POST" }));
-    } catch (error) { showMessage(pageError, error.message); }
+      showSecret(/** @type {OAuthClient} */ (
+        await api(`/oauth2/clients/${encodeURIComponent(app.client_id)}/rotate-secret`, { method: "POST" })));
+    } catch (error) { showMessage(pageError, message(error)); }
   }
 
+  /** @param {OAuthClient} app */
   async function del(app) {
     const ok = await confirm({ title: `Delete ${app.name}?`, danger: true, action: "Delete",
       message: "Every token issued to this app is revoked and its users are signed out of it." });
@@ -81,26 +101,28 @@ export async function init(main) {
       await api(`/oauth2/clients/${encodeURIComponent(app.client_id)}`, { method: "DELETE" });
       showMessage(status, `${app.name} was deleted.`);
       await load();
-    } catch (error) { showMessage(pageError, error.message); }
+    } catch (error) { showMessage(pageError, message(error)); }
   }
 
-  $("#create-app").addEventListener("click", () => { form.reset(); clearErrors(form); open(dialog); form.elements.name.focus(); });
-  dialog.querySelector("[data-close]").addEventListener("click", () => dialog.close());
-  secretDialog.querySelector("[data-close]").addEventListener("click", () => secretDialog.close());
-  $("#app-secret-copy").addEventListener("click", () => copyText($("#app-secret-value").value, $("#app-secret-value")));
+  $("#create-app").addEventListener("click", () => { form.reset(); clearErrors(form); open(dialog); field(form, "name", HTMLInputElement).focus(); });
+  find(dialog, "[data-close]", HTMLButtonElement).addEventListener("click", () => dialog.close());
+  find(secretDialog, "[data-close]", HTMLButtonElement).addEventListener("click", () => secretDialog.close());
+  $("#app-secret-copy").addEventListener("click", () => copyText(secretValue.value, secretValue));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
     const data = {
-      name: form.elements.name.value.trim(),
-      token_endpoint_auth_method: form.querySelector('[name="token_endpoint_auth_method"]:checked').value,
-      grant_types: [...form.querySelectorAll('[name="grant_types"]:checked')].map((el) => el.value),
-      redirect_uris: form.elements.redirect_uris.value.split("\n").map((s) => s.trim()).filter(Boolean),
-      scopes: words(form.elements.scopes.value),
-      audiences: words(form.elements.audiences.value),
+      name: field(form, "name", HTMLInputElement).value.trim(),
+      token_endpoint_auth_method: field(form, "token_endpoint_auth_method", RadioNodeList).value,
+      grant_types: [...form.querySelectorAll('[name="grant_types"]:checked')]
+        .map((el) => /** @type {HTMLInputElement} */ (el).value),
+      redirect_uris: field(form, "redirect_uris", HTMLTextAreaElement).value.split("\n").map((s) => s.trim()).filter(Boolean),
+      scopes: words(field(form, "scopes", HTMLInputElement).value),
+      audiences: words(field(form, "audiences", HTMLInputElement).value),
     };
     try {
-      const created = await busy(form, () => api("/oauth2/clients", { method: "POST", body: data }));
+      const created = /** @type {OAuthClient} */ (
+        await busy(form, () => api("/oauth2/clients", { method: "POST", body: data })));
       dialog.close();
       showSecret(created);
       showMessage(status, `${created.name} was registered.`);

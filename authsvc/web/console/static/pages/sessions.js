@@ -1,8 +1,17 @@
+// @ts-check
 // Sessions: where you are signed in; sign one out, or all of them.
 import { api, forget } from "../api.js";
 import { confirm } from "../dialogs.js";
-import { showMessage, timeEl } from "../forms.js";
+import { find } from "../dom.js";
+import { message, showMessage, timeEl } from "../forms.js";
+/** @import { Page, Session } from "../api.js" */
+/** @import { Context } from "../app.js" */
 
+/**
+ * The browser and system a User-Agent names, in words.
+ * @param {string | null} agent
+ * @returns {string}
+ */
 function device(agent) {
   if (!agent) return "Unknown device";
   const browser = /Edg\//.test(agent) ? "Edge" : /Firefox\//.test(agent) ? "Firefox"
@@ -12,12 +21,18 @@ function device(agent) {
   return browser && os ? `${browser} on ${os}` : browser ?? os ?? agent.slice(0, 60);
 }
 
+/**
+ * @param {HTMLElement} main
+ * @param {Context} context
+ */
 export async function init(main, { navigate }) {
-  const $ = (sel) => main.querySelector(sel);
+  /** @param {string} sel */
+  const $ = (sel) => find(main, sel, HTMLElement);
   const list = $("#sessions-list");
   const pageError = $("#sessions-error");
   const status = $("#sessions-status");
 
+  /** @param {"session" | "everywhere"} why */
   const ended = async (why) => {
     await forget();
     await navigate(`/console/signin?signed_out=${why}`);
@@ -25,15 +40,20 @@ export async function init(main, { navigate }) {
 
   async function load() {
     try {
-      const { items } = await api("/auth/sessions");
+      const { items } = /** @type {Page<Session>} */ (await api("/auth/sessions"));
       render(items);
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     } finally {
       $("#sessions-loading").hidden = true;
     }
   }
 
+  /**
+   * @param {string} label
+   * @param {string | Node} content
+   * @returns {[HTMLElement, HTMLElement]}
+   */
   function line(label, content) {
     const dt = document.createElement("dt");
     dt.textContent = label;
@@ -42,6 +62,7 @@ export async function init(main, { navigate }) {
     return [dt, dd];
   }
 
+  /** @param {Session[]} items */
   function render(items) {
     list.replaceChildren();
     for (const s of items) {
@@ -70,6 +91,7 @@ export async function init(main, { navigate }) {
     }
   }
 
+  /** @param {Session} s */
   async function signOutOne(s) {
     try {
       await api(`/auth/sessions/${encodeURIComponent(s.id)}`, { method: "DELETE" });
@@ -77,7 +99,7 @@ export async function init(main, { navigate }) {
       showMessage(status, `Signed out ${device(s.user_agent)}.`);
       await load();
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     }
   }
 
@@ -93,7 +115,7 @@ export async function init(main, { navigate }) {
       await api("/auth/sessions", { method: "DELETE" });
       await ended("everywhere");
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     }
   });
 

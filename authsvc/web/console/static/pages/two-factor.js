@@ -1,20 +1,31 @@
+// @ts-check
 // Two-factor: set up (QR from the API as an <img> data: URI, allowed by img-src), enable
 // with a code, show the recovery codes once, disable with password and code. Setup and
 // enable are sudo mode: the password typed at setup is sent again with the code at enable
 // (it stays in this page's memory only until then).
 import { api } from "../api.js";
 import { copyText, open } from "../dialogs.js";
+import { field, find } from "../dom.js";
 import { busy, clearErrors, proof, showErrors, showMessage } from "../forms.js";
+/** @import { RecoveryCodes, TotpSetup } from "../api.js" */
+/** @import { Context } from "../app.js" */
 
+/**
+ * @param {HTMLElement} main
+ * @param {Context} context
+ */
 export async function init(main, { loadMe }) {
-  const $ = (sel) => main.querySelector(sel);
+  /** @param {string} sel */
+  const $ = (sel) => find(main, sel, HTMLElement);
   const status = $("#tf-status");
   const pageError = $("#tf-error");
-  const enableForm = $("#tf-enable-form");
-  const disableForm = $("#tf-disable-form");
-  const setupForm = $("#tf-setup-form");
+  const enableForm = find(main, "#tf-enable-form", HTMLFormElement);
+  const disableForm = find(main, "#tf-disable-form", HTMLFormElement);
+  const setupForm = find(main, "#tf-setup-form", HTMLFormElement);
+  const enableCode = field(enableForm, "totp_code", HTMLInputElement);
   let password = "";
 
+  /** @param {boolean} enabled */
   function show(enabled) {
     $("#tf-loading").hidden = true;
     $("#tf-off").hidden = enabled;
@@ -30,15 +41,16 @@ export async function init(main, { loadMe }) {
     clearErrors(setupForm);
     try {
       const body = proof(setupForm);
-      const setup = await busy(setupForm, () => api("/auth/totp/setup", { method: "POST", body }));
+      const setup = /** @type {TotpSetup} */ (
+        await busy(setupForm, () => api("/auth/totp/setup", { method: "POST", body })));
       password = body.current_password;
       setupForm.reset();
-      $("#tf-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(setup.qr_svg)}`;
+      find(main, "#tf-qr", HTMLImageElement).src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(setup.qr_svg)}`;
       $("#tf-secret").textContent = setup.secret;
       setupForm.hidden = true;
       enableForm.hidden = false;
       clearErrors(enableForm);
-      enableForm.elements.totp_code.focus();
+      enableCode.focus();
     } catch (error) {
       showErrors(setupForm, error);
     }
@@ -48,9 +60,9 @@ export async function init(main, { loadMe }) {
     event.preventDefault();
     clearErrors(enableForm);
     try {
-      const { recovery_codes: codes } = await busy(enableForm, () => api("/auth/totp/enable", {
+      const { recovery_codes: codes } = /** @type {RecoveryCodes} */ (await busy(enableForm, () => api("/auth/totp/enable", {
         method: "POST", body: { current_password: password,
-                                totp_code: enableForm.elements.totp_code.value.trim() } }));
+                                totp_code: enableCode.value.trim() } })));
       enableForm.reset();
       password = "";
       showCodes(codes);
@@ -64,8 +76,8 @@ export async function init(main, { loadMe }) {
     clearErrors(disableForm);
     try {
       await busy(disableForm, () => api("/auth/totp/disable", { method: "POST", body: {
-        password: disableForm.elements.password.value,
-        totp_code: disableForm.elements.totp_code.value.trim() } }));
+        password: field(disableForm, "password", HTMLInputElement).value,
+        totp_code: field(disableForm, "totp_code", HTMLInputElement).value.trim() } }));
       disableForm.reset();
       show(false);
       showMessage(status, "Two-factor authentication is off.");
@@ -76,11 +88,12 @@ export async function init(main, { loadMe }) {
   });
 
   // --- recovery codes, shown once --------------------------------------------------------
-  const dialog = $("#recovery-dialog");
-  const saved = $("#recovery-saved");
-  const done = $("#recovery-done");
+  const dialog = find(main, "#recovery-dialog", HTMLDialogElement);
+  const saved = find(main, "#recovery-saved", HTMLInputElement);
+  const done = find(main, "#recovery-done", HTMLButtonElement);
   let codesText = "";
 
+  /** @param {string[]} codes */
   function showCodes(codes) {
     codesText = codes.join("\n");
     $("#recovery-list").replaceChildren(...codes.map((code) => {
