@@ -32,7 +32,13 @@ run: install
 	$(BIN)/flask --app authsvc init
 	$(BIN)/flask --app authsvc run --host $(HOST) --port $(PORT)
 
-test: install-test
+# Node peers for the interoperability tests (openid-client, ...); they skip without npm.
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error) && touch $@; \
+	else echo "npm missing: the Node interoperability tests will skip"; fi
+
+test: install-test tests/js/node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # mypy --strict, ruff (lint and format), the import contracts
