@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
-from authsvc.extensions import db
+from authsvc.extensions import Model
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -63,7 +63,7 @@ def effective_scopes(scopes: str, is_admin: bool) -> list[str]:
     return [*held, ADMIN_SCOPE] if is_admin else held
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -87,7 +87,7 @@ class User(db.Model):
         return effective_scopes(self.scopes, self.is_admin)
 
 
-class Session(db.Model):
+class Session(Model):
     """One login: the chain of refresh tokens of that login, of which only two jtis matter.
 
     `refresh_jti` is the session's current refresh token, with the `iat`/`exp` it was
@@ -122,7 +122,7 @@ class Session(db.Model):
     amr: Mapped[str | None] = mapped_column(String(32))  # "pwd" or "pwd otp": for id_tokens
 
 
-class RevokedToken(db.Model):
+class RevokedToken(Model):
     """A single revoked jti (an access token); kept until its token would have expired."""
 
     __tablename__ = "revoked_tokens"
@@ -132,7 +132,7 @@ class RevokedToken(db.Model):
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class PrivateToken(db.Model):
+class PrivateToken(Model):
     __tablename__ = "private_tokens"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -147,7 +147,7 @@ class PrivateToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class RecoveryCode(db.Model):
+class RecoveryCode(Model):
     __tablename__ = "recovery_codes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -156,7 +156,7 @@ class RecoveryCode(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class SigningKey(db.Model):
+class SigningKey(Model):
     """A key pair; the private half sealed with the instance secret (`crypto.seal`).
 
     Published from `created_at` until `publish_until`; signs from `activates_at` until
@@ -177,7 +177,7 @@ class SigningKey(db.Model):
     __table_args__ = (Index("ix_signing_keys_alg_retired", "alg", "retired_at"),)
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(
@@ -192,7 +192,7 @@ class AuditEvent(db.Model):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-class LoginFailure(db.Model):
+class LoginFailure(Model):
     """One entry of the failed-login log (`failure_log.DatabaseFailureLog`): a failure, or an
     attempt in progress (`pending`). `at` is the service clock's Unix time. At most the
     limit's worth of live rows per key (a reservation is refused beyond it); rows past
@@ -210,7 +210,7 @@ class LoginFailure(db.Model):
     pending: Mapped[bool] = mapped_column(Boolean)
 
 
-class OAuthClient(db.Model):
+class OAuthClient(Model):
     """A third-party app (issue 16). The secret is kept only as its keyed digest."""
 
     __tablename__ = "oauth_clients"
@@ -239,7 +239,7 @@ class OAuthClient(db.Model):
         return self.token_endpoint_auth_method != "none"
 
 
-class AuthorizationCode(db.Model):
+class AuthorizationCode(Model):
     """One authorization code, by its SHA-256; redeemed by a conditional UPDATE of `redeemed_at`."""
 
     __tablename__ = "oauth_codes"
@@ -262,7 +262,7 @@ class AuthorizationCode(db.Model):
     session_id: Mapped[str | None] = mapped_column(String(32))  # the session its tokens belong to
 
 
-class OAuthConsent(db.Model):
+class OAuthConsent(Model):
     """A user's remembered consent for one client: covers the same or fewer scopes."""
 
     __tablename__ = "oauth_consents"

@@ -54,13 +54,14 @@ def gunicorn(
 ) -> tuple[str, subprocess.Popen]:
     port = free_port()
     env = {**env, "AUTHSVC_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), app],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log, "wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with open(log, "wb") as output:  # the server keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), app],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     return f"http://127.0.0.1:{port}", process
 
 
@@ -78,7 +79,7 @@ def wrk(
     if script:
         cmd += ["-s", str(script)]
     out = subprocess.run(
-        cmd + [url], capture_output=True, text=True, check=True, env={**os.environ, **(env or {})}
+        [*cmd, url], capture_output=True, text=True, check=True, env={**os.environ, **(env or {})}
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)

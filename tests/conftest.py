@@ -254,14 +254,21 @@ def serve(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
             }
         )
         os.makedirs(server_env["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
-        log = open(tmp_path / f"server-{port}.log", "wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(root / "gunicorn.conf.py"), "wsgi:app"],
-            cwd=root,
-            env=server_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with open(tmp_path / f"server-{port}.log", "wb") as log:  # the server keeps its copy
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    str(root / "gunicorn.conf.py"),
+                    "wsgi:app",
+                ],
+                cwd=root,
+                env=server_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         server = Server(f"http://127.0.0.1:{port}", server_env, process)
         started.append(server)
         deadline = time.monotonic() + 30

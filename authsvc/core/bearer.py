@@ -6,7 +6,8 @@ without the server's dependencies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container
+from typing import Protocol
 
 
 class AmbiguousCredentials(ValueError):
@@ -18,7 +19,14 @@ class AmbiguousCredentials(ValueError):
         self.attr = attr
 
 
-def read_token(args: Mapping[str, str], headers: Mapping[str, str]) -> str | None:
+class Headers(Protocol):
+    """What is read of the headers: a plain mapping, or a framework's multi-valued ones
+    (werkzeug's `Headers` is no `Mapping`)."""
+
+    def get(self, key: str) -> str | None: ...
+
+
+def read_token(args: Container[str], headers: Headers) -> str | None:
     """The token from `Authorization: Bearer` or `X-API-Key`; never from the query string."""
     if "access_token" in args:
         raise AmbiguousCredentials(

@@ -23,8 +23,13 @@ _THUMBPRINT_MEMBERS = {
     "OKP": ("crv", "kty", "x"),
     "RSA": ("e", "kty", "n"),
 }
-_JWK_EXPORT = {"ES256": ECAlgorithm, "EdDSA": OKPAlgorithm, "RS256": RSAAlgorithm}
-_PRIVATE_TYPES: dict[str, type] = {
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+_JWK_EXPORT: dict[str, type[ECAlgorithm] | type[OKPAlgorithm] | type[RSAAlgorithm]] = {
+    "ES256": ECAlgorithm,
+    "EdDSA": OKPAlgorithm,
+    "RS256": RSAAlgorithm,
+}
+_PRIVATE_TYPES: dict[str, type[PrivateKey]] = {
     "ES256": ec.EllipticCurvePrivateKey,
     "EdDSA": ed25519.Ed25519PrivateKey,
     "RS256": rsa.RSAPrivateKey,
@@ -36,7 +41,7 @@ def generate(alg: str) -> bytes:
     if alg == "HS256":
         return secrets.token_bytes(32)
     if alg == "ES256":
-        private: Any = ec.generate_private_key(ec.SECP256R1())
+        private: PrivateKey = ec.generate_private_key(ec.SECP256R1())
     elif alg == "EdDSA":
         private = ed25519.Ed25519PrivateKey.generate()
     elif alg == "RS256":
@@ -56,7 +61,7 @@ def load(alg: str, material: bytes) -> Key:
         return Key(kid=symmetric_kid(material), alg=alg, verifying=material, signing=material)
     if alg not in _PRIVATE_TYPES:
         raise ValueError(f"unsupported signing algorithm {alg!r}")
-    private: Any = serialization.load_der_private_key(material, password=None)
+    private = serialization.load_der_private_key(material, password=None)
     if not isinstance(private, _PRIVATE_TYPES[alg]) or not _fits(alg, private):
         raise ValueError(f"the stored key is not an {alg} key")
     public = private.public_key()
@@ -93,11 +98,11 @@ def symmetric_kid(secret: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def _fits(alg: str, private: Any) -> bool:
-    if alg == "ES256":
+def _fits(alg: str, private: PrivateKey) -> bool:
+    if alg == "ES256" and isinstance(private, ec.EllipticCurvePrivateKey):
         return isinstance(private.curve, ec.SECP256R1)
-    if alg == "RS256":
-        return bool(private.key_size >= 2048)
+    if alg == "RS256" and isinstance(private, rsa.RSAPrivateKey):
+        return private.key_size >= 2048
     return True
 
 

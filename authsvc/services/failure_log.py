@@ -154,7 +154,7 @@ class DatabaseFailureLog:
                 )
             )
             rows = conn.execute(select(t.c.at, t.c.pending).where(t.c.key == key)).all()
-            failures = sorted(at for at, pending in rows if not pending)
+            failures: list[float] = sorted(at for at, pending in rows if not pending)
             pending = len(rows) - len(failures)
             if len(failures) >= limit:
                 return max(failures[len(failures) - limit] + window - now, 1e-6)

@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, case, func, select, update
 from authsvc.core import clock, crypto, keys
 from authsvc.core.principal import Client
 from authsvc.core.tokens import Key
-from authsvc.extensions import db
+from authsvc.extensions import db, rowcount
 from authsvc.models import PrivateToken, Session, SigningKey
 from authsvc.services import audit
 
@@ -229,6 +229,7 @@ class KeyStore:
         new key, the retiring kids and the moment the new key signs from.
         """
         key, retired, activation = self._rotate(now=now)
+        extra: dict[str, Any] = {"automatic": True} if automatic else {}
         audit.record(
             "signing_key.rotated",
             client=client,
@@ -236,7 +237,7 @@ class KeyStore:
             alg=self.alg,
             retired=retired,
             activates_at=activation,
-            **({"automatic": True} if automatic else {}),
+            **extra,
         )
         db.session.commit()
         return key, retired, activation
@@ -317,15 +318,17 @@ class KeyStore:
             db.session.rollback()
             return None
         activation = moment + self.publish_delay
-        claimed = db.session.execute(
-            update(SigningKey)
-            .where(
-                SigningKey.kid == current.kid,
-                SigningKey.retired_at.is_(None),
-                SigningKey.revoked_at.is_(None),
+        claimed = rowcount(
+            db.session.execute(
+                update(SigningKey)
+                .where(
+                    SigningKey.kid == current.kid,
+                    SigningKey.retired_at.is_(None),
+                    SigningKey.revoked_at.is_(None),
+                )
+                .values(retired_at=activation, publish_until=self._publish_until(activation))
             )
-            .values(retired_at=activation, publish_until=self._publish_until(activation))
-        ).rowcount
+        )
         if claimed != 1:  # another host got there first
             db.session.rollback()
             return None

@@ -39,7 +39,7 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 
-_EVENTS = {
+_EVENTS: dict[str, Callable[[], None]] = {
     "login.succeeded": lambda: LOGINS.labels("succeeded").inc(),
     "login.failed": lambda: LOGINS.labels("failed").inc(),
     "token.refreshed": REFRESHES.inc,
@@ -63,7 +63,8 @@ def registry() -> CollectorRegistry:
     """Every worker's counts under a multiprocess server, else this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         summed = CollectorRegistry()
-        multiprocess.MultiProcessCollector(summed)
+        # prometheus_client leaves this constructor unannotated.
+        multiprocess.MultiProcessCollector(summed)  # type: ignore[no-untyped-call]
         return summed
     return REGISTRY
 

@@ -31,7 +31,7 @@ from authsvc.core import clock, crypto, oauth, tokens
 from authsvc.core.errors import NotFound, PermissionDenied
 from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES, OAuthError
 from authsvc.core.principal import Client, Principal
-from authsvc.extensions import db
+from authsvc.extensions import db, rowcount
 from authsvc.models import AuthorizationCode, OAuthClient, OAuthConsent, Session, User, new_id
 from authsvc.services import audit, sessions
 from authsvc.services.authentication import verify
@@ -357,15 +357,17 @@ def withdraw_consent(principal: Principal, client_id: str, client: Client) -> No
     if row is None:
         raise NotFound()
     db.session.delete(row)
-    revoked = db.session.execute(
-        update(Session)
-        .where(
-            Session.user_id == principal.user_id,
-            Session.client_id == client_id,
-            Session.revoked_at.is_(None),
+    revoked = rowcount(
+        db.session.execute(
+            update(Session)
+            .where(
+                Session.user_id == principal.user_id,
+                Session.client_id == client_id,
+                Session.revoked_at.is_(None),
+            )
+            .values(revoked_at=clock.now())
         )
-        .values(revoked_at=clock.now())
-    ).rowcount
+    )
     db.session.query(AuthorizationCode).filter(
         AuthorizationCode.user_id == principal.user_id,
         AuthorizationCode.client_id == client_id,
@@ -488,15 +490,17 @@ def _authorization_code(
 
     # The one atomic step: of two concurrent redemptions exactly one updates the row.
     won = (
-        db.session.execute(
-            update(AuthorizationCode.__table__)
-            .where(
-                AuthorizationCode.code_digest == digest,
-                AuthorizationCode.redeemed_at.is_(None),
-                AuthorizationCode.expires_at > now,
+        rowcount(
+            db.session.execute(
+                update(AuthorizationCode.__table__)
+                .where(
+                    AuthorizationCode.code_digest == digest,
+                    AuthorizationCode.redeemed_at.is_(None),
+                    AuthorizationCode.expires_at > now,
+                )
+                .values(redeemed_at=now, session_id=session_id)
             )
-            .values(redeemed_at=now, session_id=session_id)
-        ).rowcount
+        )
         == 1
     )
     if not won:
@@ -567,11 +571,13 @@ def _replayed(row: AuthorizationCode, client: Client) -> None:
     db.session.rollback()
     revoked = 0
     if session_id is not None:
-        revoked = db.session.execute(
-            update(Session)
-            .where(Session.id == session_id, Session.revoked_at.is_(None))
-            .values(revoked_at=clock.now())
-        ).rowcount
+        revoked = rowcount(
+            db.session.execute(
+                update(Session)
+                .where(Session.id == session_id, Session.revoked_at.is_(None))
+                .values(revoked_at=clock.now())
+            )
+        )
     audit.record(
         "oauth.code_replay_detected",
         client=client,

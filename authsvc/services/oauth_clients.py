@@ -24,7 +24,7 @@ from authsvc.core.errors import (
 )
 from authsvc.core.oauth import OAuthError
 from authsvc.core.principal import Client, Principal
-from authsvc.extensions import db
+from authsvc.extensions import db, rowcount
 from authsvc.models import OAuthClient, Session
 from authsvc.services import audiences, audit
 from authsvc.services.runtime import settings
@@ -226,11 +226,13 @@ def delete_client(principal: Principal, client_id: str, client: Client) -> None:
 
     row = get(principal, client_id)
     now = clock.now()
-    revoked = db.session.execute(
-        update(Session)
-        .where(Session.client_id == row.id, Session.revoked_at.is_(None))
-        .values(revoked_at=now)
-    ).rowcount
+    revoked = rowcount(
+        db.session.execute(
+            update(Session)
+            .where(Session.client_id == row.id, Session.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    )
     db.session.query(AuthorizationCode).filter(AuthorizationCode.client_id == row.id).delete()
     db.session.query(OAuthConsent).filter(OAuthConsent.client_id == row.id).delete()
     db.session.delete(row)

@@ -22,7 +22,7 @@ from authsvc.core.errors import (
     ValidationFailed,
 )
 from authsvc.core.principal import Client, Principal
-from authsvc.extensions import db
+from authsvc.extensions import db, rowcount
 from authsvc.models import ADMIN_SCOPE, PrivateToken, User, new_id
 from authsvc.services import audit
 from authsvc.services.reauth import require_recent_proof
@@ -187,7 +187,7 @@ def _revoke(row: PrivateToken, now: datetime) -> bool:
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def _clean_description(description: str | None) -> str | None:

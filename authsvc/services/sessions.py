@@ -18,7 +18,7 @@ from authsvc.core import clock, emails, passwords, tokens
 from authsvc.core.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
 from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES
 from authsvc.core.principal import Client, Principal
-from authsvc.extensions import db
+from authsvc.extensions import db, rowcount
 from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes, new_id
 from authsvc.services import audit, lockout
 from authsvc.services.authentication import verify
@@ -287,16 +287,18 @@ def refresh_session(
     if v.sid is None:  # pragma: no cover - decode requires sid on refresh tokens
         raise tokens.Malformed()
     for _ in range(_ATTEMPTS):
-        pair = _try_refresh(v, client, client_id)
+        pair = _try_refresh(v, v.sid, client, client_id)
         if pair is not None:
             return pair
     raise tokens.Revoked()  # pragma: no cover - three swaps lost in a row to one token
 
 
-def _try_refresh(v: tokens.Verified, client: Client, client_id: str | None) -> TokenPair | None:
+def _try_refresh(
+    v: tokens.Verified, sid: str, client: Client, client_id: str | None
+) -> TokenPair | None:
     """One read and at most one decision; None when a concurrent rotation won the swap."""
     s = settings()
-    state = db.session.execute(_REFRESH_STATE, {"sid": v.sid, "sub": v.sub}).first()
+    state = db.session.execute(_REFRESH_STATE, {"sid": sid, "sub": v.sub}).first()
     db.session.rollback()  # end the read; a write below is one short transaction of its own
     now = clock.now()  # after the read: a rotation this read sees is never in our future
     if state is None:
@@ -321,15 +323,13 @@ def _try_refresh(v: tokens.Verified, client: Client, client_id: str | None) -> T
         _reuse_detected(v, state, client, now)
     scopes = session_scopes(state.granted, effective_scopes(state.scopes, state.is_admin))
     if replay:
-        return _replay(v, state, scopes, client, now)
+        return _replay(v, sid, state, scopes, client, now)
 
-    pair, claims = mint(
-        v.sid, v.sub, scopes, now, client_id=state.client_id, audience=state.audience
-    )
+    pair, claims = mint(sid, v.sub, scopes, now, client_id=state.client_id, audience=state.audience)
     swapped = db.session.execute(
         _ROTATE,
         {
-            "b_sid": v.sid,
+            "b_sid": sid,
             "b_jti": v.jti,
             "b_new_jti": claims["jti"],
             "b_iat": claims["iat"],
@@ -339,14 +339,14 @@ def _try_refresh(v: tokens.Verified, client: Client, client_id: str | None) -> T
             "b_expires_at": now + s.refresh_ttl,
         },
     )
-    if swapped.rowcount != 1:  # rotated by a concurrent refresh, or closed: read again
+    if rowcount(swapped) != 1:  # rotated by a concurrent refresh, or closed: read again
         db.session.rollback()
         return None
     audit.record(
         "token.refreshed",
         client=client,
         user_id=v.sub,
-        session_id=v.sid,
+        session_id=sid,
         **({"client_id": client_id} if client_id else {}),
     )
     db.session.commit()
@@ -354,12 +354,12 @@ def _try_refresh(v: tokens.Verified, client: Client, client_id: str | None) -> T
 
 
 def _replay(
-    v: tokens.Verified, state: Any, scopes: list[str], client: Client, now: datetime
+    v: tokens.Verified, sid: str, state: Any, scopes: list[str], client: Client, now: datetime
 ) -> TokenPair:
     """The predecessor within the window: the stored successor, re-signed, and a new access token."""
     s = settings()
     refresh, _ = _sign_refresh(
-        v.sid,
+        sid,
         v.sub,
         scopes,
         iat=state.refresh_iat,
@@ -368,16 +368,16 @@ def _replay(
         client_id=state.client_id,
     )
     access = _sign_access(
-        v.sid, v.sub, scopes, now, client_id=state.client_id, audience=state.audience
+        sid, v.sub, scopes, now, client_id=state.client_id, audience=state.audience
     )
     if not state.replay_recorded:
-        claimed = db.session.execute(_CLAIM_REPLAY, {"b_sid": v.sid, "b_jti": state.refresh_jti})
-        if claimed.rowcount == 1:
+        claimed = db.session.execute(_CLAIM_REPLAY, {"b_sid": sid, "b_jti": state.refresh_jti})
+        if rowcount(claimed) == 1:
             audit.record(
                 "token.refresh_replayed",
                 client=client,
                 user_id=v.sub,
-                session_id=v.sid,
+                session_id=sid,
                 jti=state.refresh_jti,
             )
         db.session.commit()
@@ -398,7 +398,7 @@ def _reuse_detected(v: tokens.Verified, state: Any, client: Client, now: datetim
     """
     if state.reuse_recorded_at is None:
         claimed = db.session.execute(_CLAIM_REUSE, {"b_sid": v.sid, "b_now": now})
-        if claimed.rowcount == 1:
+        if rowcount(claimed) == 1:
             audit.record(
                 "refresh.reuse_detected", client=client, user_id=v.sub, session_id=v.sid, jti=v.jti
             )
@@ -412,7 +412,7 @@ def revoke_sessions(user_id: str, *, only: str | None = None, keep: str | None =
         stmt = stmt.where(Session.id == only)
     if keep is not None:
         stmt = stmt.where(Session.id != keep)
-    return db.session.execute(stmt.values(revoked_at=clock.now())).rowcount
+    return rowcount(db.session.execute(stmt.values(revoked_at=clock.now())))
 
 
 def logout(principal: Principal, client: Client) -> None:
@@ -489,11 +489,13 @@ def revoke_token(token: str, client: Client, *, oauth_client: str | None = None)
     elif v.kind == "refresh":
         changed = revoke_sessions(v.sub, only=v.sid)
     else:
-        changed = db.session.execute(
-            update(PrivateToken)
-            .where(PrivateToken.jti == v.jti, PrivateToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-        ).rowcount
+        changed = rowcount(
+            db.session.execute(
+                update(PrivateToken)
+                .where(PrivateToken.jti == v.jti, PrivateToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        )
     if changed != 1:
         db.session.rollback()
         return
@@ -537,7 +539,7 @@ def prune() -> dict[str, int]:
         now=clock.now().timestamp(), window=settings().login_window
     )
     return {
-        "revoked_tokens": revoked.rowcount,
-        "sessions": ended.rowcount,
+        "revoked_tokens": rowcount(revoked),
+        "sessions": rowcount(ended),
         "login_failures": failures,
     }

@@ -28,7 +28,7 @@ import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import jwt
@@ -197,7 +197,7 @@ class Verifier:
             raise tokens.Malformed()
         if answer.get("token_type") != kind:
             raise tokens.WrongType()
-        claims = {
+        claims: dict[str, Any] = {
             name: answer[name]
             for name in ("iss", "aud", "sub", "iat", "exp", "jti", "scope")
             if name in answer

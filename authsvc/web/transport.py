@@ -160,9 +160,9 @@ def _closing(start_response: Callable[..., Any]) -> Callable[..., Any]:
     its `start_response` is a method of the response, whose `force_close()` does it. The
     werkzeug dev server closes every connection anyway.
     """
-    owner = getattr(start_response, "__self__", None)
-    if callable(getattr(owner, "force_close", None)):
-        owner.force_close()
+    force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+    if callable(force_close):
+        force_close()
     return start_response
 
 
@@ -174,9 +174,8 @@ def _raise_body_error() -> None:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Wrap the app (innermost, so ProxyFix and the like stay outside) and answer body errors."""
-    app.wsgi_app = BufferedBody(
-        app.wsgi_app,
-        settings.max_body_bytes,  # type: ignore[method-assign]
-        float(settings.body_timeout),
+    # Flask's documented way to add WSGI middleware; mypy sees a method being replaced.
+    app.wsgi_app = BufferedBody(  # type: ignore[method-assign]
+        app.wsgi_app, settings.max_body_bytes, float(settings.body_timeout)
     )
     app.before_request(_raise_body_error)

@@ -540,11 +540,12 @@ def test_screenshots(
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server)
     page = context.new_page()
     tab = BrowserTabType(page, live_server, [])
-    shot = lambda name, full=True: page.screenshot(
-        path=out / f"{name}-{width}.png",
-        full_page=full,
-        animations="disabled",
-    )
+
+    def shot(name: str, full: bool = True) -> bytes:
+        return page.screenshot(
+            path=out / f"{name}-{width}.png", full_page=full, animations="disabled"
+        )
+
     tab.go("/console/signin")
     expect(page.locator("main").get_by_label("Email")).to_be_focused()
     shot("signin")

@@ -48,7 +48,7 @@ def test_environment_overrides_and_is_typed(config, tmp_path, monkeypatch):
     monkeypatch.setenv("AUTHSVC_ACCESS_TTL", "120")
     monkeypatch.setenv("AUTHSVC_OPEN_REGISTRATION", "true")
     monkeypatch.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path))
-    app = create_app({k: v for k, v in config.items()})
+    app = create_app(dict(config))
     settings = app.extensions["authsvc"].settings
     assert settings.access_ttl.total_seconds() == 120 and settings.open_registration is True
 

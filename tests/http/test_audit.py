@@ -105,7 +105,7 @@ def test_a_full_flow_records_every_event_and_no_secret(frozen, config, request):
 
     access = login("bob@example.com").get_json()["access_token"]
     assert post(f"{AUTH}/logout", access).status_code == 204
-    one, two = (login("bob@example.com").get_json() for _ in range(2))
+    _, two = (login("bob@example.com").get_json() for _ in range(2))
     sessions = client.get(f"{AUTH}/sessions", headers=bearer(two["access_token"])).get_json()
     other = next(s["id"] for s in sessions["items"] if not s["current"])
     r = client.delete(f"{AUTH}/sessions/{other}", headers=bearer(two["access_token"]))

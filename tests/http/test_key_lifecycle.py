@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
-from authsvc.core import clock
+from authsvc.core import clock, tokens
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, SigningKey
 from authsvc.verifier import Verifier
@@ -130,7 +130,7 @@ def test_a_verifier_never_refuses_a_fresh_token_across_a_rotation(
         algorithm="ES256",
         headers={"kid": "made-up", "typ": "at+jwt"},
     )
-    with pytest.raises(Exception):
+    with pytest.raises(tokens.UnknownKey):
         verifier.verify(forged)
 
     assert runner.invoke(args=["keys", "rotate"]).exit_code == 0

@@ -298,7 +298,7 @@ def test_a_token_signed_with_another_algorithm_is_refused(configure, configured)
         forged = jwt.encode(
             claims, fresh_key("ES256"), algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"}
         )
-        head, payload, sig = forged.split(".")
+        _, payload, sig = forged.split(".")
         token = f"{b64(json.dumps(header).encode())}.{payload}.{sig}"
     else:
         token = hs256(header, claims, os.urandom(32))

@@ -51,7 +51,7 @@ def assert_locked(r, retry_after):
 
 
 def test_five_failures_lock_the_account_even_for_the_right_password(frozen, client, user):
-    for i in range(5):
+    for _ in range(5):
         r = attempt(client, user.email)
         assert r.status_code == 401 and error_of(r) == envelope("invalid_credentials")
         clock.advance(10)
@@ -507,11 +507,11 @@ def test_the_body_limit_is_configurable_and_holds_without_content_length(configu
 def test_two_apps_on_one_redis_share_the_lockout_and_the_address_count(
     frozen, redis_target, make_app, user
 ):
-    settings = dict(
-        AUTHSVC_REDIS_URL=redis_target.url,
-        AUTHSVC_REDIS_PREFIX=redis_target.prefix,
-        AUTHSVC_ADDRESS_RATE="8 per minute",
-    )
+    settings = {
+        "AUTHSVC_REDIS_URL": redis_target.url,
+        "AUTHSVC_REDIS_PREFIX": redis_target.prefix,
+        "AUTHSVC_ADDRESS_RATE": "8 per minute",
+    }
     one, two = make_app(**settings).test_client(), make_app(**settings).test_client()
     for client in (one, two, one, two):
         assert attempt(client, user.email).status_code == 401
@@ -536,10 +536,11 @@ def test_two_apps_on_one_redis_share_the_lockout_and_the_address_count(
 
 @pytest.mark.redis
 def test_each_service_keeps_to_its_prefix(frozen, redis_target, make_app, user):
-    mine = dict(AUTHSVC_REDIS_URL=redis_target.url, AUTHSVC_REDIS_PREFIX=redis_target.prefix)
-    other = dict(
-        AUTHSVC_REDIS_URL=redis_target.url, AUTHSVC_REDIS_PREFIX=redis_target.prefix + "other:"
-    )
+    mine = {"AUTHSVC_REDIS_URL": redis_target.url, "AUTHSVC_REDIS_PREFIX": redis_target.prefix}
+    other = {
+        "AUTHSVC_REDIS_URL": redis_target.url,
+        "AUTHSVC_REDIS_PREFIX": redis_target.prefix + "other:",
+    }
     one, two = make_app(**mine).test_client(), make_app(**other).test_client()
     for _ in range(5):
         attempt(one, user.email)

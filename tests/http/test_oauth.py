@@ -118,7 +118,7 @@ def test_first_party_tokens_carry_client_id_authsvc(tokens: dict[str, Any]) -> N
 
 def test_remembered_consent_covers_same_or_fewer_scopes(app: Flask, flow: Flow) -> None:
     partner = flow.register()
-    verifier, challenge = pkce()
+    _, challenge = pkce()
     sealed = flow.sealed(flow.authorize_params(partner, challenge))
     view = flow.client.get(
         "/api/v1/auth/oauth2/consent",
@@ -342,7 +342,7 @@ def _bad_token_requests() -> list[
     wrong_secret = lambda form, headers: (form, basic(form.pop("_id"), "cs_wrong"))  # noqa: E731
     no_auth = lambda form, headers: (form, {})  # noqa: E731
     both = lambda form, headers: ({**form, "client_secret": "x"}, headers)  # noqa: E731
-    post_instead = lambda form, headers: (
+    post_instead = lambda form, headers: (  # noqa: E731
         {**form, "client_id": form["_id"], "client_secret": form["_secret"]},
         {},
     )

@@ -651,7 +651,7 @@ def live(serve, resource_server, admin, user):
 
 @pytest.mark.slow
 def test_a_token_from_login_works_at_the_resource_server(live, user):
-    authsvc, rs, login = live
+    _, rs, login = live
     token = login()["access_token"]
     status, _, body = call("GET", rs.url + "/notes", token)
     assert status == 200 and body == {"owner": user.id, "notes": []}
@@ -704,7 +704,7 @@ def test_a_rotated_out_keys_token_keeps_working_until_its_expiry(live):
     new = login()["access_token"]
     old_kid, new_kid = (jwt.get_unverified_header(t)["kid"] for t in (old, new))
     assert old_kid != new_kid
-    status, published = http("GET", authsvc.url + "/.well-known/jwks.json")
+    _, published = http("GET", authsvc.url + "/.well-known/jwks.json")
     assert [k["kid"] for k in published["keys"]] == [new_kid, old_kid]
 
     assert call("GET", rs.url + "/notes", old)[0] == 200

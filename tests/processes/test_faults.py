@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
@@ -363,10 +363,8 @@ def kill_hard(server: Server) -> None:
     """SIGKILL gunicorn's workers and master at once: no shutdown hook, no flush, no goodbye."""
     master = server.process.pid
     for pid in [*children(master), master]:
-        try:
+        with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     server.process.wait(timeout=10)
 
 

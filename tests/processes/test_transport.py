@@ -48,25 +48,25 @@ def serve_dev(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Serve
                 **env,
             }
         )
-        log = open(tmp_path / f"dev-{port}.log", "wb")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flask",
-                "--app",
-                "authsvc",
-                "run",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=server_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with open(tmp_path / f"dev-{port}.log", "wb") as log:  # the server keeps its copy
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "flask",
+                    "--app",
+                    "authsvc",
+                    "run",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                cwd=ROOT,
+                env=server_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         server = Server(f"http://127.0.0.1:{port}", server_env, process)
         started.append(server)
         deadline = time.monotonic() + 30

@@ -134,21 +134,26 @@ def test_two_secrets_differ(tmp_path: Path) -> None:
     )
 
 
+def _first_starts(path: Path, count: int) -> list[bytes]:
+    """The secrets `count` threads read, all released at once into `load_or_create_secret`."""
+    barrier = threading.Barrier(count)
+    seen: list[bytes] = []
+
+    def start() -> None:
+        barrier.wait()
+        seen.append(crypto.load_or_create_secret(path))
+
+    threads = [threading.Thread(target=start) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return seen
+
+
 def test_concurrent_first_starts_agree_on_one_whole_secret(tmp_path: Path) -> None:
     """Many processes starting at once: all read the same non-empty secret, none an empty file."""
     for round_ in range(20):
-        path = tmp_path / f"secret_{round_}"
-        barrier = threading.Barrier(8)
-        seen: list[bytes] = []
-
-        def start() -> None:
-            barrier.wait()
-            seen.append(crypto.load_or_create_secret(path))
-
-        threads = [threading.Thread(target=start) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        seen = _first_starts(tmp_path / f"secret_{round_}", 8)
         assert len(seen) == 8 and len(set(seen)) == 1 and len(seen[0]) >= 43, seen
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"secret_{i}" for i in range(20))

@@ -640,16 +640,16 @@ def test_bad_signature(token: str) -> None:
 
 
 def _encode(kind: str, key: tokens.Key = KEY, **overrides: Any) -> tuple[str, dict[str, Any]]:
-    args: dict[str, Any] = dict(
-        subject="user-1",
-        scopes=["read", "write"],
-        key=key,
-        issuer=ISS,
-        audience=tokens.audience_for(kind, issuer=ISS, audience=AUD),
-        now=T0,
-        expires_at=T0 + timedelta(hours=1),
-        session_id="session-1" if kind in tokens.SESSION_KINDS else None,
-    )
+    args: dict[str, Any] = {
+        "subject": "user-1",
+        "scopes": ["read", "write"],
+        "key": key,
+        "issuer": ISS,
+        "audience": tokens.audience_for(kind, issuer=ISS, audience=AUD),
+        "now": T0,
+        "expires_at": T0 + timedelta(hours=1),
+        "session_id": "session-1" if kind in tokens.SESSION_KINDS else None,
+    }
     args.update(overrides)
     return tokens.encode(kind, **args)
 

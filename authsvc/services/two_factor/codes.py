@@ -14,7 +14,7 @@ from sqlalchemy import or_, select, update
 from authsvc.core import clock, crypto, totp
 from authsvc.core.errors import InvalidTotp, MfaRequired
 from authsvc.core.principal import Client
-from authsvc.extensions import db
+from authsvc.extensions import db, rowcount
 from authsvc.models import RecoveryCode, User
 from authsvc.services import audit
 from authsvc.services.runtime import settings
@@ -43,7 +43,7 @@ class Proof:
 
     method: str  # "totp" or "recovery_code"
     step: int | None = None
-    recovery_code_id: str | None = None
+    recovery_code_id: int | None = None
     remaining: int = 0
 
 
@@ -97,7 +97,7 @@ def spend_proof(user: User, proof: Proof, client: Client) -> str:
             .values(used_at=clock.now())
             .execution_options(synchronize_session=False)
         )
-    if spent.rowcount != 1:
+    if rowcount(spent) != 1:
         raise InvalidTotp()
     if proof.method == "recovery_code":
         audit.record(
