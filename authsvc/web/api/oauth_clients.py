@@ -38,7 +38,7 @@ def admin_scope_required(view: F) -> F:
     return cast(F, wrapper)
 
 
-class _Uris(f.List):
+class _Uris(f.List[str]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(f.Str(max_length=2000), validate=ma.validate.Length(max=20), **kwargs)
 
