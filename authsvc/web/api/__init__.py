@@ -24,17 +24,22 @@ from authsvc.web.credentials import require_token
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Unknown members are dropped, not refused. A module constant: webargs declares the class
+# attribute as an instance variable, so it cannot be annotated `ClassVar` here.
+_UNKNOWN_BY_LOCATION: dict[str, str | None] = {
+    **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+    "json": ma.EXCLUDE,
+    "form": ma.EXCLUDE,
+    "json_or_form": ma.EXCLUDE,
+    "query": ma.EXCLUDE,
+}
+
+
 class Parser(FlaskParser):
     """Bodies must be JSON (415 otherwise); bad JSON is `parse_error`; bad fields are 400."""
 
     DEFAULT_VALIDATION_STATUS = 400
-    DEFAULT_UNKNOWN_BY_LOCATION = {
-        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
-        "json": ma.EXCLUDE,
-        "form": ma.EXCLUDE,
-        "json_or_form": ma.EXCLUDE,
-        "query": ma.EXCLUDE,
-    }
+    DEFAULT_UNKNOWN_BY_LOCATION = _UNKNOWN_BY_LOCATION
 
     def _raw_load_json(self, req: Request) -> Any:
         data = req.get_data(cache=True)
