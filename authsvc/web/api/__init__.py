@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection
 from http import HTTPStatus
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypedDict, TypeVar, Unpack
 
-import flask_smorest
+import flask_smorest  # type: ignore[import-untyped]  # ships no type hints (0.47): typed below
 import marshmallow as ma
-from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from flask import Flask, Request, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -23,17 +24,22 @@ from authsvc.web.credentials import require_token
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Unknown members are dropped, not refused. A module constant: webargs declares the class
+# attribute as an instance variable, so it cannot be annotated `ClassVar` here.
+_UNKNOWN_BY_LOCATION: dict[str, str | None] = {
+    **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+    "json": ma.EXCLUDE,
+    "form": ma.EXCLUDE,
+    "json_or_form": ma.EXCLUDE,
+    "query": ma.EXCLUDE,
+}
+
+
 class Parser(FlaskParser):
     """Bodies must be JSON (415 otherwise); bad JSON is `parse_error`; bad fields are 400."""
 
     DEFAULT_VALIDATION_STATUS = 400
-    DEFAULT_UNKNOWN_BY_LOCATION = {
-        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
-        "json": ma.EXCLUDE,
-        "form": ma.EXCLUDE,
-        "json_or_form": ma.EXCLUDE,
-        "query": ma.EXCLUDE,
-    }
+    DEFAULT_UNKNOWN_BY_LOCATION = _UNKNOWN_BY_LOCATION
 
     def _raw_load_json(self, req: Request) -> Any:
         data = req.get_data(cache=True)
@@ -101,8 +107,85 @@ class StrictJSONProvider(DefaultJSONProvider):
         return loads_strict(s, **kwargs)
 
 
-class Blueprint(flask_smorest.Blueprint):
+SchemaArg = type[ma.Schema] | ma.Schema | str | dict[str, Any]
+"""What flask-smorest documents a schema as: a class, an instance, a reference or a dict."""
+
+
+class ArgumentsOptions(TypedDict, total=False):
+    """`Blueprint.arguments`' keywords (flask-smorest keeps the defaults)."""
+
+    location: str
+    content_type: str
+    required: bool
+    description: str
+    example: Any
+    examples: dict[str, Any]
+    as_kwargs: bool
+    unknown: str | None
+
+
+class ResponseOptions(TypedDict, total=False):
+    """`Blueprint.response`' keywords (flask-smorest keeps the defaults)."""
+
+    content_type: str
+    description: str
+    example: Any
+    examples: dict[str, Any]
+    headers: dict[str, Any]
+
+
+class AltResponseOptions(ResponseOptions, total=False):
+    schema: SchemaArg
+    success: bool
+
+
+class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # untyped base: typed here
+    """flask-smorest's Blueprint with typed decorators: each returns the view's own type, so
+    that the views stay type-checked under the decorators (mypy sees the untyped library's
+    decorators as `Any`, and a view under one as untyped). Behaviour is the library's."""
+
     ARGUMENTS_PARSER = Parser()
+
+    def route(
+        self,
+        rule: str,
+        *,
+        parameters: list[Any] | None = None,
+        tags: list[str] | None = None,
+        **options: Any,
+    ) -> Callable[[F], F]:
+        decorator: Callable[[F], F] = super().route(
+            rule, parameters=parameters, tags=tags, **options
+        )
+        return decorator
+
+    def arguments(self, schema: SchemaArg, **options: Unpack[ArgumentsOptions]) -> Callable[[F], F]:
+        decorator: Callable[[F], F] = super().arguments(schema, **options)
+        return decorator
+
+    def response(
+        self,
+        status_code: int,
+        schema: SchemaArg | None = None,
+        **options: Unpack[ResponseOptions],
+    ) -> Callable[[F], F]:
+        decorator: Callable[[F], F] = super().response(status_code, schema, **options)
+        return decorator
+
+    def alt_response(
+        self,
+        status_code: int | str,
+        response: str | None = None,
+        **options: Unpack[AltResponseOptions],
+    ) -> Callable[[F], F]:
+        decorator: Callable[[F], F] = super().alt_response(status_code, response, **options)
+        return decorator
+
+    @staticmethod
+    def doc(**kwargs: Any) -> Callable[[F], F]:
+        """OpenAPI operation members, copied verbatim into the document."""
+        decorator: Callable[[F], F] = flask_smorest.Blueprint.doc(**kwargs)
+        return decorator
 
     def errors(self, *statuses: int) -> Callable[[F], F]:
         """Document the error answers a route can give, all in the envelope's schema."""
@@ -122,7 +205,9 @@ class Blueprint(flask_smorest.Blueprint):
 
         def decorator(func: F) -> F:
             func = require_token(kinds)(func)
-            security = [{"bearer": []}] + ([{"apiKey": []}] if "private" in kinds else [])
+            security: list[dict[str, list[str]]] = [{"bearer": []}]
+            if "private" in kinds:
+                security.append({"apiKey": []})
             func = self.doc(security=security)(func)
             return self.errors(401, *([403] if "private" not in kinds else []))(func)
 
@@ -143,7 +228,8 @@ class _Converter(OpenAPIConverter):
     def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
         from authsvc.web.api.fields import ReadOnly
 
-        jsonschema = super().schema2jsonschema(schema)
+        # apispec (typed elsewhere) leaves this method unannotated.
+        jsonschema: dict[str, Any] = super().schema2jsonschema(schema)  # type: ignore[no-untyped-call]
         instance = schema() if isinstance(schema, type) else schema
         read_only = [
             field.data_key or name
@@ -180,7 +266,7 @@ class _Plugin(MarshmallowPlugin):
     Converter = _Converter
 
 
-class Api(flask_smorest.Api):
+class Api(flask_smorest.Api):  # type: ignore[misc]  # untyped base (see Blueprint)
     def __init__(self) -> None:
         from authsvc.web.api.schemas import ErrorSchema
 

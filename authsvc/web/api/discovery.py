@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from flask import current_app
@@ -36,7 +36,7 @@ class JwksSchema(Schema):
 class MetadataSchema(Schema):
     class Meta(Schema.Meta):
         unknown = ma.INCLUDE
-        openapi = {"additionalProperties": True}
+        openapi: ClassVar[dict[str, Any]] = {"additionalProperties": True}
 
     issuer = ma.fields.String(required=True)
     jwks_uri = ma.fields.String(required=True)
@@ -137,7 +137,6 @@ def metadata() -> dict[str, Any]:
 @bp.response(200, MetadataSchema)
 def openid_configuration() -> dict[str, Any]:
     """OpenID Connect Discovery 1.0 provider metadata."""
-    s = settings()
     return {
         **_endpoints(),
         "userinfo_endpoint": public_url("oauth.userinfo"),

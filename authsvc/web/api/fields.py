@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import marshmallow as ma
 from marshmallow import ValidationError
+from marshmallow.types import ErrorMessages
 
 from authsvc.core import emails, passwords
 from authsvc.core.errors import ErrorItem
@@ -26,12 +27,19 @@ DETAILS = {
     "invalid": "This value is not valid.",
     "read_only": "This field cannot be changed.",
 }
-_CODED = {
+_CODED: ErrorMessages = {
     "required": "required",
     "null": "null",
     "invalid": "invalid",
     "validator_failed": "invalid",
 }
+# marshmallow reads `default_error_messages` from the class (merged along the MRO), so each
+# field's set is a module constant rather than a literal on the class.
+_INT_CODED: ErrorMessages = {**_CODED, "too_large": "invalid"}
+_DATETIME_CODED: ErrorMessages = {**_CODED, "format": "invalid", "awareness": "invalid"}
+_READ_ONLY_CODED: ErrorMessages = {"null": "read_only"}
+
+_T = TypeVar("_T")
 
 
 # What `str.strip()` removes (every character for which `str.isspace()` holds), spelled out
@@ -103,7 +111,7 @@ class Int(ma.fields.Integer):
     """A JSON integer. `30.0` counts as `30`: JSON (and JSON Schema's `integer`) does not
     tell them apart, and clients' JSON encoders do not always either. `"30"` does not."""
 
-    default_error_messages = {**_CODED, "too_large": "invalid"}
+    default_error_messages = _INT_CODED
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
@@ -130,7 +138,7 @@ class DateTime(ma.fields.AwareDateTime):
     """An RFC 3339 time with an offset, returned in UTC (so one at the ends of the calendar,
     such as 0001-01-01T00:00:00+14:00, that has no UTC equivalent is `invalid`)."""
 
-    default_error_messages = {**_CODED, "format": "invalid", "awareness": "invalid"}
+    default_error_messages = _DATETIME_CODED
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         moment = super()._deserialize(value, attr, data, **kwargs)
@@ -140,14 +148,14 @@ class DateTime(ma.fields.AwareDateTime):
             raise ValidationError("invalid") from None
 
 
-class List(ma.fields.List):
+class List(ma.fields.List[_T]):
     default_error_messages = _CODED
 
 
 class ReadOnly(ma.fields.Raw):
     """A field a client may see but never send."""
 
-    default_error_messages = {"null": "read_only"}
+    default_error_messages = _READ_ONLY_CODED
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -179,7 +187,9 @@ def to_items(messages: Mapping[str, Any] | list[Any] | str, prefix: str = "") ->
 class Timestamp(ma.fields.DateTime):
     """Output as RFC 3339 in UTC with a `Z`, as the contract writes times."""
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+    def _serialize(
+        self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any
+    ) -> str | None:
         if value is None:
             return None
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -195,7 +205,7 @@ class Scope(Str):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=_SCOPE_MAX_LENGTH, **kwargs)
-        self.metadata["pattern"] = f"^{_SCOPE_TOKEN.pattern}$"
+        self.metadata = {**self.metadata, "pattern": f"^{_SCOPE_TOKEN.pattern}$"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -204,7 +214,7 @@ class Scope(Str):
         return text
 
 
-class Scopes(List):
+class Scopes(List[str]):
     """A list of scopes, duplicates dropped (first kept), that fits the `users.scopes` column.
 
     The column's limit is documented as at most 10 scopes of at most 100 characters
@@ -213,12 +223,16 @@ class Scopes(List):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(Scope(), **kwargs)
-        self.metadata["maxItems"] = _SCOPES_MAX_COUNT
+        self.metadata = {**self.metadata, "maxItems": _SCOPES_MAX_COUNT}
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> list[str | None]:
+        """Typed as marshmallow types a list's items (optional, for an inner field that
+        allows null); a Scope does not, so every item is a string."""
         if isinstance(value, list) and len(value) > _SCOPES_MAX_COUNT:  # counted as sent
             raise ValidationError("too_long")
         scopes = list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
-        if len(" ".join(scopes)) > _SCOPES_MAX_CHARS:
+        if len(" ".join(s for s in scopes if s is not None)) > _SCOPES_MAX_CHARS:
             raise ValidationError("too_long")
         return scopes

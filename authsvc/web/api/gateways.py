@@ -9,14 +9,14 @@ with `WWW-Authenticate`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import marshmallow as ma
 from flask import Flask, Response, request
 
 from authsvc.core.errors import InsufficientScope
 from authsvc.core.tokens import BEARER_KINDS
-from authsvc.web.api import Blueprint
+from authsvc.web.api import Blueprint, F
 from authsvc.web.api.schemas import Schema
 from authsvc.web.credentials import authenticate
 
@@ -89,10 +89,10 @@ def check_request(path: str = "") -> Response:
     return response
 
 
-def _checks_options_too(view: Any) -> Any:
+def _checks_options_too(view: F) -> F:
     """OPTIONS is checked like any method, not answered by Flask (flask-smorest's route drops
     `provide_automatic_options`; Flask reads the attribute off the view)."""
-    view.provide_automatic_options = False
+    cast(Any, view).provide_automatic_options = False  # an attribute Flask reads, untyped
     return view
 
 

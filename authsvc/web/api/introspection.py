@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import marshmallow as ma
 from flask import g, request
 
 from authsvc.services import introspection, oauth_clients
-from authsvc.web.api import Blueprint
+from authsvc.web.api import Blueprint, F
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema
 from authsvc.web.credentials import authenticate, authenticate_client, current_principal
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint(
     "introspection",

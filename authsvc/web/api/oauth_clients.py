@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import marshmallow as ma
 
@@ -12,12 +11,10 @@ from authsvc.core import oauth
 from authsvc.core.tokens import ACCESS_ONLY
 from authsvc.services import oauth as oauth_service
 from authsvc.services import oauth_clients, users
-from authsvc.web.api import Blueprint, client
+from authsvc.web.api import Blueprint, F, client
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema
 from authsvc.web.credentials import current_principal
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint(
     "oauth_clients",
@@ -38,7 +35,7 @@ def admin_scope_required(view: F) -> F:
     return cast(F, wrapper)
 
 
-class _Uris(f.List):
+class _Uris(f.List[str]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(f.Str(max_length=2000), validate=ma.validate.Length(max=20), **kwargs)
 

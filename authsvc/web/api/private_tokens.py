@@ -6,7 +6,7 @@ which the contract keeps from private tokens (a leaked one must not mint its suc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 
@@ -29,7 +29,7 @@ class CreateSchema(SudoSchema):
     class Meta(SudoSchema.Meta):
         # Exactly one of the two, said with if/then/not rather than a schema-level oneOf:
         # generated clients type a oneOf body as Any, and ignore these.
-        openapi = {
+        openapi: ClassVar[dict[str, Any]] = {
             "description": "Exactly one of `expires_in_days` and `expires_at` is "
             "required (neither: `400 required`; both: `400 invalid`).",
             "if": {"not": {"required": ["expires_in_days"]}},

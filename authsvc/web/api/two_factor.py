@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 
@@ -50,7 +50,7 @@ class TotpDisableSchema(Schema):
     class Meta(Schema.Meta):
         # One of the two, said with if/then/not rather than a schema-level oneOf, which
         # generated clients type as Any.
-        openapi = {
+        openapi: ClassVar[dict[str, Any]] = {
             "if": {"not": {"required": ["password"]}},
             "then": {"required": ["current_password"]},
             "not": {"required": ["password", "current_password"]},

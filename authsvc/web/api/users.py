@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import marshmallow as ma
 
 from authsvc.services import users
-from authsvc.web.api import Blueprint, client
+from authsvc.web.api import Blueprint, F, client
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema, UserSchema
 from authsvc.web.credentials import current_principal
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users.")
 
