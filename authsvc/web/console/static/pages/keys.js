@@ -5,8 +5,12 @@ import { busy, clearErrors, proof, proofFields, showErrors, showMessage, timeEl 
 
 const STATUS = { active: "Active", expired: "Expired", revoked: "Revoked" };
 
-export async function init(main, { me }) {
+// With `team` (the team keys page), the same page manages that team's keys.
+export async function init(main, { me }, team = null) {
   const $ = (sel) => main.querySelector(sel);
+  const base = team ? `/teams/${encodeURIComponent(team)}/private-tokens` : "/private-tokens";
+  const held = team ? (await api(`/teams/${encodeURIComponent(team)}`)) : me;
+  if (team) $("#keys-team").textContent = held.name;
   const table = $("#keys-table");
   const tbody = table.querySelector("tbody");
   const pageError = $("#keys-error");
@@ -22,7 +26,7 @@ export async function init(main, { me }) {
   // --- the table ---------------------------------------------------------------------
   async function load() {
     try {
-      const { items } = await api("/private-tokens");
+      const { items } = await api(base);
       render(items);
       showMessage(pageError, "");
     } catch (error) {
@@ -86,7 +90,7 @@ export async function init(main, { me }) {
 
   // --- create ------------------------------------------------------------------------
   const scopes = $("#create-scopes");
-  for (const scope of me.scopes) {
+  for (const scope of held.scopes) {
     const label = document.createElement("label");
     const box = document.createElement("input");
     box.type = "checkbox";
@@ -133,7 +137,7 @@ export async function init(main, { me }) {
     event.preventDefault();
     clearErrors(form);
     try {
-      const created = await busy(form, () => api("/private-tokens", { method: "POST", body: body() }));
+      const created = await busy(form, () => api(base, { method: "POST", body: body() }));
       createDialog.close();
       form.reset();
       dateInput.disabled = true;
@@ -207,7 +211,7 @@ export async function init(main, { me }) {
     const key = rotating;
     try {
       const fresh = await busy(rotateForm, () => api(
-        `/private-tokens/${encodeURIComponent(key.id)}/rotate`, { method: "POST", body: proof(rotateForm) }));
+        `${base}/${encodeURIComponent(key.id)}/rotate`, { method: "POST", body: proof(rotateForm) }));
       rotateDialog.close();
       await load();
       reveal(fresh, `Key “${fresh.name}” rotated; the old key no longer works.`);
@@ -225,7 +229,7 @@ export async function init(main, { me }) {
     });
     if (!ok) return;
     try {
-      await api(`/private-tokens/${encodeURIComponent(key.id)}`, { method: "DELETE" });
+      await api(`${base}/${encodeURIComponent(key.id)}`, { method: "DELETE" });
       showMessage(pageStatus, `Key “${key.name}” deleted.`);
       await load();
       $("#create-key").focus();
