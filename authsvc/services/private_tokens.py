@@ -24,7 +24,7 @@ from authsvc.core.errors import (
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db
 from authsvc.models import ADMIN_SCOPE, PrivateToken, User, new_id
-from authsvc.services import audit
+from authsvc.services import audit, status_lists
 from authsvc.services.reauth import require_recent_proof
 from authsvc.services.runtime import keystore, settings
 from authsvc.services.users import get_me
@@ -135,6 +135,7 @@ def mint(
     expires_at: datetime,
 ) -> tuple[PrivateToken, str]:
     s = settings()
+    status_idx = status_lists.allocate()
     token, claims = tokens.encode(
         "private",
         subject=user_id,
@@ -144,9 +145,11 @@ def mint(
         audience=s.audience,
         now=now,
         expires_at=expires_at,
+        extra=status_lists.claim(status_idx),
     )
     row = PrivateToken(
         id=new_id(),
+        status_idx=status_idx,
         jti=claims["jti"],
         user_id=user_id,
         name=name,

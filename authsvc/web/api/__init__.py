@@ -214,6 +214,7 @@ def init_app(app: Flask) -> None:
         oauth,
         oauth_clients,
         private_tokens,
+        status_lists,
         two_factor,
         users,
     )
@@ -254,6 +255,7 @@ def init_app(app: Flask) -> None:
         gateways,
         oauth,
         oauth_clients,
+        status_lists,
     ):
         api.register_blueprint(module.bp)
     gateways.init_app(app)
