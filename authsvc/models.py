@@ -133,11 +133,19 @@ class RevokedToken(Model):
 
 
 class PrivateToken(Model):
+    """A personal key (`user_id`) or, since 0007, a team key (`team_id`, `user_id` None).
+
+    A team key belongs to the team: `created_by` only says who made it, so the key outlives
+    that person's membership and account.
+    """
+
     __tablename__ = "private_tokens"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     jti: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    created_by: Mapped[str | None] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
     scopes: Mapped[str] = mapped_column(String(1024), default="")
@@ -145,6 +153,35 @@ class PrivateToken(Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Team(Model):
+    """A team (issue 19): its members share its keys. Deleted softly (`deleted_at`), so its
+    revoked keys stay listed in the audit trail's terms and the hot path sees the deletion."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    scopes: Mapped[str] = mapped_column(String(1024), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+
+class TeamMember(Model):
+    """One user's role in one team: `owner`, `admin` or `member`."""
+
+    __tablename__ = "team_members"
+
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RecoveryCode(Model):

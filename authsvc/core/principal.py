@@ -23,6 +23,11 @@ class Principal:
     issued_at: datetime
     expires_at: datetime
     claims: dict[str, Any]
+    team_id: str | None = None  # a team key: `user_id` is then "team:<team_id>", no user
+
+    @property
+    def owner_type(self) -> str:
+        return "team" if self.team_id else "user"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,15 @@ from authsvc.core import clock, tokens
 from authsvc.core.oauth import IDENTITY_SCOPES
 from authsvc.core.principal import Principal
 from authsvc.extensions import db
-from authsvc.models import OAuthClient, PrivateToken, RevokedToken, Session, User, effective_scopes
+from authsvc.models import (
+    OAuthClient,
+    PrivateToken,
+    RevokedToken,
+    Session,
+    Team,
+    User,
+    effective_scopes,
+)
 from authsvc.services import audiences
 from authsvc.services.runtime import keystore, settings
 
@@ -80,6 +88,59 @@ _CLIENT_STATE = select(
 ).where(OAuthClient.__table__.c.id == bindparam("sub"))
 
 
+_TEAM_KEY_STATE = (
+    select(
+        PrivateToken.__table__.c.id.label("holder_id"),
+        PrivateToken.__table__.c.revoked_at,
+        PrivateToken.__table__.c.last_used_at,
+        Team.__table__.c.scopes,
+        Team.__table__.c.deleted_at,
+    )
+    .select_from(
+        PrivateToken.__table__.join(
+            Team.__table__, Team.__table__.c.id == PrivateToken.__table__.c.team_id
+        )
+    )
+    .where(
+        PrivateToken.__table__.c.jti == bindparam("jti"),
+        PrivateToken.__table__.c.team_id == bindparam("team_id"),
+    )
+)
+TEAM_SUBJECT_PREFIX = "team:"
+
+
+def team_of(v: tokens.Verified) -> str | None:
+    """The team of a team key (`sub` "team:<id>" and the same `team_id`), else None."""
+    team = v.claims.get("team_id")
+    if v.kind != "private" or not isinstance(team, str) or not team:
+        return None
+    return team if v.sub == f"{TEAM_SUBJECT_PREFIX}{team}" else None
+
+
+def _check_team_state(v: tokens.Verified, team_id: str) -> Principal:
+    """A team key lives while its row is unrevoked and its team undeleted; no user is read,
+    so it outlives its creator's membership and account. Its scopes narrow with the team's."""
+    with db.engine.connect() as conn:
+        row = conn.execute(_TEAM_KEY_STATE, {"jti": v.jti, "team_id": team_id}).first()
+    if row is None or row.revoked_at is not None or row.deleted_at is not None:
+        raise tokens.Revoked()
+    _touch(v.kind, row.holder_id, row.last_used_at)
+    allowed = set(row.scopes.split())
+    return Principal(
+        user_id=v.sub,
+        email="",
+        is_admin=False,
+        kind=v.kind,
+        jti=v.jti,
+        session_id=None,
+        scopes=tuple(s for s in v.scopes if s in allowed),
+        issued_at=datetime.fromtimestamp(v.claims["iat"], UTC),
+        expires_at=datetime.fromtimestamp(v.claims["exp"], UTC),
+        claims=v.claims,
+        team_id=team_id,
+    )
+
+
 def is_client_token(v: tokens.Verified) -> bool:
     """An OAuth client's own token (client_credentials grant): its subject is the client."""
     return v.kind == "access" and v.claims.get("client_id") == v.sub
@@ -110,6 +171,9 @@ def check_state(v: tokens.Verified) -> Principal:
     """Refuse a token whose user is inactive or whose session, private token or jti is revoked."""
     if is_client_token(v):
         return _check_client_state(v)
+    team = team_of(v)
+    if team is not None:
+        return _check_team_state(v, team)
     params = (
         {"sub": v.sub, "jti": v.jti}
         if v.kind == "private"

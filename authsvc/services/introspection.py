@@ -60,4 +60,6 @@ def _answer(token: str) -> dict[str, Any]:
         "iss": settings().issuer,
         "aud": claims["aud"],
         "client_id": claims.get("client_id", FIRST_PARTY_CLIENT),
+        "owner_type": principal.owner_type,
+        **({"team_id": principal.team_id} if principal.team_id else {}),
     }

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 
 from authsvc.core import clock, tokens
 from authsvc.core.errors import (
@@ -25,11 +26,56 @@ from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import ADMIN_SCOPE, PrivateToken, User, new_id
 from authsvc.services import audit
+from authsvc.services.authentication import TEAM_SUBJECT_PREFIX
 from authsvc.services.reauth import require_recent_proof
 from authsvc.services.runtime import keystore, settings
 from authsvc.services.users import get_me
 
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Whose keys: a user's own (`team_id` None) or a team's. One set of rules for both.
+
+    `scopes` bounds what its keys may carry (the caller's token scopes for personal keys,
+    the team's scopes for team keys); `actor_id` is the user acting, for the audit trail.
+    """
+
+    user_id: str | None
+    team_id: str | None
+    scopes: tuple[str, ...]
+    actor_id: str
+
+    @classmethod
+    def personal(cls, principal: Principal) -> Holder:
+        return cls(principal.user_id, None, tuple(principal.scopes), principal.user_id)
+
+    @property
+    def subject(self) -> str:
+        return f"{TEAM_SUBJECT_PREFIX}{self.team_id}" if self.team_id else str(self.user_id)
+
+    def owns(self) -> Any:
+        """The WHERE clause of this holder's rows (a personal list never shows team keys)."""
+        if self.team_id is not None:
+            return PrivateToken.team_id == self.team_id
+        return and_(PrivateToken.user_id == self.user_id, PrivateToken.team_id.is_(None))
+
+    def event(self, action: str) -> str:
+        return f"team.key_{action}" if self.team_id else f"private_token.{action}"
+
+    def audit(self, action: str, client: Client, **detail: Any) -> None:
+        if self.team_id is None:
+            audit.record(self.event(action), client=client, user_id=self.user_id, **detail)
+        else:
+            audit.record(
+                self.event(action),
+                client=client,
+                user_id=self.actor_id,
+                actor_id=self.actor_id,
+                team_id=self.team_id,
+                **detail,
+            )
 
 
 @dataclass(frozen=True)
@@ -110,12 +156,13 @@ def _expiry(now: datetime, expires_in_days: int | None, expires_at: datetime | N
     return exp
 
 
-def _check_scopes(principal: Principal, scopes: Sequence[str]) -> None:
-    held = set(principal.scopes)
+def _check_scopes(holder: Holder, scopes: Sequence[str]) -> None:
+    held = set(holder.scopes)
     missing = [s for s in scopes if s not in held]
     if missing:
+        whose = "the team holds" if holder.team_id else "you hold"
         raise InsufficientScope(
-            "A private token can only carry scopes you hold.", extra={"scopes": missing}
+            f"A private token can only carry scopes {whose}.", extra={"scopes": missing}
         )
 
 
@@ -127,7 +174,7 @@ def _check_totp(user_id: str) -> None:
 
 
 def mint(
-    user_id: str,
+    holder: Holder,
     name: str,
     description: str | None,
     scopes: list[str],
@@ -137,18 +184,21 @@ def mint(
     s = settings()
     token, claims = tokens.encode(
         "private",
-        subject=user_id,
+        subject=holder.subject,
         scopes=scopes,
         key=keystore().signing_key(),
         issuer=s.issuer,
         audience=s.audience,
         now=now,
         expires_at=expires_at,
+        extra={"team_id": holder.team_id} if holder.team_id else None,
     )
     row = PrivateToken(
         id=new_id(),
         jti=claims["jti"],
-        user_id=user_id,
+        user_id=holder.user_id,
+        team_id=holder.team_id,
+        created_by=holder.actor_id,
         name=name,
         description=description,
         scopes=" ".join(scopes),
@@ -167,13 +217,9 @@ def _prove(
     require_recent_proof(get_me(principal), password, totp_code, client, action=action)
 
 
-def _own(principal: Principal, token_id: str) -> PrivateToken:
-    """The caller's token; anyone else's answers exactly as a missing one does."""
-    row = db.session.scalar(
-        select(PrivateToken).where(
-            PrivateToken.id == token_id, PrivateToken.user_id == principal.user_id
-        )
-    )
+def _own(holder: Holder, token_id: str) -> PrivateToken:
+    """The holder's token; anyone else's answers exactly as a missing one does."""
+    row = db.session.scalar(select(PrivateToken).where(PrivateToken.id == token_id, holder.owns()))
     if row is None:
         raise NotFound()
     return row
@@ -205,26 +251,26 @@ def create(
     client: Client,
     current_password: str | None = None,
     totp_code: str | None = None,
+    holder: Holder | None = None,
 ) -> MintedToken:
-    """Mint a token for the caller; every check runs before anything is signed or stored.
+    """Mint a token for the caller (or for `holder`, a team the caller may manage); every
+    check runs before anything is signed or stored.
 
     Sudo mode: the body's checks first, then the proof (password, and code with 2FA on).
     """
+    holder = holder or Holder.personal(principal)
     now = _now()
     _check_totp(principal.user_id)
     expiry = _expiry(now, expires_in_days, expires_at)
-    default = [s for s in principal.scopes if s != ADMIN_SCOPE]  # `admin` only when asked for
+    default = [s for s in holder.scopes if s != ADMIN_SCOPE]  # `admin` only when asked for
     chosen = list(dict.fromkeys(default if scopes is None else scopes))
-    _check_scopes(principal, chosen)
-    _prove(principal, current_password, totp_code, client, "private_token.create")
-    row, token = mint(
-        principal.user_id, name.strip(), _clean_description(description), chosen, now, expiry
-    )
+    _check_scopes(holder, chosen)
+    _prove(principal, current_password, totp_code, client, holder.event("create"))
+    row, token = mint(holder, name.strip(), _clean_description(description), chosen, now, expiry)
     minted = _minted(row, token, now)
-    audit.record(
-        "private_token.created",
-        client=client,
-        user_id=principal.user_id,
+    holder.audit(
+        "created",
+        client,
         token_id=row.id,
         jti=row.jti,
         name=row.name,
@@ -235,25 +281,32 @@ def create(
     return minted
 
 
-def list_tokens(principal: Principal) -> list[TokenInfo]:
+def list_tokens(principal: Principal, holder: Holder | None = None) -> list[TokenInfo]:
+    holder = holder or Holder.personal(principal)
     now = clock.now()
     rows = db.session.scalars(
         select(PrivateToken)
-        .where(PrivateToken.user_id == principal.user_id)
+        .where(holder.owns())
         .order_by(PrivateToken.created_at.desc(), PrivateToken.id)
     )
     return [_info(row, now) for row in rows]
 
 
-def get(principal: Principal, token_id: str) -> TokenInfo:
-    return _info(_own(principal, token_id), clock.now())
+def get(principal: Principal, token_id: str, holder: Holder | None = None) -> TokenInfo:
+    return _info(_own(holder or Holder.personal(principal), token_id), clock.now())
 
 
 def update_token(
-    principal: Principal, token_id: str, *, changes: dict[str, str | None], client: Client
+    principal: Principal,
+    token_id: str,
+    *,
+    changes: dict[str, str | None],
+    client: Client,
+    holder: Holder | None = None,
 ) -> TokenInfo:
     """Rename or redescribe; the expiry and scopes are part of the signed token and stay."""
-    row = _own(principal, token_id)
+    holder = holder or Holder.personal(principal)
+    row = _own(holder, token_id)
     changed = []
     name = changes.get("name")
     if name is not None and name.strip() != row.name:
@@ -266,14 +319,7 @@ def update_token(
             changed.append("description")
     info = _info(row, clock.now())
     if changed:
-        audit.record(
-            "private_token.updated",
-            client=client,
-            user_id=principal.user_id,
-            token_id=row.id,
-            jti=row.jti,
-            fields=changed,
-        )
+        holder.audit("updated", client, token_id=row.id, jti=row.jti, fields=changed)
         db.session.commit()
     else:
         db.session.rollback()
@@ -286,30 +332,31 @@ def rotate(
     client: Client,
     current_password: str | None = None,
     totp_code: str | None = None,
+    holder: Holder | None = None,
 ) -> MintedToken:
     """A new token with the old one's name, scopes and lifetime length; the old dies now.
 
     The length is capped at today's maximum, so a lowered `AUTHSVC_PRIVATE_TOKEN_MAX_DAYS`
     applies at the next rotation. A revoked token stays dead (409): create a new one.
     """
-    row = _own(principal, token_id)
+    holder = holder or Holder.personal(principal)
+    row = _own(holder, token_id)
     if row.revoked_at is not None:
         raise Conflict("This token is revoked and cannot be rotated; create a new one.")
     now = _now()
     _check_totp(principal.user_id)
     scopes = row.scopes.split()
-    _check_scopes(principal, scopes)
-    _prove(principal, current_password, totp_code, client, "private_token.rotate")
+    _check_scopes(holder, scopes)
+    _prove(principal, current_password, totp_code, client, holder.event("rotate"))
     length = min(row.expires_at - row.created_at, _max_lifetime())
     if not _revoke(row, now):
         db.session.rollback()
         raise Conflict("This token was revoked meanwhile; create a new one.")
-    new, token = mint(principal.user_id, row.name, row.description, scopes, now, now + length)
+    new, token = mint(holder, row.name, row.description, scopes, now, now + length)
     minted = _minted(new, token, now)
-    audit.record(
-        "private_token.rotated",
-        client=client,
-        user_id=principal.user_id,
+    holder.audit(
+        "rotated",
+        client,
         token_id=new.id,
         jti=new.jti,
         old_token_id=row.id,
@@ -320,17 +367,14 @@ def rotate(
     return minted
 
 
-def delete(principal: Principal, token_id: str, client: Client) -> None:
+def delete(
+    principal: Principal, token_id: str, client: Client, holder: Holder | None = None
+) -> None:
     """Revoke at once. The row stays (status `revoked`) for the list and the audit trail."""
-    row = _own(principal, token_id)
+    holder = holder or Holder.personal(principal)
+    row = _own(holder, token_id)
     if not _revoke(row, clock.now()):
         db.session.rollback()
         return
-    audit.record(
-        "private_token.deleted",
-        client=client,
-        user_id=principal.user_id,
-        token_id=row.id,
-        jti=row.jti,
-    )
+    holder.audit("deleted", client, token_id=row.id, jti=row.jti)
     db.session.commit()

@@ -21,7 +21,7 @@ from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes, new_id
 from authsvc.services import audit, lockout
-from authsvc.services.authentication import verify
+from authsvc.services.authentication import team_of, verify
 from authsvc.services.runtime import keystore, settings
 from authsvc.services.two_factor import codes as two_factor
 
@@ -499,7 +499,11 @@ def revoke_token(token: str, client: Client, *, oauth_client: str | None = None)
     if changed != 1:
         db.session.rollback()
         return
-    audit.record("token.revoked", client=client, user_id=v.sub, kind=v.kind, jti=v.jti)
+    team = team_of(v)
+    if team is not None:  # a team key: no user; the event names the team
+        audit.record("token.revoked", client=client, kind=v.kind, jti=v.jti, team_id=team)
+    else:
+        audit.record("token.revoked", client=client, user_id=v.sub, kind=v.kind, jti=v.jti)
     db.session.commit()
 
 

@@ -322,6 +322,7 @@ def test_verify_describes_the_token(frozen, client, user, tokens):
         "jti": claims["jti"],
         "iat": "2026-11-22T10:00:00Z",
         "exp": "2026-11-22T11:00:00Z",
+        "owner_type": "user",
     }
 
 

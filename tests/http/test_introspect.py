@@ -63,6 +63,7 @@ def test_an_accepted_access_token_is_active_with_rfc7662_fields(client, caller, 
         "iss": "http://authsvc.test",
         "aud": "authsvc",
         "client_id": "authsvc",
+        "owner_type": "user",
     }
     # RFC 7662 dates are NumericDates (integers), unlike the RFC 3339 strings elsewhere.
     assert type(body["iat"]) is int and type(body["exp"]) is int

@@ -645,6 +645,7 @@ def test_verify_answers_for_a_private_token(frozen, client, tokens, user):
         "jti": claims["jti"],
         "iat": "2026-11-22T10:00:00Z",
         "exp": "2026-12-22T10:00:00Z",
+        "owner_type": "user",
     }
 
 

@@ -300,6 +300,7 @@ def init_app(app: Flask) -> None:
         oauth,
         oauth_clients,
         private_tokens,
+        teams,
         two_factor,
         users,
     )
@@ -340,6 +341,7 @@ def init_app(app: Flask) -> None:
         gateways,
         oauth,
         oauth_clients,
+        teams,
     ):
         api.register_blueprint(module.bp)
     gateways.init_app(app)

@@ -94,6 +94,11 @@ class VerifySchema(Schema):
     jti = ma.fields.String(required=True)
     iat = f.Timestamp(required=True)
     exp = f.Timestamp(required=True)
+    owner_type = ma.fields.String(
+        required=True,
+        metadata={"enum": ["user", "team"], "description": "`team` for a team key."},
+    )
+    team_id = ma.fields.String(metadata={"description": "Only for a team key."})
 
 
 @bp.route("/login", methods=["POST"])
@@ -167,6 +172,8 @@ def verify() -> dict[str, Any]:
         "jti": p.jti,
         "iat": p.issued_at,
         "exp": p.expires_at,
+        "owner_type": p.owner_type,
+        **({"team_id": p.team_id} if p.team_id else {}),
     }
 
 

@@ -51,6 +51,8 @@ class IntrospectionSchema(Schema):
     iss = ma.fields.String()
     aud = ma.fields.String()
     client_id = ma.fields.String()
+    owner_type = ma.fields.String(metadata={"enum": ["user", "team"]})
+    team_id = ma.fields.String(metadata={"description": "Only for a team key."})
 
 
 def _bearer_or_client(view: F) -> F:
