@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from authsvc.core import clock
@@ -73,16 +73,14 @@ def _role(principal: Principal, team_id: str) -> str | None:
     )
 
 
-def _membership(
-    principal: Principal, team_id: str, *, admin_reads: bool = False
-) -> tuple[Team, str | None]:
+def _membership(principal: Principal, team_id: str) -> tuple[Team, str | None]:
     """The team and the caller's role in it; 404 for a team the caller is not in.
 
-    `admin_reads`: a service admin may read a team they are not in (role None).
+    A service admin sees every team (role None): what their role does not allow is 403.
     """
     team = _team(team_id)
     role = _role(principal, team_id)
-    if role is None and not (admin_reads and _is_service_admin(principal)):
+    if role is None and not _is_service_admin(principal):
         db.session.rollback()
         raise NotFound()
     return team, role
@@ -115,6 +113,11 @@ def _check_name(name: str) -> str:
     if not name:
         raise ValidationFailed.one("name", "blank", "Must not be blank.")
     return name
+
+
+def _rowcount(statement: Any) -> int:
+    """Rows an UPDATE or DELETE matched: how a conditional write tells who won."""
+    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount
 
 
 # --- teams ---
@@ -156,12 +159,12 @@ def list_teams(principal: Principal, *, all_teams: bool = False) -> list[TeamInf
     """The caller's teams; with `all_teams`, every team (service admins only)."""
     if all_teams:
         require_admin(principal)
-    roles = dict(
+    roles: dict[str, str] = dict(
         db.session.execute(
             select(TeamMember.team_id, TeamMember.role).where(
                 TeamMember.user_id == principal.user_id
             )
-        ).tuples()
+        ).all()
     )
     query = select(Team).where(Team.deleted_at.is_(None))
     if not all_teams:
@@ -171,7 +174,7 @@ def list_teams(principal: Principal, *, all_teams: bool = False) -> list[TeamInf
 
 
 def get_team(principal: Principal, team_id: str) -> TeamInfo:
-    team, role = _membership(principal, team_id, admin_reads=True)
+    team, role = _membership(principal, team_id)
     return _info(team, role)
 
 
@@ -179,14 +182,12 @@ def update_team(
     principal: Principal, team_id: str, changes: dict[str, Any], client: Client
 ) -> TeamInfo:
     """`name`: owners. `scopes`: service admins only (the one way a team's scopes widen)."""
-    team, role = _membership(principal, team_id, admin_reads=True)
+    team, role = _membership(principal, team_id)
     diff: dict[str, Any] = {}
     if "scopes" in changes:
         if not _is_service_admin(principal):
             db.session.rollback()
-            if role is None:
-                raise NotFound()
-            require_admin(principal)
+            raise PermissionDenied("Only service administrators may change a team's scopes.")
         scopes = list(dict.fromkeys(changes["scopes"]))
         if ADMIN_SCOPE in scopes:
             raise ValidationFailed.one("scopes", "invalid", "A team never holds the scope admin.")
@@ -223,24 +224,22 @@ def delete_team(principal: Principal, team_id: str, client: Client) -> None:
     team, role = _membership(principal, team_id)
     _require(role, frozenset({OWNER}), "delete it")
     now = clock.now()
-    deleted = db.session.execute(
+    deleted = _rowcount(
         update(Team)
         .where(Team.id == team.id, Team.deleted_at.is_(None))
         .values(deleted_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if deleted != 1:  # deleted meanwhile
         db.session.rollback()
         raise NotFound()
-    revoked = db.session.execute(
+    revoked = _rowcount(
         update(PrivateToken)
         .where(PrivateToken.team_id == team.id, PrivateToken.revoked_at.is_(None))
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.execute(
-        TeamMember.__table__.delete().where(TeamMember.__table__.c.team_id == team.id)
     )
+    db.session.execute(delete(TeamMember).where(TeamMember.team_id == team.id))
     audit.record(
         "team.deleted",
         client=client,
@@ -261,13 +260,13 @@ def _member_info(member: TeamMember, email: str) -> MemberInfo:
 
 
 def list_members(principal: Principal, team_id: str) -> list[MemberInfo]:
-    _membership(principal, team_id, admin_reads=True)
+    _membership(principal, team_id)
     rows = db.session.execute(
         select(TeamMember, User.email)
         .join(User, User.id == TeamMember.user_id)
         .where(TeamMember.team_id == team_id)
         .order_by(TeamMember.added_at, User.email)
-    ).tuples()
+    )
     return [_member_info(member, email) for member, email in rows]
 
 
@@ -382,11 +381,11 @@ def remove_member(principal: Principal, team_id: str, user_id: str, client: Clie
     demoting = member.role == OWNER
     if demoting:
         _owners_locked(team.id)
-    removed = db.session.execute(
-        TeamMember.__table__.delete().where(
-            TeamMember.__table__.c.team_id == team.id, TeamMember.__table__.c.user_id == user_id
-        )
-    ).rowcount
+    removed = _rowcount(
+        delete(TeamMember)
+        .where(TeamMember.team_id == team.id, TeamMember.user_id == user_id)
+        .execution_options(synchronize_session=False)
+    )
     if removed != 1:
         db.session.rollback()
         raise NotFound()
@@ -410,7 +409,7 @@ def remove_member(principal: Principal, team_id: str, user_id: str, client: Clie
 
 
 def _holder(principal: Principal, team_id: str, *, manage: bool) -> private_tokens.Holder:
-    team, role = _membership(principal, team_id, admin_reads=not manage)
+    team, role = _membership(principal, team_id)
     if manage:
         _require(role, MANAGERS, "manage the team's keys")
     return private_tokens.Holder(None, team.id, tuple(team.scope_list), principal.user_id)

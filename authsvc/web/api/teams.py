@@ -52,9 +52,13 @@ class TeamUpdateSchema(Schema):
 
 
 class TeamListQuerySchema(Schema):
-    all = f.Bool(
-        load_default=False,
-        metadata={"description": "Every team, not only the caller's: service administrators."},
+    all = ma.fields.String(
+        load_default="false",
+        validate=ma.validate.OneOf(["true", "false"], error="invalid"),
+        metadata={
+            "enum": ["true", "false"],
+            "description": "`true`: every team, not only the caller's (service administrators).",
+        },
     )
 
 
@@ -116,7 +120,7 @@ def create(body: dict[str, Any]) -> teams.TeamInfo:
 @bp.response(200, TeamListSchema)
 def list_teams(query: dict[str, Any]) -> dict[str, Any]:
     """Your teams with your role in each; `?all=true`: every team (service administrators)."""
-    return {"items": teams.list_teams(current_principal(), all_teams=query["all"])}
+    return {"items": teams.list_teams(current_principal(), all_teams=query["all"] == "true")}
 
 
 @bp.route("/<team_id>", methods=["GET"])
