@@ -106,6 +106,8 @@ def create(
         raise ValidationFailed(problems)
     now = clock.now()
     method = values["token_endpoint_auth_method"]
+    # a team key (open dynamic registration) is no user: the client has no creator
+    actor = principal.user_id if principal and principal.team_id is None else None
     secret = oauth.new_secret("cs_") if method != "none" else None
     row = OAuthClient(
         id=_new_id(),
@@ -118,12 +120,11 @@ def create(
         audiences=list(dict.fromkeys(values.get("audiences", []))),
         id_token_alg=values.get("id_token_signed_response_alg") or "RS256",
         dynamic=dynamic,
-        created_by=principal.user_id if principal else None,
+        created_by=actor,
         created_at=now,
         updated_at=now,
     )
     db.session.add(row)
-    actor = principal.user_id if principal else None
     audit.record(
         "oauth.client_created",
         client=client,

@@ -17,6 +17,8 @@ from authsvc.web.console import session
 PAGES = {
     "signin": ("Sign in", "console/signin.html"),
     "keys": ("API keys", "console/keys.html"),
+    "teams": ("Teams", "console/teams.html"),
+    "team-keys": ("Team API keys", "console/keys.html"),
     "two-factor": ("Two-factor authentication", "console/two_factor.html"),
     "sessions": ("Sessions", "console/sessions.html"),
     "password": ("Change password", "console/password.html"),

@@ -12,13 +12,20 @@ import { busy, clearErrors, message, proof, proofFields, showErrors, showMessage
 const STATUS = { active: "Active", expired: "Expired", revoked: "Revoked" };
 
 /**
+ * With `team` (the team keys page), the same page manages that team's keys.
  * @param {HTMLElement} main
  * @param {Context} context
+ * @param {string | null} [team]
  */
-export async function init(main, { me: known, loadMe }) {
+export async function init(main, { me: known, loadMe }, team = null) {
   const me = known ?? await loadMe();
   /** @param {string} sel */
   const $ = (sel) => find(main, sel, HTMLElement);
+  const base = team ? `/teams/${encodeURIComponent(team)}/private-tokens` : "/private-tokens";
+  const held = team
+    ? /** @type {{ name: string, scopes: string[] }} */ (await api(`/teams/${encodeURIComponent(team)}`))
+    : me;
+  if (team) $("#keys-team").textContent = held.name;
   const table = find(main, "#keys-table", HTMLTableElement);
   const tbody = find(table, "tbody", HTMLTableSectionElement);
   const pageError = $("#keys-error");
@@ -34,7 +41,7 @@ export async function init(main, { me: known, loadMe }) {
   // --- the table ---------------------------------------------------------------------
   async function load() {
     try {
-      const { items } = /** @type {Page<PrivateToken>} */ (await api("/private-tokens"));
+      const { items } = /** @type {Page<PrivateToken>} */ (await api(base));
       render(items);
       showMessage(pageError, "");
     } catch (error) {
@@ -112,7 +119,7 @@ export async function init(main, { me: known, loadMe }) {
 
   // --- create ------------------------------------------------------------------------
   const scopes = $("#create-scopes");
-  for (const scope of me.scopes) {
+  for (const scope of held.scopes) {
     const label = document.createElement("label");
     const box = document.createElement("input");
     box.type = "checkbox";
@@ -169,7 +176,7 @@ export async function init(main, { me: known, loadMe }) {
     clearErrors(form);
     try {
       const created = /** @type {PrivateToken} */ (
-        await busy(form, () => api("/private-tokens", { method: "POST", body: body() })));
+        await busy(form, () => api(base, { method: "POST", body: body() })));
       createDialog.close();
       form.reset();
       dateInput.disabled = true;
@@ -250,7 +257,7 @@ export async function init(main, { me: known, loadMe }) {
     if (!key) return;
     try {
       const fresh = /** @type {PrivateToken} */ (await busy(rotateForm, () => api(
-        `/private-tokens/${encodeURIComponent(key.id)}/rotate`, { method: "POST", body: proof(rotateForm) })));
+        `${base}/${encodeURIComponent(key.id)}/rotate`, { method: "POST", body: proof(rotateForm) })));
       rotateDialog.close();
       await load();
       reveal(fresh, `Key “${fresh.name}” rotated; the old key no longer works.`);
@@ -269,7 +276,7 @@ export async function init(main, { me: known, loadMe }) {
     });
     if (!ok) return;
     try {
-      await api(`/private-tokens/${encodeURIComponent(key.id)}`, { method: "DELETE" });
+      await api(`${base}/${encodeURIComponent(key.id)}`, { method: "DELETE" });
       showMessage(pageStatus, `Key “${key.name}” deleted.`);
       await load();
       $("#create-key").focus();

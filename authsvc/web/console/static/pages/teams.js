@@ -1,0 +1,189 @@
+// Teams: create one, see members and roles, add by email, change roles, remove, leave.
+// Every rule (who may do what, the last owner) is the API's; this page shows its answers.
+import { api } from "../api.js";
+import { confirm } from "../dialogs.js";
+import { busy, clearErrors, showErrors, showMessage } from "../forms.js";
+
+const ROLES = ["owner", "admin", "member"];
+
+export async function init(main, { me }) {
+  const $ = (sel) => main.querySelector(sel);
+  const list = $("#teams-list");
+  const pageError = $("#teams-error");
+  const status = $("#teams-status");
+  const enc = encodeURIComponent;
+
+  async function load() {
+    try {
+      const { items } = await api("/teams");
+      $("#teams-empty").hidden = items.length > 0;
+      const cards = [];
+      for (const team of items) cards.push(await card(team));
+      list.replaceChildren(...cards);
+      showMessage(pageError, "");
+    } catch (error) {
+      showMessage(pageError, error.message);
+    } finally {
+      $("#teams-loading").hidden = true;
+    }
+  }
+
+  function el(tag, text = "", props = {}) {
+    const node = document.createElement(tag);
+    if (text) node.textContent = text;
+    Object.assign(node, props);
+    return node;
+  }
+
+  async function card(team) {
+    const li = el("li", "", { className: "card team" });
+    li.dataset.teamId = team.id;
+    const manager = team.role === "owner" || team.role === "admin";
+    const keys = el("a", "API keys", { href: `/console/team-keys?team=${enc(team.id)}` });
+    keys.setAttribute("aria-label", `API keys of ${team.name}`);
+    li.append(el("h2", team.name), el("p", `Your role: ${team.role}. Scopes: ${team.scopes.join(" ") || "none"}.`, { className: "hint" }), keys);
+
+    const { items: members } = await api(`/teams/${enc(team.id)}/members`);
+    const table = el("table", "", { className: "responsive members" });
+    table.append(el("caption", `Members of ${team.name}`, { className: "visually-hidden" }));
+    const head = el("thead");
+    const hr = el("tr");
+    for (const h of ["Email", "Role", "Actions"]) hr.append(el("th", h, { scope: "col" }));
+    head.append(hr);
+    const body = el("tbody");
+    for (const m of members) {
+      const tr = el("tr");
+      tr.dataset.userId = m.user_id;
+      tr.append(el("th", m.email, { scope: "row" }));
+      const roleCell = el("td");
+      const mayChange = team.role === "owner" || (team.role === "admin" && m.role !== "owner");
+      if (mayChange) {
+        const select = el("select");
+        select.setAttribute("aria-label", `Role of ${m.email}`);
+        for (const r of ROLES) {
+          if (r === "owner" && team.role !== "owner") continue;
+          select.append(el("option", r, { value: r, selected: r === m.role }));
+        }
+        select.addEventListener("change", () => changeRole(team, m, select.value));
+        roleCell.append(select);
+      } else {
+        roleCell.textContent = m.role;
+      }
+      tr.append(roleCell);
+      const actions = el("td", "", { className: "row-actions" });
+      if (m.user_id === me.id) {
+        const leave = el("button", "Leave", { type: "button", className: "danger" });
+        leave.setAttribute("aria-label", `Leave ${team.name}`);
+        leave.addEventListener("click", () => remove(team, m, true));
+        actions.append(leave);
+      } else if (mayChange) {
+        const rm = el("button", "Remove", { type: "button", className: "danger" });
+        rm.setAttribute("aria-label", `Remove ${m.email}`);
+        rm.addEventListener("click", () => remove(team, m, false));
+        actions.append(rm);
+      }
+      tr.append(actions);
+      body.append(tr);
+    }
+    table.append(head, body);
+    li.append(table);
+
+    if (manager) {
+      const form = el("form", "", { className: "add-member", noValidate: true });
+      const id = `add-${team.id}`;
+      form.innerHTML = `
+        <p class="form-error" role="alert" data-error-for="" hidden></p>
+        <div class="field">
+          <label for="${id}-email">Add a member by email</label>
+          <input id="${id}-email" name="email" type="email" autocomplete="off" required>
+          <p class="field-error" data-error-for="email" hidden></p>
+        </div>
+        <div class="field">
+          <label for="${id}-role">Role</label>
+          <select id="${id}-role" name="role"></select>
+        </div>
+        <div class="actions"><button type="submit" class="primary">Add member</button></div>`;
+      for (const r of ROLES) {
+        if (r === "owner" && team.role !== "owner") continue;
+        form.elements.role.append(el("option", r, { value: r, selected: r === "member" }));
+      }
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        clearErrors(form);
+        try {
+          const added = await busy(form, () => api(`/teams/${enc(team.id)}/members`, {
+            method: "POST", body: { email: form.elements.email.value.trim(), role: form.elements.role.value } }));
+          showMessage(status, `${added.email} added to ${team.name} as ${added.role}.`);
+          await load();
+        } catch (error) {
+          showErrors(form, error);
+        }
+      });
+      li.append(form);
+    }
+    if (team.role === "owner") {
+      const del = el("button", "Delete team", { type: "button", className: "danger" });
+      del.setAttribute("aria-label", `Delete team ${team.name}`);
+      del.addEventListener("click", () => removeTeam(team));
+      li.append(del);
+    }
+    return li;
+  }
+
+  async function changeRole(team, member, role) {
+    try {
+      await api(`/teams/${enc(team.id)}/members/${enc(member.user_id)}`, { method: "PATCH", body: { role } });
+      showMessage(status, `${member.email} is now ${role} of ${team.name}.`);
+    } catch (error) {
+      showMessage(pageError, error.message);
+    }
+    await load();
+  }
+
+  async function remove(team, member, leaving) {
+    const ok = await confirm({
+      title: leaving ? `Leave ${team.name}?` : `Remove ${member.email}?`,
+      message: leaving ? "You lose access to the team and its keys' list at once. The team's keys keep working."
+                       : "They lose access to the team at once. The team's keys keep working.",
+      action: leaving ? "Leave" : "Remove",
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await api(`/teams/${enc(team.id)}/members/${enc(member.user_id)}`, { method: "DELETE" });
+      showMessage(status, leaving ? `You left ${team.name}.` : `${member.email} removed from ${team.name}.`);
+    } catch (error) {
+      showMessage(pageError, error.message);
+    }
+    await load();
+  }
+
+  async function removeTeam(team) {
+    const ok = await confirm({ title: `Delete ${team.name}?`, danger: true, action: "Delete team",
+      message: "Every key of the team stops working at once. This cannot be undone." });
+    if (!ok) return;
+    try {
+      await api(`/teams/${enc(team.id)}`, { method: "DELETE" });
+      showMessage(status, `Team ${team.name} deleted.`);
+    } catch (error) {
+      showMessage(pageError, error.message);
+    }
+    await load();
+  }
+
+  const create = $("#team-create");
+  create.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(create);
+    try {
+      const team = await busy(create, () => api("/teams", { method: "POST", body: { name: create.elements.name.value.trim() } }));
+      create.reset();
+      showMessage(status, `Team ${team.name} created; you are its owner.`);
+      await load();
+    } catch (error) {
+      showErrors(create, error);
+    }
+  });
+
+  await load();
+}
