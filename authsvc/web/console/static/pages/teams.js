@@ -91,18 +91,19 @@ export async function init(main, { me }) {
     if (manager) {
       const form = el("form", "", { className: "add-member", noValidate: true });
       const id = `add-${team.id}`;
-      form.innerHTML = `
-        <p class="form-error" role="alert" data-error-for="" hidden></p>
-        <div class="field">
-          <label for="${id}-email">Add a member by email</label>
-          <input id="${id}-email" name="email" type="email" autocomplete="off" required>
-          <p class="field-error" data-error-for="email" hidden></p>
-        </div>
-        <div class="field">
-          <label for="${id}-role">Role</label>
-          <select id="${id}-role" name="role"></select>
-        </div>
-        <div class="actions"><button type="submit" class="primary">Add member</button></div>`;
+      const formError = el("p", "", { className: "form-error", hidden: true });
+      formError.setAttribute("role", "alert");
+      formError.dataset.errorFor = "";
+      const emailField = el("div", "", { className: "field" });
+      const email = el("input", "", { id: `${id}-email`, name: "email", type: "email", autocomplete: "off", required: true });
+      const emailError = el("p", "", { className: "field-error", hidden: true });
+      emailError.dataset.errorFor = "email";
+      emailField.append(el("label", "Add a member by email", { htmlFor: `${id}-email` }), email, emailError);
+      const roleField = el("div", "", { className: "field" });
+      roleField.append(el("label", "Role", { htmlFor: `${id}-role` }), el("select", "", { id: `${id}-role`, name: "role" }));
+      const actions = el("div", "", { className: "actions" });
+      actions.append(el("button", "Add member", { type: "submit", className: "primary" }));
+      form.append(formError, emailField, roleField, actions);
       for (const r of ROLES) {
         if (r === "owner" && team.role !== "owner") continue;
         form.elements.role.append(el("option", r, { value: r, selected: r === "member" }));
