@@ -26,6 +26,7 @@ ACTIVE_FIELDS = {
     "iss",
     "aud",
     "client_id",
+    "owner_type",
 }
 
 
