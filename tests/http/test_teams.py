@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -120,8 +121,22 @@ TABLE = [
 ]
 
 
+EVENTS = {
+    ("PATCH", ""): "team.updated",
+    ("DELETE", ""): "team.deleted",
+    ("POST", "/members"): "team.member_added",
+    ("PATCH", "/members/{}"): "team.member_role_changed",
+    ("DELETE", "/members/{}"): "team.member_removed",
+    ("POST", "/private-tokens"): "team.key_created",
+    ("PATCH", "/private-tokens/{}"): "team.key_updated",
+    ("POST", "/private-tokens/{}/rotate"): "team.key_rotated",
+    ("DELETE", "/private-tokens/{}"): "team.key_deleted",
+}
+
+
 @pytest.mark.parametrize(("method", "path", "body", "role", "status"), TABLE)
 def test_roles_table(app, client, world, method, path, body, role, status):
+    template = re.sub(r"\{\w+\}", "{}", path)
     path = path.format(key=world.key["id"], **world.ids)
     before = snapshot(app)
     r = client.open(
@@ -135,8 +150,13 @@ def test_roles_table(app, client, world, method, path, body, role, status):
         code = {403: "permission_denied", 404: "not_found", 409: "conflict"}[status]
         assert error_of(r)["code"] == code
         assert snapshot(app) == before  # nothing written on a refusal, audit included
-    elif method != "GET":
-        assert snapshot(app)[0] != before[0]  # every change is audited
+    elif method != "GET":  # every change is one team event, naming the acting user
+        with app.app_context():
+            new = db.session.scalars(
+                select(AuditEvent).where(AuditEvent.id.not_in(before[0]))
+            ).all()
+            assert [e.type for e in new] == [EVENTS[(method, template)]]
+            assert new[0].actor_id == world.ids[role] and new[0].detail["team_id"] == world.team
 
 
 def test_team_starts_with_the_creators_scopes_never_admin(client, admin_token):
