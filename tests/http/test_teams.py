@@ -421,3 +421,15 @@ def test_member_add_errors(client, world):
         ("adam@example.com", "admin"),
         ("mia@example.com", "member"),
     ]
+
+
+def test_a_team_key_revoked_by_rfc7009_names_its_team(app, client, world):
+    r = client.post("/api/v1/auth/revoke", json={"token": world.key["token"]})
+    assert r.status_code == 200
+    r = client.get(VERIFY, headers=bearer(world.key["token"]))
+    assert r.status_code == 401 and error_of(r)["extra"]["reason"] == "revoked"
+    with app.app_context():
+        (event,) = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.type == "token.revoked")
+        ).all()
+        assert event.user_id is None and event.detail["team_id"] == world.team
