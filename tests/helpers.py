@@ -216,5 +216,10 @@ class HostileWorld:
 
     def path(self, template: str) -> str:
         return template.format(
-            token_id=self.private_id, user_id=self.user_id, session_id="0" * 32, path="orders/42"
+            token_id=self.private_id,
+            user_id=self.user_id,
+            session_id="0" * 32,
+            path="orders/42",
+            team_id="0" * 32,  # no such team: refusals come before the lookup
+            key_id="0" * 32,
         )
