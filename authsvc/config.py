@@ -171,6 +171,12 @@ class Settings:
         parse=_seconds,
         check=_positive,
     )
+    status_list_ttl: int = setting(
+        2,
+        "`ttl` of the Token Status Lists: how often verifiers poll them, seconds",
+        parse=_int,
+        check=_positive,
+    )
     private_token_max_days: int = setting(
         365, "longest private-token lifetime, days", parse=_int, check=_positive
     )

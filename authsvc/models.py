@@ -120,6 +120,7 @@ class Session(Model):
     scopes: Mapped[str | None] = mapped_column(String(1024))
     audience: Mapped[str | None] = mapped_column(String(255))
     amr: Mapped[str | None] = mapped_column(String(32))  # "pwd" or "pwd otp": for id_tokens
+    status_idx: Mapped[int | None] = mapped_column(BigInteger, index=True)  # 0006: status list
 
 
 class RevokedToken(Model):
@@ -130,6 +131,7 @@ class RevokedToken(Model):
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_idx: Mapped[int | None] = mapped_column(BigInteger, index=True)  # 0006: status list
 
 
 class PrivateToken(Model):
@@ -153,6 +155,7 @@ class PrivateToken(Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status_idx: Mapped[int | None] = mapped_column(BigInteger, index=True)  # 0006: status list
 
 
 class Team(Model):
@@ -214,6 +217,15 @@ class SigningKey(Model):
     __table_args__ = (Index("ix_signing_keys_alg_retired", "alg", "retired_at"),)
 
 
+class StatusIndexCounter(Model):
+    """The next free status-list index on SQLite (PostgreSQL uses `status_index_seq`)."""
+
+    __tablename__ = "status_index_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_idx: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditEvent(Model):
     __tablename__ = "audit_events"
 
@@ -266,6 +278,8 @@ class OAuthClient(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The index its client_credentials tokens share; a new one after each revocation.
+    status_idx: Mapped[int | None] = mapped_column(BigInteger, index=True)  # 0006: status list
 
     @property
     def scope_list(self) -> list[str]:

@@ -33,7 +33,7 @@ from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES, OAuthError
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import AuthorizationCode, OAuthClient, OAuthConsent, Session, User, new_id
-from authsvc.services import audit, sessions
+from authsvc.services import audit, sessions, status_lists
 from authsvc.services.authentication import verify
 from authsvc.services.oauth_clients import ClientAuth, authenticate
 from authsvc.services.runtime import id_keystore, keystore, settings
@@ -510,14 +510,22 @@ def _authorization_code(
             _replayed(row, client)
         raise OAuthError("invalid_grant", "The code is invalid or expired.")
     s = settings()
+    status_idx = status_lists.allocate()
     pair, claims = sessions.mint(
-        session_id, user.id, scopes, now, client_id=app.id, audience=row.audience
+        session_id,
+        user.id,
+        scopes,
+        now,
+        client_id=app.id,
+        audience=row.audience,
+        status_idx=status_idx,
     )
     refreshable = "refresh_token" in app.grant_types
     # Without the refresh grant the session holds no refresh token: none was handed out.
     db.session.add(
         Session(
             id=session_id,
+            status_idx=status_idx,
             user_id=user.id,
             created_at=now,
             last_used_at=now,
@@ -660,7 +668,7 @@ def _client_credentials(
         now=now,
         expires_at=now + s.access_ttl,
         session_id=app.id,
-        extra={"client_id": app.id},
+        extra={"client_id": app.id, **status_lists.claim(status_lists.client_index(app))},
     )
     audit.record(
         "oauth.token_issued",

@@ -26,7 +26,7 @@ from authsvc.core.oauth import OAuthError
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import OAuthClient, Session
-from authsvc.services import audiences, audit
+from authsvc.services import audiences, audit, status_lists
 from authsvc.services.runtime import settings
 from authsvc.services.users import require_admin
 
@@ -236,6 +236,12 @@ def delete_client(principal: Principal, client_id: str, client: Client) -> None:
     )
     db.session.query(AuthorizationCode).filter(AuthorizationCode.client_id == row.id).delete()
     db.session.query(OAuthConsent).filter(OAuthConsent.client_id == row.id).delete()
+    if row.status_idx is not None:  # its client_credentials tokens: invalid in the lists too
+        status_lists.retire(
+            row.status_idx,
+            jti=f"client:{row.id}:{row.status_idx}",
+            expires_at=now + settings().access_ttl,
+        )
     db.session.delete(row)
     audit.record(
         "oauth.client_deleted",

@@ -25,7 +25,7 @@ from authsvc.core.errors import (
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import ADMIN_SCOPE, PrivateToken, User, new_id
-from authsvc.services import audit
+from authsvc.services import audit, status_lists
 from authsvc.services.authentication import TEAM_SUBJECT_PREFIX
 from authsvc.services.reauth import require_recent_proof
 from authsvc.services.runtime import keystore, settings
@@ -182,6 +182,7 @@ def mint(
     expires_at: datetime,
 ) -> tuple[PrivateToken, str]:
     s = settings()
+    status_idx = status_lists.allocate()
     token, claims = tokens.encode(
         "private",
         subject=holder.subject,
@@ -191,10 +192,11 @@ def mint(
         audience=s.audience,
         now=now,
         expires_at=expires_at,
-        extra={"team_id": holder.team_id} if holder.team_id else None,
+        extra={**status_lists.claim(status_idx), **({"team_id": holder.team_id} if holder.team_id else {})},
     )
     row = PrivateToken(
         id=new_id(),
+        status_idx=status_idx,
         jti=claims["jti"],
         user_id=holder.user_id,
         team_id=holder.team_id,

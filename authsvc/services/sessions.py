@@ -20,7 +20,7 @@ from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes, new_id
-from authsvc.services import audit, lockout
+from authsvc.services import audit, lockout, status_lists
 from authsvc.services.authentication import team_of, verify
 from authsvc.services.runtime import keystore, settings
 from authsvc.services.two_factor import codes as two_factor
@@ -49,6 +49,7 @@ def _sign_refresh(
     exp: int,
     jti: str | None = None,
     client_id: str | None = None,
+    status_idx: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """A refresh token of a session: aud is the issuer (`tokens.audience_for`)."""
     s = settings()
@@ -63,7 +64,7 @@ def _sign_refresh(
         expires_at=datetime.fromtimestamp(exp, UTC),
         jti=jti,
         session_id=session_id,
-        extra={"client_id": client_id or FIRST_PARTY_CLIENT},
+        extra={"client_id": client_id or FIRST_PARTY_CLIENT, **status_lists.claim(status_idx)},
     )
 
 
@@ -75,6 +76,7 @@ def _sign_access(
     *,
     client_id: str | None = None,
     audience: str | None = None,
+    status_idx: int | None = None,
 ) -> str:
     """An access token of a session (RFC 9068): it names the session's client (first-party
     logins: "authsvc"), and its `aud` is the session's granted audience (RFC 8707) or the default."""
@@ -89,7 +91,7 @@ def _sign_access(
         now=now,
         expires_at=now + s.access_ttl,
         session_id=session_id,
-        extra={"client_id": client_id or FIRST_PARTY_CLIENT},
+        extra={"client_id": client_id or FIRST_PARTY_CLIENT, **status_lists.claim(status_idx)},
     )
     return access
 
@@ -102,13 +104,23 @@ def mint(
     *,
     client_id: str | None = None,
     audience: str | None = None,
+    status_idx: int | None = None,
 ) -> tuple[TokenPair, dict[str, Any]]:
     """Sign an access and a new refresh token of a session: CPU only, nothing written yet.
 
+    Both carry the session's status-list index (`status_idx`, docs/status-lists.md).
     Returns the pair and the refresh token's claims (what the session row keeps of it).
     """
     s = settings()
-    access = _sign_access(session_id, user_id, scopes, now, client_id=client_id, audience=audience)
+    access = _sign_access(
+        session_id,
+        user_id,
+        scopes,
+        now,
+        client_id=client_id,
+        audience=audience,
+        status_idx=status_idx,
+    )
     refresh, claims = _sign_refresh(
         session_id,
         user_id,
@@ -116,6 +128,7 @@ def mint(
         iat=int(now.timestamp()),
         exp=int((now + s.refresh_ttl).timestamp()),
         client_id=client_id,
+        status_idx=status_idx,
     )
     return TokenPair(
         access, refresh, int(s.access_ttl.total_seconds()), scope=" ".join(scopes)
@@ -167,10 +180,12 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
     if passwords.needs_rehash(user.password_hash, s.hash_params):
         user.password_hash = passwords.hash_password(password, s.hash_params)
     session_id = new_id()
-    pair, claims = mint(session_id, user.id, user.effective_scopes, now)
+    status_idx = status_lists.allocate()
+    pair, claims = mint(session_id, user.id, user.effective_scopes, now, status_idx=status_idx)
     db.session.add(
         Session(
             id=session_id,
+            status_idx=status_idx,
             user_id=user.id,
             created_at=now,
             last_used_at=now,
@@ -202,6 +217,7 @@ _REFRESH_STATE = (
         _sessions.c.client_id,
         _sessions.c.scopes.label("granted"),
         _sessions.c.audience,
+        _sessions.c.status_idx,
         User.is_active,
         User.is_admin,
         User.scopes,
@@ -325,7 +341,15 @@ def _try_refresh(
     if replay:
         return _replay(v, sid, state, scopes, client, now)
 
-    pair, claims = mint(sid, v.sub, scopes, now, client_id=state.client_id, audience=state.audience)
+    pair, claims = mint(
+        sid,
+        v.sub,
+        scopes,
+        now,
+        client_id=state.client_id,
+        audience=state.audience,
+        status_idx=state.status_idx,
+    )
     swapped = db.session.execute(
         _ROTATE,
         {
@@ -366,9 +390,16 @@ def _replay(
         exp=state.refresh_exp,
         jti=state.refresh_jti,
         client_id=state.client_id,
+        status_idx=status_lists.index_of(v.claims),  # the same successor: the same claims
     )
     access = _sign_access(
-        sid, v.sub, scopes, now, client_id=state.client_id, audience=state.audience
+        sid,
+        v.sub,
+        scopes,
+        now,
+        client_id=state.client_id,
+        audience=state.audience,
+        status_idx=state.status_idx,
     )
     if not state.replay_recorded:
         claimed = db.session.execute(_CLAIM_REPLAY, {"b_sid": sid, "b_jti": state.refresh_jti})
@@ -477,15 +508,22 @@ def revoke_token(token: str, client: Client, *, oauth_client: str | None = None)
         return
     now = clock.now()
     if v.kind == "access":
+        index = status_lists.index_of(v.claims)
         inserted = db.session.execute(
             insert_revoked_jti(),
             {
                 "jti": v.jti,
                 "revoked_at": now,
                 "expires_at": datetime.fromtimestamp(v.claims["exp"], now.tzinfo),
+                "status_idx": index,
             },
         ).first()
         changed = 0 if inserted is None else 1
+        if changed:  # the index is now revoked: the holder's later tokens take a fresh one
+            if v.sid == v.sub:  # a client_credentials token (its sid is the client)
+                status_lists.move_client(v.sub, index)
+            elif v.sid is not None:
+                status_lists.move_session(v.sid, index)
     elif v.kind == "refresh":
         changed = revoke_sessions(v.sub, only=v.sid)
     else:

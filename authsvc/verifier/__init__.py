@@ -5,8 +5,11 @@ on every request: the public keys come from the JWKS (fetched once, cached, fetc
 when a token names an unknown `kid`, at most once a minute, and refreshed when older than
 five minutes), and `authsvc.tokens.decode` applies the same rules as the server (one
 algorithm, typed tokens, every claim). Offline checks cannot see a logout, a revocation or
-a deactivated user before the token expires; a route that must see them at once asks
-`/auth/introspect` (answers cached a few seconds).
+a deactivated user before the token expires, except through authsvc's Token Status Lists,
+which this verifier follows by default (`authsvc.verifier.status`: a revocation shows within
+the list's `ttl`, 2 s by default; a list that cannot be refreshed for `max_status_age`
+answers 503). A route that must see them at once asks `/auth/introspect` (answers cached a
+few seconds).
 
 Needs only PyJWT and cryptography: importing this module pulls in no other part of the
 server than `authsvc.core`, which is pure; its Flask integration is `authsvc.verifier.flask`.
@@ -34,6 +37,7 @@ from typing import Any, TypeVar, cast
 import jwt
 
 from authsvc.core import tokens
+from authsvc.verifier.status import StatusLists, StatusUnavailable
 
 __all__ = ["Unavailable", "VerifiedToken", "Verifier"]
 
@@ -101,6 +105,9 @@ class Verifier:
         introspect_cache_seconds: float = 5.0,
         introspect_cache_size: int = 10_000,
         realm: str = "authsvc",
+        follow_status_lists: bool = True,
+        max_status_age: float = 60.0,
+        status_lists_url: str | None = None,
         now: Callable[[], datetime] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -144,6 +151,23 @@ class Verifier:
         self._answers: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
         self.jwks_fetches = 0
         self.introspections = 0
+        self.status_lists: StatusLists | None = None
+        if follow_status_lists and algorithm != "HS256":
+            base = status_lists_url or jwks_url.removesuffix("/.well-known/jwks.json")
+            if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
+                raise ValueError(f"not an http(s) URL: {base!r}")
+            self.status_lists = StatusLists(
+                issuer=issuer,
+                base_url=base,
+                keys=self._key,
+                algorithm=algorithm,
+                opener=self._opener,
+                timeout=timeout,
+                max_status_age=max_status_age,
+                now=self._now,
+                monotonic=monotonic,
+                leeway=leeway,
+            )
 
     # --- verification ------------------------------------------------------------------
 
@@ -165,6 +189,11 @@ class Verifier:
             leeway=self.leeway,
         )
         if not introspect:
+            if self.status_lists is not None:
+                try:
+                    self.status_lists.check(v.claims)
+                except StatusUnavailable as exc:
+                    raise Unavailable(str(exc)) from exc
             return VerifiedToken(v.kind, v.claims, tuple(v.scopes), False)
         answer = self._introspect(cast(str, token))
         if not answer["active"]:

@@ -87,7 +87,10 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    if request.path.startswith("/api/"):
+    # Status lists are public and revalidated by ETag (they set `no-cache` themselves).
+    if request.path.startswith("/api/") and not (
+        request.path.startswith("/api/v1/status-lists/") and response.status_code in (200, 304)
+    ):
         response.headers["Cache-Control"] = "no-store"
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", HTML_CSP)

@@ -38,7 +38,8 @@ SERVER_ONLY = {"sqlalchemy", "flask_sqlalchemy", "flask_migrate", "alembic", "fl
                "marshmallow", "webargs", "apispec", "argon2", "zxcvbn", "pyotp", "segno",
                "flask_limiter", "redis", "psycopg", "gunicorn", "prometheus_client"}
 ALLOWED = {"authsvc", "authsvc.core", "authsvc.core.bearer", "authsvc.core.envelope", "authsvc.core.errors",
-           "authsvc.core.tokens", "authsvc.verifier", "authsvc.verifier.flask"}
+           "authsvc.core.tokens", "authsvc.core.status_list", "authsvc.verifier",
+           "authsvc.verifier.flask", "authsvc.verifier.status"}
 
 class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):

@@ -301,6 +301,7 @@ def init_app(app: Flask) -> None:
         oauth_clients,
         private_tokens,
         teams,
+        status_lists,
         two_factor,
         users,
     )
@@ -342,6 +343,7 @@ def init_app(app: Flask) -> None:
         oauth,
         oauth_clients,
         teams,
+        status_lists,
     ):
         api.register_blueprint(module.bp)
     gateways.init_app(app)

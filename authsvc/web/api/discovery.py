@@ -63,6 +63,7 @@ class MetadataSchema(Schema):
     request_parameter_supported = ma.fields.Boolean()
     request_uri_parameter_supported = ma.fields.Boolean()
     claims_parameter_supported = ma.fields.Boolean()
+    status_list_aggregation_endpoint = ma.fields.String()
 
 
 class HealthSchema(Schema):
@@ -109,6 +110,8 @@ def _endpoints() -> dict[str, Any]:
         "scopes_supported": scopes_supported(),
         "authorization_response_iss_parameter_supported": True,
         "access_token_signing_alg_values_supported": [s.signing_alg],
+        # draft-ietf-oauth-status-list section 9.3: the URIs of every Status List
+        "status_list_aggregation_endpoint": public_url("status_lists.aggregation"),
     }
 
 

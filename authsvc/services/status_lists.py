@@ -1,0 +1,189 @@
+"""Token Status Lists: index allocation, the `status` claim, and each list, derived.
+
+A list's statuses are not a second copy of the revocation state: they are read from the
+rows every revocation already writes (a session's or private token's `revoked_at`, the
+user's `is_active`, a revoked jti's row). So each revocation and deactivation shows in the
+list in the very transaction that makes it (nothing to forget, nothing to roll back apart),
+on every host that shares the database. See docs/status-lists.md for the index design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, text, update
+
+from authsvc.core import clock, status_list
+from authsvc.core.errors import NotFound
+from authsvc.extensions import db
+from authsvc.models import OAuthClient, PrivateToken, RevokedToken, Session, User
+from authsvc.services.runtime import keystore, settings
+
+PATH = "/api/v1/status-lists/"
+LIST_LIFETIME = 3600  # a list JWT's exp - iat: verifiers refresh every ttl, long before
+
+
+def allocate() -> int:
+    """A fresh index, never handed out before on any host: a PostgreSQL sequence (outside
+    transactions, so concurrent logins never wait on each other), or SQLite's counter row
+    (SQLite has one writer at a time anyway). Indices are never reused (docs/status-lists.md)."""
+    if db.engine.dialect.name == "postgresql":
+        return int(db.session.execute(text("SELECT nextval('status_index_seq')")).scalar_one())
+    taken = db.session.execute(_TAKE_SQLITE).scalar_one()
+    return int(taken) - 1
+
+
+# One statement: the row is (re)created if it is missing (the migration inserts it).
+_TAKE_SQLITE = text(
+    "INSERT INTO status_index_counter (id, next_idx) VALUES (1, 1) "
+    "ON CONFLICT (id) DO UPDATE SET next_idx = next_idx + 1 RETURNING next_idx"
+)
+
+
+def uri(list_id: int) -> str:
+    return settings().issuer.rstrip("/") + PATH + str(list_id)
+
+
+def claim(index: int | None) -> dict[str, Any]:
+    """The `status` claim for a token with `index` (none for tokens without one)."""
+    if index is None:
+        return {}
+    list_id, offset = status_list.locate(index)
+    return {"status": {"status_list": {"idx": offset, "uri": uri(list_id)}}}
+
+
+def index_of(claims: dict[str, Any]) -> int | None:
+    """The global index a (verified) token of this service carries, if any."""
+    ref = (
+        claims.get("status", {}).get("status_list")
+        if isinstance(claims.get("status"), dict)
+        else None
+    )
+    if not isinstance(ref, dict) or not isinstance(ref.get("idx"), int):
+        return None
+    tail = str(ref.get("uri", "")).rpartition("/")[2]
+    return int(tail) * status_list.LIST_SIZE + ref["idx"] if tail.isdigit() else None
+
+
+def retire(index: int | None, *, jti: str, expires_at: datetime) -> None:
+    """Mark `index` invalid for good (with the jti that was revoked), in the caller's
+    transaction: used when the holder of the index lives on (one access token of a session
+    revoked, one client_credentials token) and so moves to a fresh index."""
+    if index is None:
+        return
+    db.session.add(
+        RevokedToken(jti=jti, expires_at=expires_at, revoked_at=clock.now(), status_idx=index)
+    )
+
+
+def move_session(session_id: str, old: int | None) -> None:
+    """The session's later tokens get a new index: the old one is now marked revoked."""
+    if old is not None:
+        db.session.execute(
+            update(Session)
+            .where(Session.id == session_id, Session.status_idx == old)
+            .values(status_idx=allocate())
+        )
+
+
+def move_client(client_id: str, old: int | None) -> None:
+    if old is not None:
+        db.session.execute(
+            update(OAuthClient)
+            .where(OAuthClient.id == client_id, OAuthClient.status_idx == old)
+            .values(status_idx=allocate())
+        )
+
+
+def client_index(app: OAuthClient) -> int:
+    """The index a client's client_credentials tokens share, allocated at its first one."""
+    if app.status_idx is None:
+        app.status_idx = allocate()
+    return app.status_idx
+
+
+def statuses(list_id: int) -> dict[int, int]:
+    """Every non-zero status in list `list_id`, by index within the list. Holders past
+    expiry + leeway are left out: no token of theirs is accepted any more."""
+    lo = list_id * status_list.LIST_SIZE
+    hi = lo + status_list.LIST_SIZE
+    cutoff = clock.now() - timedelta(seconds=settings().leeway)
+    found: dict[int, int] = {}
+    for holder in (Session, PrivateToken):
+        rows = db.session.execute(
+            select(holder.status_idx, holder.revoked_at.is_not(None).label("revoked"))
+            .join(User, User.id == holder.user_id)
+            .where(
+                holder.status_idx >= lo,
+                holder.status_idx < hi,
+                holder.expires_at > cutoff,
+                or_(holder.revoked_at.is_not(None), User.is_active.is_(False)),
+            )
+        )
+        for idx, revoked in rows:
+            found[idx - lo] = status_list.INVALID if revoked else status_list.SUSPENDED
+    retired = db.session.execute(
+        select(RevokedToken.status_idx).where(
+            and_(
+                RevokedToken.status_idx >= lo,
+                RevokedToken.status_idx < hi,
+                RevokedToken.expires_at > cutoff,
+            )
+        )
+    )
+    for (idx,) in retired:
+        found[idx - lo] = status_list.INVALID
+    return found
+
+
+def _allocated_lists() -> int:
+    """How many lists exist: those up to the highest index handed out."""
+    if db.engine.dialect.name == "postgresql":
+        row = db.session.execute(text("SELECT last_value, is_called FROM status_index_seq")).first()
+        taken = (row.last_value + 1) if row is not None and row.is_called else 0
+    else:
+        taken = (
+            db.session.execute(
+                text("SELECT next_idx FROM status_index_counter WHERE id = 1")
+            ).scalar()
+            or 0
+        )
+    return max(1, -(-int(taken) // status_list.LIST_SIZE))
+
+
+def all_uris() -> list[str]:
+    count = _allocated_lists()
+    db.session.rollback()
+    return [uri(list_id) for list_id in range(count)]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    etag: str
+    token: str | None  # None: the caller's If-None-Match matched (304)
+    ttl: int
+
+
+def render(list_id: int, if_none_match: tuple[str, ...]) -> Rendered:
+    """List `list_id` as a signed Status List Token, or only its ETag when it matches."""
+    if list_id >= _allocated_lists():
+        db.session.rollback()
+        raise NotFound()
+    found = statuses(list_id)
+    db.session.rollback()  # read only
+    tag = status_list.etag(found.items())
+    s = settings()
+    ttl = s.status_list_ttl
+    if tag in if_none_match or "*" in if_none_match:
+        return Rendered(tag, None, ttl)
+    token = status_list.sign(
+        uri=uri(list_id),
+        raw=status_list.pack(found),
+        key=keystore().signing_key(),
+        now=clock.now(),
+        ttl=ttl,
+        lifetime=max(LIST_LIFETIME, ttl * 2),
+    )
+    return Rendered(tag, token, ttl)

@@ -1,0 +1,304 @@
+"""Token Status Lists through HTTP: the claim on every token, the signed list, ETag/304,
+and the status each revocation and deactivation sets, in its own transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from authsvc.core import status_list
+from authsvc.services import audit
+from tests.helpers import PASSWORD, bearer, envelope, error_of
+from tests.oauth_helpers import ISSUER, Flow, basic
+
+LISTS = "/api/v1/status-lists/"
+
+
+def ref(token: str) -> dict[str, Any]:
+    return jwt.decode(token, options={"verify_signature": False})["status"]["status_list"]
+
+
+def fetch(client: FlaskClient, uri: str) -> tuple[dict[str, Any], bytes]:
+    """The list at `uri`, its signature checked against the JWKS like a verifier would."""
+    assert uri.startswith(ISSUER + LISTS)
+    response = client.get(uri.removeprefix(ISSUER))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/statuslist+jwt"
+    jwks = client.get("/.well-known/jwks.json").get_json()["keys"]
+    token = response.get_data(as_text=True)
+    kid = jwt.get_unverified_header(token)["kid"]
+    (jwk,) = [k for k in jwks if k["kid"] == kid]
+    payload = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=[jwk["alg"]])
+    assert jwt.get_unverified_header(token)["typ"] == "statuslist+jwt"
+    assert payload["sub"] == uri
+    return payload, status_list.decode_lst(payload["status_list"]["lst"])
+
+
+def status(client: FlaskClient, token: str) -> int:
+    r = ref(token)
+    _, raw = fetch(client, r["uri"])
+    return status_list.status_at(raw, r["idx"])
+
+
+@pytest.fixture
+def private(client: FlaskClient, tokens: dict[str, Any]) -> dict[str, Any]:
+    r = client.post(
+        "/api/v1/private-tokens",
+        json={"name": "ci", "expires_in_days": 30, "current_password": PASSWORD},
+        headers=bearer(tokens["access_token"]),
+    )
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+# --- the claim and the list -------------------------------------------------------------------
+
+
+def test_every_kind_of_token_carries_a_status_claim(tokens, private, login, user):
+    access, refresh = ref(tokens["access_token"]), ref(tokens["refresh_token"])
+    assert access == refresh  # one index per session
+    assert access["uri"] == f"{ISSUER}{LISTS}0" and isinstance(access["idx"], int)
+    assert ref(private["token"])["idx"] != access["idx"]
+    assert ref(login(user)["access_token"])["idx"] not in (
+        access["idx"],
+        ref(private["token"])["idx"],
+    )
+
+
+def test_the_list_is_a_signed_statuslist_jwt(client, tokens):
+    payload, raw = fetch(client, ref(tokens["access_token"])["uri"])
+    assert payload["ttl"] == 2 and payload["exp"] > payload["iat"]
+    assert payload["status_list"]["bits"] == 2
+    assert len(raw) == status_list.LIST_SIZE // 4 and not any(raw)
+
+
+def test_ttl_follows_the_setting(make_app, login, user):
+    other = make_app(AUTHSVC_STATUS_LIST_TTL=7)
+    client = other.test_client()
+    pair = client.post(
+        "/api/v1/auth/login", json={"email": user.email, "password": user.password}
+    ).get_json()
+    assert fetch(client, ref(pair["access_token"])["uri"])[0]["ttl"] == 7
+
+
+def test_etag_and_304(client, tokens):
+    first = client.get(LISTS + "0")
+    tag = first.headers["ETag"]
+    assert tag.startswith('W/"') and first.headers["Cache-Control"] == "no-cache"
+    again = client.get(LISTS + "0", headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.get_data() == b"" and again.headers["ETag"] == tag
+    strong = tag.removeprefix("W/")
+    assert client.get(LISTS + "0", headers={"If-None-Match": f'"x", {strong}'}).status_code == 304
+    client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
+    changed = client.get(LISTS + "0", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != tag
+
+
+@pytest.mark.parametrize(
+    "garbage", ["garbage", 'W/"unterminated', '"a" "b"', "x" * 5000, '"\x7f"', ","], ids=repr
+)
+def test_a_garbage_etag_matches_nothing(client, tokens, garbage):
+    r = client.get(LISTS + "0", headers={"If-None-Match": garbage})
+    assert r.status_code == 200 and r.mimetype == "application/statuslist+jwt"
+
+
+@pytest.mark.parametrize(
+    "list_id", ["1", "999999999999", "-1", "01", "abc", "0x0", "1e3", "9" * 40]
+)
+def test_an_unknown_list_is_the_envelope(client, tokens, list_id):
+    r = client.get(LISTS + list_id)
+    assert r.status_code == 404 and error_of(r) == envelope("not_found")
+
+
+def test_metadata_names_the_aggregation_endpoint(client, tokens):
+    meta = client.get("/.well-known/oauth-authorization-server").get_json()
+    assert meta["status_list_aggregation_endpoint"] == f"{ISSUER}/api/v1/status-lists"
+    assert client.get("/api/v1/status-lists").get_json() == {"status_lists": [f"{ISSUER}{LISTS}0"]}
+
+
+# --- each revocation sets its status ----------------------------------------------------------
+
+
+def test_logout(client, tokens, login, user):
+    other = login(user)
+    assert status(client, tokens["access_token"]) == 0
+    assert (
+        client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"])).status_code
+        == 204
+    )
+    assert status(client, tokens["access_token"]) == 1
+    assert status(client, tokens["refresh_token"]) == 1
+    assert status(client, other["access_token"]) == 0
+
+
+def test_session_revocation_and_sign_out_everywhere(client, tokens, login, user):
+    second, third = login(user), login(user)
+    sessions = client.get(
+        "/api/v1/auth/sessions", headers=bearer(tokens["access_token"])
+    ).get_json()
+    sid = jwt.decode(second["access_token"], options={"verify_signature": False})["sid"]
+    assert sid in [s["id"] for s in sessions["items"]]
+    r = client.delete(f"/api/v1/auth/sessions/{sid}", headers=bearer(tokens["access_token"]))
+    assert r.status_code == 204
+    assert [status(client, t["access_token"]) for t in (tokens, second, third)] == [0, 1, 0]
+    r = client.delete("/api/v1/auth/sessions", headers=bearer(tokens["access_token"]))
+    assert r.status_code == 204
+    assert [status(client, t["access_token"]) for t in (tokens, second, third)] == [1, 1, 1]
+
+
+def test_password_change(client, tokens, login, user, private):
+    other = login(user)
+    r = client.post(
+        "/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": "a-new-Passphrase-for-42-owls"},
+        headers=bearer(tokens["access_token"]),
+    )
+    assert r.status_code == 204
+    assert status(client, tokens["access_token"]) == 0  # the session that changed it stays
+    assert status(client, other["access_token"]) == 1
+    assert status(client, private["token"]) == 1
+
+
+def test_refresh_reuse_detection(client, tokens, make_app):
+    first = client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    second = client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first.get_json()["refresh_token"]}
+    ).get_json()
+    assert ref(second["access_token"]) == ref(tokens["access_token"])  # the session's index
+    assert status(client, second["access_token"]) == 0
+    # the first token is two rotations old: reuse, whatever the window
+    r = client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert error_of(r) == envelope("invalid_token", reason="reused")
+    assert status(client, second["access_token"]) == 1
+
+
+def test_revoke_a_refresh_token(client, tokens):
+    client.post("/api/v1/auth/revoke", json={"token": tokens["refresh_token"]})
+    assert status(client, tokens["access_token"]) == 1
+
+
+def test_revoke_one_access_token_moves_the_session_to_a_new_index(client, tokens):
+    r = client.post("/api/v1/auth/revoke", json={"token": tokens["access_token"]})
+    assert r.status_code == 200
+    assert status(client, tokens["access_token"]) == 1
+    renewed = client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert renewed.status_code == 200
+    fresh = renewed.get_json()["access_token"]
+    assert ref(fresh)["idx"] != ref(tokens["access_token"])["idx"]
+    assert status(client, fresh) == 0
+    # a second revocation of the same token changes nothing more
+    client.post("/api/v1/auth/revoke", json={"token": tokens["access_token"]})
+    assert status(client, fresh) == 0
+
+
+def test_revoke_delete_and_rotate_private_tokens(client, tokens, private):
+    headers = bearer(tokens["access_token"])
+    rotated = client.post(
+        f"/api/v1/private-tokens/{private['id']}/rotate",
+        json={"current_password": PASSWORD},
+        headers=headers,
+    ).get_json()
+    assert status(client, private["token"]) == 1 and status(client, rotated["token"]) == 0
+    client.post("/api/v1/auth/revoke", json={"token": rotated["token"]})
+    assert status(client, rotated["token"]) == 1
+    created = client.post(
+        "/api/v1/private-tokens",
+        json={"name": "b", "expires_in_days": 3, "current_password": PASSWORD},
+        headers=headers,
+    ).get_json()
+    assert (
+        client.delete(f"/api/v1/private-tokens/{created['id']}", headers=headers).status_code == 204
+    )
+    assert status(client, created["token"]) == 1
+
+
+def test_deactivation_suspends_and_reactivation_clears(client, tokens, private, admin_token, user):
+    def active(value: bool) -> None:
+        r = client.patch(
+            f"/api/v1/users/{user.id}", json={"is_active": value}, headers=bearer(admin_token)
+        )
+        assert r.status_code == 200, r.get_json()
+
+    active(False)
+    assert status(client, tokens["access_token"]) == 2 and status(client, private["token"]) == 2
+    active(True)
+    assert status(client, tokens["access_token"]) == 0 and status(client, private["token"]) == 0
+    client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
+    active(False)
+    assert status(client, tokens["access_token"]) == 1  # revoked stays revoked
+    active(True)
+    assert status(client, tokens["access_token"]) == 1
+
+
+@pytest.fixture
+def flow(client, make_user, user, login) -> Flow:
+    root = make_user(
+        "root@example.com", is_admin=True, scopes=["read", "write", "introspect", "admin"]
+    )
+    return Flow(client, login(root)["access_token"], login(user)["access_token"])
+
+
+def test_oauth_tokens_consent_withdrawal_and_client_deletion(client, flow):
+    partner = flow.register()
+    issued = flow.tokens(partner)
+    assert status(client, issued["access_token"]) == 0
+    assert ref(issued["refresh_token"]) == ref(issued["access_token"])
+    r = client.delete(
+        f"/api/v1/oauth2/consents/{partner['client_id']}", headers=bearer(flow.user_token)
+    )
+    assert r.status_code == 204
+    assert status(client, issued["access_token"]) == 1
+
+    service = flow.register("Batch", grant_types=["client_credentials"])
+    form = {"grant_type": "client_credentials", "scope": "read"}
+    auth = basic(service["client_id"], service["client_secret"])
+    one = client.post("/api/v1/auth/oauth2/token", data=form, headers=auth).get_json()
+    two = client.post("/api/v1/auth/oauth2/token", data=form, headers=auth).get_json()
+    assert ref(one["access_token"]) == ref(two["access_token"])  # one index per client
+    client.post("/api/v1/auth/revoke", json={"token": one["access_token"]})
+    assert status(client, one["access_token"]) == 1
+    three = client.post("/api/v1/auth/oauth2/token", data=form, headers=auth).get_json()
+    assert status(client, three["access_token"]) == 0  # the client moved to a fresh index
+    coded = flow.register("Coded")
+    in_flight = flow.tokens(coded)
+    r = client.delete(
+        f"/api/v1/oauth2/clients/{service['client_id']}", headers=bearer(flow.admin_token)
+    )
+    assert r.status_code == 204
+    assert status(client, three["access_token"]) == 1
+    client.delete(f"/api/v1/oauth2/clients/{coded['client_id']}", headers=bearer(flow.admin_token))
+    assert status(client, in_flight["access_token"]) == 1
+
+
+# --- same transaction: a revocation that fails leaves the status 0 --------------------------
+
+
+def test_a_failed_revocation_leaves_the_status_valid(client, tokens, monkeypatch):
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("audit store down")
+
+    monkeypatch.setattr(audit, "record", broken)
+    with pytest.raises(RuntimeError):  # the test client re-raises what would be a 500
+        client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
+    monkeypatch.undo()
+    assert status(client, tokens["access_token"]) == 0
+    assert (
+        client.get("/api/v1/auth/verify", headers=bearer(tokens["access_token"])).status_code == 200
+    )
+
+
+def test_a_rolled_back_revocation_leaves_the_status_valid(app: Flask, client, tokens, user):
+    from authsvc.extensions import db
+    from authsvc.services import sessions, status_lists
+
+    with app.app_context():
+        assert sessions.revoke_sessions(user.id) == 1
+        idx = status_lists.index_of({"status": {"status_list": ref(tokens["access_token"])}})
+        assert status_lists.statuses(0) == {idx: 1}  # seen inside the transaction
+        db.session.rollback()
+        assert status_lists.statuses(0) == {}
+    assert status(client, tokens["access_token"]) == 0
