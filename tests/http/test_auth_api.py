@@ -38,7 +38,8 @@ def test_login_returns_typed_tokens_with_every_claim(client, user, login):
     assert access_header["typ"] == "at+jwt" and access_header["alg"] == "ES256"
     assert refresh_header["typ"] == "authsvc-rt+jwt"
     claims = jwt.decode(pair["access_token"], options={"verify_signature": False})
-    assert set(claims) == {"iss", "aud", "sub", "iat", "exp", "jti", "scope", "sid", "client_id"}
+    registered = {"iss", "aud", "sub", "iat", "exp", "jti", "scope", "sid", "client_id"}
+    assert set(claims) == registered | {"status"}  # the status list reference (issue 18)
     assert claims["client_id"] == "authsvc"  # RFC 9068: first-party logins are client "authsvc"
     assert claims["sub"] == user.id and claims["scope"] == "read write"
     assert claims["exp"] - claims["iat"] == 3600
