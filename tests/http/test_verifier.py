@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -62,7 +63,8 @@ def test_importable_with_only_pyjwt_cryptography_and_flask():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         "['authsvc', 'authsvc.core', 'authsvc.core.bearer', 'authsvc.core.envelope', 'authsvc.core.errors', "
-        "'authsvc.core.tokens', 'authsvc.verifier', 'authsvc.verifier.flask']"
+        "'authsvc.core.status_list', 'authsvc.core.tokens', 'authsvc.verifier', "
+        "'authsvc.verifier.flask', 'authsvc.verifier.status']"
     )
 
 
@@ -79,7 +81,8 @@ def test_verify_needs_only_pyjwt_and_cryptography():
     assert result.returncode == 0, result.stderr
     assert (
         result.stdout.strip()
-        == "['authsvc', 'authsvc.core', 'authsvc.core.tokens', 'authsvc.verifier']"
+        == "['authsvc', 'authsvc.core', 'authsvc.core.status_list', 'authsvc.core.tokens', "
+        "'authsvc.verifier', 'authsvc.verifier.status']"
     )
 
 
@@ -685,7 +688,11 @@ def test_a_revoked_token_fails_where_introspection_is_on(live):
     assert http("POST", authsvc.url + "/api/v1/auth/revoke", {"token": token})[0] == 200
     rs.time.advance(6)  # past the verifier's 5 s introspection cache
     assert reason_at(call("POST", rs.url + "/payments", token)) == "revoked"
-    assert call("GET", rs.url + "/notes", token)[0] == 200  # offline: valid until it expires
+    # offline too, through the status list (issue 18): refreshed in the background past ttl
+    deadline = time.monotonic() + 5
+    while call("GET", rs.url + "/notes", token)[0] == 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert reason_at(call("GET", rs.url + "/notes", token)) == "revoked"
 
 
 @pytest.mark.slow
