@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, or_, select, text, update
 
@@ -123,7 +123,7 @@ def statuses(list_id: int) -> dict[int, int]:
             )
         )
         for idx, revoked in rows:
-            found[idx - lo] = status_list.INVALID if revoked else status_list.SUSPENDED
+            found[cast(int, idx) - lo] = status_list.INVALID if revoked else status_list.SUSPENDED
     retired = db.session.execute(
         select(RevokedToken.status_idx).where(
             and_(
@@ -134,7 +134,7 @@ def statuses(list_id: int) -> dict[int, int]:
         )
     )
     for (idx,) in retired:
-        found[idx - lo] = status_list.INVALID
+        found[cast(int, idx) - lo] = status_list.INVALID
     return found
 
 
