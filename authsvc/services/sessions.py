@@ -21,7 +21,7 @@ from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes, new_id
 from authsvc.services import audit, lockout, status_lists
-from authsvc.services.authentication import team_of, verify
+from authsvc.services.authentication import is_client_token, team_of, verify
 from authsvc.services.runtime import keystore, settings
 from authsvc.services.two_factor import codes as two_factor
 
@@ -520,7 +520,7 @@ def revoke_token(token: str, client: Client, *, oauth_client: str | None = None)
         ).first()
         changed = 0 if inserted is None else 1
         if changed:  # the index is now revoked: the holder's later tokens take a fresh one
-            if v.sid == v.sub:  # a client_credentials token (its sid is the client)
+            if is_client_token(v):  # a client_credentials token: its index is the client's
                 status_lists.move_client(v.sub, index)
             elif v.sid is not None:
                 status_lists.move_session(v.sid, index)

@@ -1,7 +1,7 @@
 """Teams (issue 19): teams, their members, and private tokens a team owns
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 import sqlalchemy as sa
