@@ -114,7 +114,7 @@ def statuses(list_id: int) -> dict[int, int]:
     for holder in (Session, PrivateToken):
         rows = db.session.execute(
             select(holder.status_idx, holder.revoked_at.is_not(None).label("revoked"))
-            .join(User, User.id == holder.user_id)
+            .outerjoin(User, User.id == holder.user_id)  # a team key (issue 17) may have none
             .where(
                 holder.status_idx >= lo,
                 holder.status_idx < hi,
