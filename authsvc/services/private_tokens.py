@@ -192,7 +192,10 @@ def mint(
         audience=s.audience,
         now=now,
         expires_at=expires_at,
-        extra={**status_lists.claim(status_idx), **({"team_id": holder.team_id} if holder.team_id else {})},
+        extra={
+            **status_lists.claim(status_idx),
+            **({"team_id": holder.team_id} if holder.team_id else {}),
+        },
     )
     row = PrivateToken(
         id=new_id(),

@@ -300,8 +300,8 @@ def init_app(app: Flask) -> None:
         oauth,
         oauth_clients,
         private_tokens,
-        teams,
         status_lists,
+        teams,
         two_factor,
         users,
     )
