@@ -25,7 +25,9 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _spell(network: Network) -> str:
-    return str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)
+    return (
+        str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)
+    )
 
 
 def _entry(raw: str) -> tuple[str, str] | str:
@@ -66,7 +68,7 @@ def parse_allowlist(values: Sequence[str], attr: str = "allowed_ips") -> list[st
     for i, raw in enumerate(values):
         result = _entry(raw)
         if isinstance(result, tuple):
-            bad.append(ErrorItem(result[0], result[1], f"{attr}.{i}"))
+            bad.append(ErrorItem(result[0], f"{raw.strip()[:64]}: {result[1]}", f"{attr}.{i}"))
         else:
             found.append(result)
     if bad:

@@ -143,15 +143,9 @@ class DatabaseUseCounter:
     def hit(self, key: str, *, window_start: int, window: int) -> int:
         t = self._table()
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert
-            stmt = insert(t).values(key=key, window_start=window_start, count=1)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[t.c.key, t.c.window_start], set_={"count": t.c.count + 1}
-            ).returning(t.c.count)
-            used = int(conn.execute(stmt).scalar_one())
+            used = int(
+                conn.execute(_increment(conn.dialect.name, t, key, window_start)).scalar_one()
+            )
             if used == 1:
                 conn.execute(delete(t).where(t.c.key == key, t.c.window_start < window_start))
         return used
@@ -163,6 +157,17 @@ class DatabaseUseCounter:
             return conn.execute(delete(t).where(t.c.window_start < int(now) - MAX_WINDOW)).rowcount
 
 
+def _increment(dialect: str, t: Any, key: str, window_start: int) -> Any:
+    """`INSERT ... ON CONFLICT DO UPDATE SET count = count + 1 RETURNING count`, per dialect."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt: Any = insert(t).values(key=key, window_start=window_start, count=1)
+    return stmt.on_conflict_do_update(
+        index_elements=[t.c.key, t.c.window_start], set_={"count": t.c.count + 1}
+    ).returning(t.c.count)
+
+
 class RedisUseCounter:
     """Counts in Redis: `INCR` and `EXPIRE` in one transaction, one key per key and window."""
 
@@ -172,5 +177,7 @@ class RedisUseCounter:
 
     def hit(self, key: str, *, window_start: int, window: int) -> int:
         name = f"{self._prefix}keyuse:{key}:{window_start}"
-        used, _ = self._client.pipeline(transaction=True).incr(name).expire(name, window + 1).execute()
+        used, _ = (
+            self._client.pipeline(transaction=True).incr(name).expire(name, window + 1).execute()
+        )
         return int(used)
