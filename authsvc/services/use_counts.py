@@ -88,15 +88,19 @@ class Outcome:
 
 
 class UseCounter(Protocol):
-    def hit(self, key: str, *, window_start: int, window: int) -> int:
-        """Count one use of `key` in the window starting at `window_start`; the new count."""
+    def hit(self, key: str, *, window_start: int, window: int, limit: int) -> int | None:
+        """Count one use of `key` in the window starting at `window_start` and say the new
+        count; or, when the window already holds `limit` uses, count nothing (write
+        nothing) and say None."""
 
 
 def count(counter: UseCounter, key: str, limit: Limit, now: float) -> Outcome:
     start = int(now // limit.window) * limit.window
-    used = counter.hit(key, window_start=start, window=limit.window)
+    used = counter.hit(key, window_start=start, window=limit.window, limit=limit.amount)
     reset_after = max(1, math.ceil(start + limit.window - now))
-    return Outcome(limit.amount, max(0, limit.amount - used), reset_after, used > limit.amount)
+    if used is None:
+        return Outcome(limit.amount, 0, reset_after, True)
+    return Outcome(limit.amount, max(0, limit.amount - used), reset_after, False)
 
 
 class MemoryUseCounter:
@@ -106,19 +110,22 @@ class MemoryUseCounter:
         self._counts: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
-    def hit(self, key: str, *, window_start: int, window: int) -> int:
+    def hit(self, key: str, *, window_start: int, window: int, limit: int) -> int | None:
         with self._lock:
             start, used = self._counts.get(key, (window_start, 0))
-            used = used + 1 if start == window_start else 1
-            self._counts[key] = (window_start, used)
-            return used
+            used = used if start == window_start else 0
+            if used >= limit:
+                return None
+            self._counts[key] = (window_start, used + 1)
+            return used + 1
 
 
 class DatabaseUseCounter:
     """Counts in `key_use_counts`, one row per key and window, on a connection of its own.
 
-    The increment is one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` (PostgreSQL and
-    SQLite 3.35+), atomic without a lock. The first use of a window deletes the key's
+    The increment is one `INSERT ... ON CONFLICT DO UPDATE ... WHERE count < limit
+    RETURNING` (PostgreSQL and SQLite 3.35+), atomic without a lock; at the limit it updates
+    nothing and returns no row, so a refused use writes nothing. The first use of a window deletes the key's
     earlier windows, so a key never holds more than two rows; `flask prune` removes the
     rows of keys no longer used.
     """
@@ -140,15 +147,16 @@ class DatabaseUseCounter:
 
         return KeyUseCount.__table__
 
-    def hit(self, key: str, *, window_start: int, window: int) -> int:
+    def hit(self, key: str, *, window_start: int, window: int, limit: int) -> int | None:
         t = self._table()
         with self.engine.begin() as conn:
-            used = int(
-                conn.execute(_increment(conn.dialect.name, t, key, window_start)).scalar_one()
-            )
-            if used == 1:
+            stmt = _increment(conn.dialect.name, t, key, window_start, limit)
+            found = conn.execute(stmt).scalar_one_or_none()
+            if found is None:
+                return None
+            if found == 1:
                 conn.execute(delete(t).where(t.c.key == key, t.c.window_start < window_start))
-        return used
+        return int(found)
 
     def sweep(self, *, now: float) -> int:
         """Delete every window that has ended (`flask prune`); returns how many rows."""
@@ -157,27 +165,41 @@ class DatabaseUseCounter:
             return conn.execute(delete(t).where(t.c.window_start < int(now) - MAX_WINDOW)).rowcount
 
 
-def _increment(dialect: str, t: Any, key: str, window_start: int) -> Any:
-    """`INSERT ... ON CONFLICT DO UPDATE SET count = count + 1 RETURNING count`, per dialect."""
+def _increment(dialect: str, t: Any, key: str, window_start: int, limit: int) -> Any:
+    """`INSERT ... ON CONFLICT DO UPDATE SET count = count + 1 WHERE count < :limit
+    RETURNING count`, per dialect."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt: Any = insert(t).values(key=key, window_start=window_start, count=1)
     return stmt.on_conflict_do_update(
-        index_elements=[t.c.key, t.c.window_start], set_={"count": t.c.count + 1}
+        index_elements=[t.c.key, t.c.window_start],
+        set_={"count": t.c.count + 1},
+        where=t.c.count < limit,
     ).returning(t.c.count)
 
 
+# KEYS: the window's counter. Nothing is written once it holds ARGV[1] uses.
+_HIT = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used >= tonumber(ARGV[1]) then
+  return false
+end
+used = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return used
+"""
+
+
 class RedisUseCounter:
-    """Counts in Redis: `INCR` and `EXPIRE` in one transaction, one key per key and window."""
+    """Counts in Redis, one key per key and window, by a Lua script (one round trip, atomic)."""
 
     def __init__(self, client: Any, prefix: str = "") -> None:
         self._client = client
         self._prefix = prefix
+        self._hit = client.register_script(_HIT)
 
-    def hit(self, key: str, *, window_start: int, window: int) -> int:
+    def hit(self, key: str, *, window_start: int, window: int, limit: int) -> int | None:
         name = f"{self._prefix}keyuse:{key}:{window_start}"
-        used, _ = (
-            self._client.pipeline(transaction=True).incr(name).expire(name, window + 1).execute()
-        )
-        return int(used)
+        used = self._hit(keys=[name], args=[limit, window + 1])
+        return None if used is None else int(used)

@@ -347,7 +347,11 @@ def test_a_limit_of_five_a_minute_across_two_apps_then_reset(frozen, app, client
     key = create(client, tokens["access_token"], rate_limit="5/minute")
     other = make_app().test_client()
     _limit_five([client, other], key["token"])
-    assert client.get(VERIFY, headers={"X-API-Key": key["token"]}).status_code == 429
+    with Writes(app) as writes:  # a refusal within the minute changes nothing
+        assert client.get(VERIFY, headers={"X-API-Key": key["token"]}).status_code == 429
+    assert writes == ["INSERT INTO key_use_counts"]  # the conditional increment, a no-op
+    with app.app_context():
+        assert db.session.scalars(select(KeyUseCount.count)).all() == [5]
     (limited,) = refusals(app)  # audited once, however often it is refused
     assert limited.detail["reason"] == "rate_limited"
     stored = row(app, key["id"])
