@@ -37,8 +37,9 @@ class IntrospectRequestSchema(Schema):
         load_default=None,
         max_length=64,
         metadata={
+            "pattern": r"^\s*[0-9A-Fa-f:.]+\s*$",
             "description": "The address of whoever presented the token to the caller, checked "
-            "against a key's `allowed_ips` (default: this request's address)."
+            "against a key's `allowed_ips` (default: this request's address).",
         },
     )
 

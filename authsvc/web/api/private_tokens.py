@@ -25,11 +25,16 @@ bp = Blueprint(
 )
 
 
+# What a schema can say of an address or range and of a limit; the rest (a range's breadth,
+# host bits, an amount or window out of bounds) is `400 invalid` from the use case.
+IP_PATTERN = r"^\s*[0-9A-Fa-f:.]+(/[0-9]{1,3})?\s*$"
+RATE_PATTERN = r"^\s*[0-9]+\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?\s*$"
 RATE_LIMIT = f.Str(
     load_default=None,
     allow_none=True,
     max_length=64,
     metadata={
+        "pattern": RATE_PATTERN,
         "description": 'Uses per window in the `limits` syntax ("1000/hour", "10 per 2 '
         'minutes"), windows of a second up to a day; over it: `429 rate_limited`. Null: none.',
         "examples": ["1000/hour"],
@@ -66,10 +71,11 @@ class CreateSchema(SudoSchema):
         },
     )
     allowed_ips = f.List(
-        f.Str(max_length=64),
+        f.Str(max_length=64, metadata={"pattern": IP_PATTERN}),
         load_default=None,
         allow_none=True,
         metadata={
+            "minItems": 1,
             "maxItems": 50,
             "description": "IPv4/IPv6 addresses or CIDR ranges (at most /8 and /32 wide) the "
             "key may be used from; fixed now and signed into the token (`allowed_ips` claim). "
@@ -92,7 +98,9 @@ class UpdateSchema(Schema):
     name = f.Str(max_length=100)
     description = f.Str(allow_none=True, allow_blank=True, max_length=1000)
     rate_limit = f.Str(
-        allow_none=True, max_length=64, metadata={"description": "A new limit; null lifts it."}
+        allow_none=True,
+        max_length=64,
+        metadata={"pattern": RATE_PATTERN, "description": "A new limit; null lifts it."},
     )
     allowed_ips = f.ReadOnly()
     expires_at = f.ReadOnly()
