@@ -87,7 +87,7 @@ class User(Model):
         return effective_scopes(self.scopes, self.is_admin)
 
 
-class Session(Model):
+class LoginSession(Model):
     """One login: the chain of refresh tokens of that login, of which only two jtis matter.
 
     `refresh_jti` is the session's current refresh token, with the `iat`/`exp` it was

@@ -20,10 +20,10 @@ from authsvc.core.oauth import IDENTITY_SCOPES
 from authsvc.core.principal import Principal
 from authsvc.extensions import db
 from authsvc.models import (
+    LoginSession,
     OAuthClient,
     PrivateToken,
     RevokedToken,
-    Session,
     Team,
     User,
     effective_scopes,
@@ -64,7 +64,7 @@ def _state_query(kind: str) -> Any:
         holder = PrivateToken.__table__
         on = and_(holder.c.jti == bindparam("jti"), holder.c.user_id == users.c.id)
     else:
-        holder = Session.__table__
+        holder = LoginSession.__table__
         on = and_(holder.c.id == bindparam("sid"), holder.c.user_id == users.c.id)
     stmt = (
         stmt.add_columns(holder.c.id.label("holder_id"), holder.c.revoked_at, holder.c.last_used_at)
@@ -213,7 +213,7 @@ def _touch(kind: str, holder_id: str, last_used_at: datetime | None) -> None:
     cutoff = now - settings().last_used_resolution
     if last_used_at is not None and last_used_at > cutoff:
         return
-    model = PrivateToken if kind == "private" else Session
+    model = PrivateToken if kind == "private" else LoginSession
     db.session.execute(
         update(model)
         .where(model.id == holder_id)

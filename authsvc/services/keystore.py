@@ -28,7 +28,7 @@ from authsvc.core import clock, crypto, keys
 from authsvc.core.principal import Client
 from authsvc.core.tokens import Key
 from authsvc.extensions import db, rowcount
-from authsvc.models import PrivateToken, Session, SigningKey
+from authsvc.models import LoginSession, PrivateToken, SigningKey
 from authsvc.services import audit
 
 _PURPOSE = "signing-key"
@@ -210,7 +210,7 @@ class KeyStore:
             ),
             # a session's expiry is its current refresh token's
             db.session.scalar(
-                select(func.max(Session.expires_at)).where(Session.revoked_at.is_(None))
+                select(func.max(LoginSession.expires_at)).where(LoginSession.revoked_at.is_(None))
             ),
         ]
         until = now + self.longest_lifetime

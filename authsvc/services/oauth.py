@@ -32,7 +32,7 @@ from authsvc.core.errors import NotFound, PermissionDenied
 from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES, OAuthError
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
-from authsvc.models import AuthorizationCode, OAuthClient, OAuthConsent, Session, User, new_id
+from authsvc.models import AuthorizationCode, LoginSession, OAuthClient, OAuthConsent, User, new_id
 from authsvc.services import audit, sessions, status_lists
 from authsvc.services.authentication import verify
 from authsvc.services.oauth_clients import ClientAuth, authenticate
@@ -283,7 +283,7 @@ def decide(principal: Principal | None, sealed: str, decision: str, client: Clie
     now = clock.now()
     user = db.session.get(User, principal.user_id)
     console_session = (
-        db.session.get(Session, principal.session_id) if principal.session_id else None
+        db.session.get(LoginSession, principal.session_id) if principal.session_id else None
     )
     if user is None or console_session is None:
         raise PermissionDenied("Sign in to allow this app.")
@@ -359,11 +359,11 @@ def withdraw_consent(principal: Principal, client_id: str, client: Client) -> No
     db.session.delete(row)
     revoked = rowcount(
         db.session.execute(
-            update(Session)
+            update(LoginSession)
             .where(
-                Session.user_id == principal.user_id,
-                Session.client_id == client_id,
-                Session.revoked_at.is_(None),
+                LoginSession.user_id == principal.user_id,
+                LoginSession.client_id == client_id,
+                LoginSession.revoked_at.is_(None),
             )
             .values(revoked_at=clock.now())
         )
@@ -523,7 +523,7 @@ def _authorization_code(
     refreshable = "refresh_token" in app.grant_types
     # Without the refresh grant the session holds no refresh token: none was handed out.
     db.session.add(
-        Session(
+        LoginSession(
             id=session_id,
             status_idx=status_idx,
             user_id=user.id,
@@ -581,8 +581,8 @@ def _replayed(row: AuthorizationCode, client: Client) -> None:
     if session_id is not None:
         revoked = rowcount(
             db.session.execute(
-                update(Session)
-                .where(Session.id == session_id, Session.revoked_at.is_(None))
+                update(LoginSession)
+                .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
                 .values(revoked_at=clock.now())
             )
         )

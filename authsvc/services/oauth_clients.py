@@ -25,7 +25,7 @@ from authsvc.core.errors import (
 from authsvc.core.oauth import OAuthError
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
-from authsvc.models import OAuthClient, Session
+from authsvc.models import LoginSession, OAuthClient
 from authsvc.services import audiences, audit, status_lists
 from authsvc.services.runtime import settings
 from authsvc.services.users import require_admin
@@ -229,8 +229,8 @@ def delete_client(principal: Principal, client_id: str, client: Client) -> None:
     now = clock.now()
     revoked = rowcount(
         db.session.execute(
-            update(Session)
-            .where(Session.client_id == row.id, Session.revoked_at.is_(None))
+            update(LoginSession)
+            .where(LoginSession.client_id == row.id, LoginSession.revoked_at.is_(None))
             .values(revoked_at=now)
         )
     )

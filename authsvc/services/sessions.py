@@ -19,7 +19,7 @@ from authsvc.core.errors import InvalidCredentials, InvalidTotp, MfaRequired, No
 from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
-from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes, new_id
+from authsvc.models import LoginSession, PrivateToken, RevokedToken, User, effective_scopes, new_id
 from authsvc.services import audit, lockout, status_lists
 from authsvc.services.authentication import is_client_token, team_of, verify
 from authsvc.services.runtime import keystore, settings
@@ -183,7 +183,7 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
     status_idx = status_lists.allocate()
     pair, claims = mint(session_id, user.id, user.effective_scopes, now, status_idx=status_idx)
     db.session.add(
-        Session(
+        LoginSession(
             id=session_id,
             status_idx=status_idx,
             user_id=user.id,
@@ -203,7 +203,7 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
     return pair
 
 
-_sessions = Session.__table__
+_sessions = LoginSession.__table__
 _REFRESH_STATE = (
     select(
         _sessions.c.revoked_at,
@@ -438,11 +438,13 @@ def _reuse_detected(v: tokens.Verified, state: Any, client: Client, now: datetim
 
 
 def revoke_sessions(user_id: str, *, only: str | None = None, keep: str | None = None) -> int:
-    stmt = update(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None))
+    stmt = update(LoginSession).where(
+        LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None)
+    )
     if only is not None:
-        stmt = stmt.where(Session.id == only)
+        stmt = stmt.where(LoginSession.id == only)
     if keep is not None:
-        stmt = stmt.where(Session.id != keep)
+        stmt = stmt.where(LoginSession.id != keep)
     return rowcount(db.session.execute(stmt.values(revoked_at=clock.now())))
 
 
@@ -456,13 +458,13 @@ def logout(principal: Principal, client: Client) -> None:
 
 def list_sessions(principal: Principal) -> list[dict[str, object]]:
     rows = db.session.scalars(
-        select(Session)
+        select(LoginSession)
         .where(
-            Session.user_id == principal.user_id,
-            Session.revoked_at.is_(None),
-            Session.expires_at > clock.now(),
+            LoginSession.user_id == principal.user_id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > clock.now(),
         )
-        .order_by(Session.created_at.desc())
+        .order_by(LoginSession.created_at.desc())
     )
     return [
         {
@@ -478,7 +480,7 @@ def list_sessions(principal: Principal) -> list[dict[str, object]]:
 
 
 def revoke_session(principal: Principal, session_id: str, client: Client) -> None:
-    owner = db.session.scalar(select(Session.user_id).where(Session.id == session_id))
+    owner = db.session.scalar(select(LoginSession.user_id).where(LoginSession.id == session_id))
     if owner != principal.user_id:
         raise NotFound()
     revoke_sessions(principal.user_id, only=session_id)
@@ -575,7 +577,7 @@ def prune() -> dict[str, int]:
 
     cutoff = clock.now() - timedelta(seconds=settings().leeway)
     revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= cutoff))
-    ended = db.session.execute(delete(Session).where(Session.expires_at <= cutoff))
+    ended = db.session.execute(delete(LoginSession).where(LoginSession.expires_at <= cutoff))
     db.session.commit()
     failures = DatabaseFailureLog(db.engine).sweep(
         now=clock.now().timestamp(), window=settings().login_window
