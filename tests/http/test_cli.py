@@ -37,7 +37,7 @@ def test_create_user_reads_the_password_from_stdin(app, runner):
     with app.app_context():
         user = db.session.scalar(select(User))
         assert user.email == "admin@example.com" and user.is_admin
-        assert user.scope_list == ["read", "write", "introspect"]
+        assert user.scopes == ["read", "write", "introspect"]
         assert PASSWORD not in user.password_hash
 
 
