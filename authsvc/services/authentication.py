@@ -26,16 +26,17 @@ from authsvc.core.oauth import IDENTITY_SCOPES
 from authsvc.core.principal import Budget, Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import (
+    LoginSession,
     OAuthClient,
     PrivateToken,
     RevokedToken,
-    Session,
     Team,
     User,
     effective_scopes,
 )
 from authsvc.services import audiences, audit, use_counts
 from authsvc.services.runtime import keystore, settings, use_counter
+from authsvc.services.transaction import transaction
 
 REFUSAL_AUDIT_EVERY = timedelta(seconds=60)
 RATE_LIMITED = "rate_limited"
@@ -73,7 +74,7 @@ def _state_query(kind: str) -> Any:
         holder = PrivateToken.__table__
         on = and_(holder.c.jti == bindparam("jti"), holder.c.user_id == users.c.id)
     else:
-        holder = Session.__table__
+        holder = LoginSession.__table__
         on = and_(holder.c.id == bindparam("sid"), holder.c.user_id == users.c.id)
     stmt = (
         stmt.add_columns(holder.c.id.label("holder_id"), holder.c.revoked_at, holder.c.last_used_at)
@@ -168,21 +169,21 @@ def _audit_refusal(
     last = _aware(row.refused_at)
     if last is not None and last > cutoff:
         return
-    result = db.session.execute(
-        update(PrivateToken)
-        .where(PrivateToken.id == row.holder_id)
-        .where(or_(PrivateToken.refused_at.is_(None), PrivateToken.refused_at <= cutoff))
-        .values(refused_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if rowcount(result) == 1:
-        reason = RATE_LIMITED if isinstance(error, RateLimited) else restrictions.REASON
-        detail: dict[str, Any] = {"token_id": row.holder_id, "jti": v.jti, "reason": reason}
-        if team_id is None:
-            audit.record("private_token.refused", client=client, user_id=v.sub, **detail)
-        else:
-            audit.record("team.key_refused", client=client, team_id=team_id, **detail)
-    db.session.commit()
+    with transaction():  # ends before the refusal is raised, so the audit row stays
+        result = db.session.execute(
+            update(PrivateToken)
+            .where(PrivateToken.id == row.holder_id)
+            .where(or_(PrivateToken.refused_at.is_(None), PrivateToken.refused_at <= cutoff))
+            .values(refused_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(result) == 1:
+            reason = RATE_LIMITED if isinstance(error, RateLimited) else restrictions.REASON
+            detail: dict[str, Any] = {"token_id": row.holder_id, "jti": v.jti, "reason": reason}
+            if team_id is None:
+                audit.record("private_token.refused", client=client, user_id=v.sub, **detail)
+            else:
+                audit.record("team.key_refused", client=client, team_id=team_id, **detail)
 
 
 def _check_team_state(v: tokens.Verified, team_id: str, client: Client) -> Principal:
@@ -194,7 +195,7 @@ def _check_team_state(v: tokens.Verified, team_id: str, client: Client) -> Princ
         raise tokens.Revoked()
     budget = _restrict(v, row, client, team_id)
     _touch(v.kind, row.holder_id, row.last_used_at, client.ip)
-    allowed = set(row.scopes.split())
+    allowed = set(row.scopes)
     return Principal(
         user_id=v.sub,
         email="",
@@ -222,7 +223,7 @@ def _check_client_state(v: tokens.Verified) -> Principal:
         row = conn.execute(_CLIENT_STATE, {"sub": v.sub, "jti": v.jti}).first()
     if row is None or row.jti_revoked:
         raise tokens.Revoked()
-    allowed = set(row.scopes.split())
+    allowed = set(row.scopes)
     return Principal(
         user_id=v.sub,
         email="",
@@ -290,11 +291,11 @@ def _touch(kind: str, holder_id: str, last_used_at: datetime | None, ip: str | N
         values: dict[str, Any] = {"last_used_at": now, "last_used_ip": ip}
         model: Any = PrivateToken
     else:
-        values, model = {"last_used_at": now}, Session
-    db.session.execute(
-        update(model)
-        .where(model.id == holder_id)
-        .where(or_(model.last_used_at.is_(None), model.last_used_at <= cutoff))
-        .values(**values)
-    )
-    db.session.commit()
+        values, model = {"last_used_at": now}, LoginSession
+    with transaction():
+        db.session.execute(
+            update(model)
+            .where(model.id == holder_id)
+            .where(or_(model.last_used_at.is_(None), model.last_used_at <= cutoff))
+            .values(**values)
+        )

@@ -13,7 +13,7 @@ from typing import Any
 
 from authsvc.core import restrictions, tokens
 from authsvc.core.errors import InsufficientScope, PermissionDenied, RateLimited, ValidationFailed
-from authsvc.core.oauth import FIRST_PARTY_CLIENT
+from authsvc.core.oauth import FIRST_PARTY_CLIENT, format_scope
 from authsvc.core.principal import Client, Principal
 from authsvc.core.tokens import BEARER_KINDS
 from authsvc.models import OAuthClient
@@ -43,7 +43,7 @@ def introspect_as_client(
     client: OAuthClient, token: str, user: Client, client_ip: str | None = None
 ) -> dict[str, Any]:
     """The same answer for a confidential OAuth client (a gateway) allowed to introspect."""
-    if SCOPE not in client.scope_list or not client.confidential:
+    if SCOPE not in client.scopes or not client.confidential:
         raise InsufficientScope(
             "This client is not allowed to introspect (no introspect scope).",
             extra={"scopes": [SCOPE]},
@@ -75,7 +75,7 @@ def _answer(token: str, user: Client) -> dict[str, Any]:
         "active": True,
         "token_type": principal.kind,
         "sub": principal.user_id,
-        "scope": " ".join(principal.scopes),
+        "scope": format_scope(principal.scopes),
         "jti": principal.jti,
         "iat": claims["iat"],
         "exp": claims["exp"],
