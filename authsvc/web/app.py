@@ -63,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)
     cli.init_app(app)
     app.register_blueprint(console.bp)
+    app.register_blueprint(console.root)
     app.after_request(_security_headers)
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
