@@ -12,10 +12,12 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 def test_a_browser_opening_the_root_goes_to_the_console(client):
     r = client.get("/", headers={"Accept": BROWSER})
-    assert r.status_code == 302 and r.headers["Location"].endswith("/console/")
+    assert r.status_code == 302 and r.headers["Location"] == "/console/keys"
 
 
-@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/json, text/html;q=0.5"])
+@pytest.mark.parametrize(
+    "accept", [None, "*/*", "application/json", "application/json, text/html;q=0.5"]
+)
 def test_json_clients_keep_the_envelope_at_the_root(client, accept):
     r = client.get("/", headers={"Accept": accept} if accept else {})
     assert r.status_code == 404 and error_of(r) == envelope("not_found")

@@ -55,7 +55,7 @@ def home() -> BaseResponse:
     the API's 404 envelope, as for every unknown path."""
     if not wants_html():
         abort(404)
-    return redirect(url_for("console.index"))
+    return redirect(url_for("console.page", name="keys"))  # relative: no Host header in it
 
 
 @root.get("/favicon.ico")

@@ -165,7 +165,6 @@ export async function init(main, { me }) {
     fail(error);
     form.hidden = true;
   }
-  if (me && user && me.id === user.id) {
-    showMessage(status, "This is your own account.");
-  }
+  const shown = /** @type {AdminUser | null} */ (user); // set by show(), which tsc cannot see
+  if (me && shown && me.id === shown.id) showMessage(status, "This is your own account.");
 }
