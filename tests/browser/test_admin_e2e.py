@@ -13,6 +13,7 @@ from authsvc.core.principal import Client
 from authsvc.extensions import db
 from authsvc.services import audit
 from tests.helpers import CHROMIUM, PASSWORD, bearer
+from tests.helpers import BrowserTab as BrowserTabType
 
 if not os.access(CHROMIUM, os.X_OK):
     pytest.skip(f"no browser: {CHROMIUM} is missing", allow_module_level=True)
@@ -238,3 +239,63 @@ def test_a_first_visit_lands_on_sign_in_without_a_failed_request(tab: BrowserTab
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     page.get_by_role("link", name="Go to your API keys").click()
     expect(page).to_have_url(re.compile(r"/console/signin\?next=%2Fconsole%2Fkeys"))
+
+
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.mark.skipif(
+    not os.environ.get("AUTHSVC_SCREENSHOTS"),
+    reason="set AUTHSVC_SCREENSHOTS=docs/screenshots to refresh the docs' screenshots",
+)
+@pytest.mark.parametrize("width", sorted(VIEWPORTS))
+def test_admin_screenshots(
+    chromium: Any,
+    live_server: str,
+    client: FlaskClient,
+    admin: TestUser,
+    user: TestUser,
+    make_user: Callable[..., TestUser],
+    login: Callable[..., dict],
+    width: str,
+) -> None:
+    """The administrators' pages at desktop and phone width, into $AUTHSVC_SCREENSHOTS."""
+    from pathlib import Path
+
+    out = Path(os.environ["AUTHSVC_SCREENSHOTS"])
+    out.mkdir(parents=True, exist_ok=True)
+    make_user("maria.keller@example.com", scopes=["read"])
+    access = login(user)["access_token"]
+    client.post(
+        "/api/v1/private-tokens",
+        headers=bearer(access),
+        json={"name": "billing exporter", "expires_in_days": 90, "current_password": PASSWORD},
+    )
+    client.post("/api/v1/teams", headers=bearer(access), json={"name": "Platform"})
+    client.post("/api/v1/auth/login", json={"email": user.email, "password": "not-it-at-all"})
+    context = chromium.new_context(
+        base_url=live_server,
+        viewport=VIEWPORTS[width],
+        is_mobile=width == "phone",
+        has_touch=width == "phone",
+    )
+    page = context.new_page()
+    tab = BrowserTabType(page, live_server, [])
+
+    def shot(name: str) -> None:
+        page.mouse.move(0, 0)
+        page.screenshot(path=out / f"{name}-{width}.png", full_page=True, animations="disabled")
+
+    sign_in(tab, admin, "/console/admin-users")
+    expect(page.locator("#users-table tbody tr")).to_have_count(3)
+    shot("admin-users")
+    page.get_by_role("link", name=f"Manage {user.email}").click()
+    expect(page.locator("#user-keys tbody tr")).to_have_count(1)
+    shot("admin-user")
+    page.get_by_role("link", name="This user's audit events").click()
+    expect(page.locator("#audit-table tbody tr").first).to_be_visible()
+    shot("audit")
+    tab.go("/console/admin-teams")
+    expect(page.locator("li.team")).to_have_count(1)
+    shot("admin-teams")
+    context.close()
