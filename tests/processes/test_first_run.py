@@ -153,3 +153,32 @@ def test_gunicorn_keeps_one_metrics_folder_and_clears_it_at_start(tmp_path, data
         finally:
             stop(process)
     assert list((tmp_path / "tmp").glob("authsvc-metrics-*")) == []
+
+
+def test_building_the_package_warns_of_nothing_and_ships_the_console(tmp_path):
+    """setuptools' "Package would be ignored" came from data folders outside `packages`."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import setuptools; setuptools.setup()",
+            "build_py",
+            "--build-lib",
+            str(tmp_path / "lib"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout + done.stderr
+    assert "would be ignored" not in out and "SetuptoolsDeprecationWarning" not in out, out
+    console = tmp_path / "lib" / "authsvc" / "web" / "console"
+    for shipped in (
+        "templates/console/not_found.html",
+        "static/favicon.svg",
+        "static/admin.js",
+        "static/pages/audit.js",
+    ):
+        assert (console / shipped).is_file(), shipped
