@@ -12,8 +12,9 @@ from sqlalchemy import select
 from authsvc.core.errors import NotFound
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db
-from authsvc.models import Session, User
+from authsvc.models import LoginSession, User
 from authsvc.services import audit, private_tokens, sessions
+from authsvc.services.transaction import transaction
 from authsvc.services.users import require_admin
 
 
@@ -38,33 +39,33 @@ def list_sessions(principal: Principal, user_id: str) -> list[dict[str, object]]
 def revoke_session(principal: Principal, user_id: str, session_id: str, client: Client) -> None:
     """The session's refresh token and its access tokens are refused from the next request."""
     user = _user(principal, user_id)
-    owner = db.session.scalar(select(Session.user_id).where(Session.id == session_id))
+    owner = db.session.scalar(select(LoginSession.user_id).where(LoginSession.id == session_id))
     if owner != user.id:
         raise NotFound()
-    if sessions.revoke_sessions(user.id, only=session_id):
-        audit.record(
-            "session.revoked",
-            client=client,
-            user_id=user.id,
-            actor_id=principal.user_id,
-            session_id=session_id,
-        )
-    db.session.commit()
+    with transaction():
+        if sessions.revoke_sessions(user.id, only=session_id):  # else revoked already
+            audit.record(
+                "session.revoked",
+                client=client,
+                user_id=user.id,
+                actor_id=principal.user_id,
+                session_id=session_id,
+            )
 
 
 def revoke_all_sessions(principal: Principal, user_id: str, client: Client) -> None:
     """Sign the user out everywhere; their API keys are untouched (deactivate to stop those)."""
     user = _user(principal, user_id)
-    count = sessions.revoke_sessions(user.id)
-    if count:
-        audit.record(
-            "session.revoked_all",
-            client=client,
-            user_id=user.id,
-            actor_id=principal.user_id,
-            count=count,
-        )
-    db.session.commit()
+    with transaction():
+        count = sessions.revoke_sessions(user.id)
+        if count:
+            audit.record(
+                "session.revoked_all",
+                client=client,
+                user_id=user.id,
+                actor_id=principal.user_id,
+                count=count,
+            )
 
 
 def _holder(principal: Principal, user: User) -> private_tokens.Holder:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from authsvc.extensions import db
-from authsvc.models import AuditEvent, PrivateToken, Session
+from authsvc.models import AuditEvent, LoginSession, PrivateToken
 from tests.helpers import PASSWORD, bearer, count_rows, envelope, error_of
 
 USERS = "/api/v1/users"
@@ -51,7 +51,7 @@ def unchanged(app):
     with app.app_context():
         return (
             count_rows(app, AuditEvent),
-            count_rows(app, Session, Session.revoked_at.is_(None)),
+            count_rows(app, LoginSession, LoginSession.revoked_at.is_(None)),
             count_rows(app, PrivateToken, PrivateToken.revoked_at.is_(None)),
         )
 
@@ -114,7 +114,9 @@ def test_an_admin_sees_and_revokes_one_session(app, client, victim, admin, admin
     assert set(items[0]) == {"id", "created_at", "last_used_at", "user_agent", "ip", "current"}
     with app.app_context():
         first_sid = db.session.scalar(
-            select(Session.id).where(Session.user_id == uid).order_by(Session.created_at)
+            select(LoginSession.id)
+            .where(LoginSession.user_id == uid)
+            .order_by(LoginSession.created_at)
         )
     r = client.delete(f"{USERS}/{uid}/sessions/{first_sid}", headers=bearer(admin_token))
     assert r.status_code == 204
@@ -139,7 +141,9 @@ def test_an_admin_sees_and_revokes_one_session(app, client, victim, admin, admin
 def test_a_session_of_someone_else_is_404_and_untouched(app, client, victim, admin, login):
     admin_pair = login(admin)
     with app.app_context():
-        admin_sid = db.session.scalar(select(Session.id).where(Session.user_id == admin.id))
+        admin_sid = db.session.scalar(
+            select(LoginSession.id).where(LoginSession.user_id == admin.id)
+        )
     r = client.delete(
         f"{USERS}/{victim['user'].id}/sessions/{admin_sid}",
         headers=bearer(admin_pair["access_token"]),
