@@ -130,7 +130,7 @@ def test_users_search_create_manage_sessions_and_keys(
     # the user's audit events, from their page
     page.get_by_role("link", name="This user's audit events").click()
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
-    expect(page.get_by_label("User")).to_have_value(user.id)
+    expect(page.get_by_label("User", exact=True)).to_have_value(user.id)
     rows = page.locator("#audit-table tbody tr")
     expect(rows.first).to_be_visible()
     expect(rows.locator('td[data-label="User"]').filter(has_not_text=user.email)).to_have_count(0)
@@ -167,7 +167,7 @@ def test_audit_log_filters_pages_and_details(
     detail.get_by_role("button", name="Close").click()
 
     page.get_by_label("Type").fill("")
-    page.get_by_label("User").select_option(label=user.email)
+    page.get_by_label("User", exact=True).select_option(label=user.email)
     page.get_by_label("Until").fill("2020-01-01T00:00")
     page.get_by_role("button", name="Show events").click()
     expect(page.get_by_text("No event matches.")).to_be_visible()
