@@ -584,6 +584,7 @@ def prune() -> dict[str, int]:
     its access tokens are older; past the leeway no token of it can be accepted any more.
     """
     from authsvc.services.failure_log import DatabaseFailureLog
+    from authsvc.services.use_counts import DatabaseUseCounter
 
     cutoff = clock.now() - timedelta(seconds=settings().leeway)
     with transaction():
@@ -592,8 +593,10 @@ def prune() -> dict[str, int]:
     failures = DatabaseFailureLog(db.engine).sweep(
         now=clock.now().timestamp(), window=settings().login_window
     )
+    use_counts = DatabaseUseCounter(db.engine).sweep(now=clock.now().timestamp())
     return {
         "revoked_tokens": rowcount(revoked),
         "sessions": rowcount(ended),
         "login_failures": failures,
+        "key_use_counts": use_counts,
     }

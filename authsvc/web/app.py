@@ -30,7 +30,18 @@ from authsvc.core import crypto
 from authsvc.extensions import db
 from authsvc.services import runtime
 from authsvc.services.keystore import KeyStore
-from authsvc.web import api, cli, console, errors, logs, metrics, migrate, ratelimit, transport
+from authsvc.web import (
+    api,
+    cli,
+    console,
+    credentials,
+    errors,
+    logs,
+    metrics,
+    migrate,
+    ratelimit,
+    transport,
+)
 
 HTML_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -65,6 +76,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(console.bp)
     app.register_blueprint(console.root)
     app.after_request(_security_headers)
+    app.after_request(credentials.rate_limit_headers)
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
@@ -175,6 +187,7 @@ def _init_runtime(app: Flask, settings: config.Settings) -> runtime.Runtime:
             rotation_days=settings.key_rotation_days,
         ),
         failure_log=ratelimit.failure_log(settings),
+        use_counter=ratelimit.use_counter(settings),
         key_prefix=settings.redis_prefix,
         id_keystores={
             alg: KeyStore(

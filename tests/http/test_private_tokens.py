@@ -30,6 +30,9 @@ FIELDS = {
     "expires_at",
     "last_used_at",
     "status",
+    "allowed_ips",  # issue 22
+    "rate_limit",
+    "last_used_ip",
 }
 
 

@@ -39,7 +39,7 @@ SERVER_ONLY = {"sqlalchemy", "flask_sqlalchemy", "flask_migrate", "alembic", "fl
                "marshmallow", "webargs", "apispec", "argon2", "zxcvbn", "pyotp", "segno",
                "flask_limiter", "redis", "psycopg", "gunicorn", "prometheus_client"}
 ALLOWED = {"authsvc", "authsvc.core", "authsvc.core.bearer", "authsvc.core.envelope", "authsvc.core.errors",
-           "authsvc.core.tokens", "authsvc.core.status_list", "authsvc.verifier",
+           "authsvc.core.restrictions", "authsvc.core.tokens", "authsvc.core.status_list", "authsvc.verifier",
            "authsvc.verifier.flask", "authsvc.verifier.status"}
 
 class Refuse(importlib.abc.MetaPathFinder):
@@ -63,7 +63,7 @@ def test_importable_with_only_pyjwt_cryptography_and_flask():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         "['authsvc', 'authsvc.core', 'authsvc.core.bearer', 'authsvc.core.envelope', 'authsvc.core.errors', "
-        "'authsvc.core.status_list', 'authsvc.core.tokens', 'authsvc.verifier', "
+        "'authsvc.core.restrictions', 'authsvc.core.status_list', 'authsvc.core.tokens', 'authsvc.verifier', "
         "'authsvc.verifier.flask', 'authsvc.verifier.status']"
     )
 
@@ -81,7 +81,8 @@ def test_verify_needs_only_pyjwt_and_cryptography():
     assert result.returncode == 0, result.stderr
     assert (
         result.stdout.strip()
-        == "['authsvc', 'authsvc.core', 'authsvc.core.status_list', 'authsvc.core.tokens', "
+        == "['authsvc', 'authsvc.core', 'authsvc.core.envelope', 'authsvc.core.errors', "
+        "'authsvc.core.restrictions', 'authsvc.core.status_list', 'authsvc.core.tokens', "
         "'authsvc.verifier', 'authsvc.verifier.status']"
     )
 

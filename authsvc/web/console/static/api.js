@@ -43,6 +43,9 @@ const EARLY = 30_000; // refresh this long before the access token expires
  * @property {string} expires_at
  * @property {string | null} last_used_at
  * @property {"active" | "expired" | "revoked"} status
+ * @property {string[] | null} [allowed_ips] addresses and ranges it may be used from; null: any
+ * @property {string | null} [rate_limit] e.g. "1000/hour"; null: none
+ * @property {string | null} [last_used_ip]
  */
 /**
  * @typedef {object} Session

@@ -4,6 +4,7 @@ import { api } from "../api.js";
 import { confirm, copyText, open } from "../dialogs.js";
 import { field, find } from "../dom.js";
 import { busy, clearErrors, message, proof, proofFields, showErrors, showMessage, timeEl } from "../forms.js";
+import { lastUsedFrom, restrictionBody, restrictionSummary } from "./key-restrictions.js";
 /** @import { Page, PrivateToken } from "../api.js" */
 /** @import { Context } from "../app.js" */
 /** @import { Proof } from "../forms.js" */
@@ -86,11 +87,14 @@ export async function init(main, { me: known, loadMe }, team = null) {
         d.textContent = key.description;
         name.append(d);
       }
+      const restricted = restrictionSummary(key);
+      if (restricted) { row.classList.add("restricted"); name.append(restricted); }
       row.append(name);
       cell(row, "Scopes", key.scopes.length ? key.scopes.join(" ") : "none");
       cell(row, "Created", timeEl(key.created_at));
       cell(row, "Expires", timeEl(key.expires_at));
-      cell(row, "Last used", timeEl(key.last_used_at, { withTime: true, fallback: "Never" }));
+      const used = cell(row, "Last used", timeEl(key.last_used_at, { withTime: true, fallback: "Never" }));
+      if (lastUsedFrom(key)) used.append(" ", lastUsedFrom(key));
       const badge = document.createElement("span");
       badge.className = `badge ${key.status}`;
       badge.textContent = STATUS[key.status] ?? key.status;
@@ -153,12 +157,13 @@ export async function init(main, { me: known, loadMe }, team = null) {
 
   /**
    * @typedef {Proof & { name: string, scopes: string[], expires_in_days?: number,
-   *   expires_at?: string | null }} NewKey
+   *   expires_at?: string | null, allowed_ips?: string[], rate_limit?: string }} NewKey
    */
   /** @returns {NewKey} */
   function body() {
     /** @type {NewKey} */
-    const data = { ...proof(form), name: field(form, "name", HTMLInputElement).value.trim(),
+    const data = { ...proof(form), ...restrictionBody(form),
+                   name: field(form, "name", HTMLInputElement).value.trim(),
                    scopes: [...form.querySelectorAll('input[name="scopes"]:checked')]
                      .map((b) => /** @type {HTMLInputElement} */ (b).value) };
     const expiry = field(form, "expiry", RadioNodeList).value;
