@@ -126,7 +126,7 @@ def prepare(env: dict[str, str], refresh_count: int, revoked: int) -> dict[str, 
         lines = []
         for _ in range(refresh_count):
             session_id = new_id()
-            pair_of_session, claims = sessions._mint(session_id, user.id, user.scope_list, now)
+            pair_of_session, claims = sessions.mint(session_id, user.id, user.scope_list, now)
             db.session.add(
                 Session(
                     id=session_id,
