@@ -18,7 +18,6 @@ import ipaddress
 import math
 import time
 
-import redis
 from flask import Flask, Response, current_app, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 
@@ -78,13 +77,18 @@ def init_app(app: Flask, settings: Settings) -> None:
     limiter.init_app(app)
     app.extensions[_EXTENSION] = limiter
     app.register_error_handler(RateLimitExceeded, _rate_limited)
-    app.register_error_handler(redis.RedisError, _storage_down)
+    if url:  # redis-py (several MB per worker) is imported only where Redis is configured
+        import redis
+
+        app.register_error_handler(redis.RedisError, _storage_down)
 
 
 def failure_log(settings: Settings) -> FailureLog:
     """The failed-login log: in Redis when one is configured, else in the database (shared by
     every worker and host without Redis)."""
     if settings.redis_url:
+        import redis
+
         return RedisFailureLog(
             redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
         )
@@ -98,7 +102,7 @@ def _rate_limited(error: RateLimitExceeded) -> Response:
     return render(errors.RateLimited(retry_after))
 
 
-def _storage_down(error: redis.RedisError) -> Response:
+def _storage_down(error: Exception) -> Response:
     """Limits that cannot be checked are not waived: the request is refused, as for a database outage."""
     current_app.logger.error("rate-limit storage error: %s", type(error).__name__)
     return render(errors.ServiceUnavailable())
