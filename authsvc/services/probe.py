@@ -94,7 +94,8 @@ class _Kept:
     """The driver connections one engine lends to this module, per process."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        # Weakly: the engine is this object's key; when it goes, so do its kept connections.
+        self._engine = weakref.ref(engine)
         self.free: list[Any] = []  # pool "fairies" kept checked out; pop/append never yield
         self.postgres = engine.dialect.name == "postgresql"
 
@@ -103,7 +104,9 @@ class _Kept:
             return self.free.pop()
         except IndexError:
             pass
-        fairy = self.engine.raw_connection()
+        engine = self._engine()
+        assert engine is not None  # a caller holds it
+        fairy = engine.raw_connection()
         if self.postgres:
             fairy.driver_connection.autocommit = True  # type: ignore[union-attr]
         return fairy
