@@ -67,7 +67,10 @@ class Holder:
 
     def audit(self, action: str, client: Client, **detail: Any) -> None:
         if self.team_id is None:
-            audit.record(self.event(action), client=client, user_id=self.user_id, **detail)
+            actor = self.actor_id if self.actor_id != self.user_id else None  # an admin's act
+            audit.record(
+                self.event(action), client=client, user_id=self.user_id, actor_id=actor, **detail
+            )
         else:
             audit.record(
                 self.event(action),

@@ -467,10 +467,15 @@ def logout(principal: Principal, client: Client) -> None:
 
 
 def list_sessions(principal: Principal) -> list[dict[str, object]]:
+    return live_sessions(principal.user_id, current=principal.session_id)
+
+
+def live_sessions(user_id: str, *, current: str | None) -> list[dict[str, object]]:
+    """Newest first; `current` marks the caller's own session (an admin's list too)."""
     rows = db.session.scalars(
         select(LoginSession)
         .where(
-            LoginSession.user_id == principal.user_id,
+            LoginSession.user_id == user_id,
             LoginSession.revoked_at.is_(None),
             LoginSession.expires_at > clock.now(),
         )
@@ -483,7 +488,7 @@ def list_sessions(principal: Principal) -> list[dict[str, object]]:
             "last_used_at": r.last_used_at,
             "user_agent": r.user_agent,
             "ip": r.ip,
-            "current": r.id == principal.session_id,
+            "current": r.id == current,
         }
         for r in rows
     ]

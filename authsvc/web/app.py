@@ -63,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)
     cli.init_app(app)
     app.register_blueprint(console.bp)
+    app.register_blueprint(console.root)
     app.after_request(_security_headers)
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
@@ -111,15 +112,34 @@ def _load_config(app: Flask, test_config: Mapping[str, Any] | None) -> config.Se
     environment = {
         name: raw
         for name, raw in os.environ.items()
-        if name.startswith(config.PREFIX) and name != "AUTHSVC_INSTANCE_PATH"
+        if name.startswith(config.PREFIX) and name not in config.SERVER_VARIABLES
     }
     overrides = dict(test_config or {})
     app.config.from_mapping({k: v for k, v in overrides.items() if not k.startswith(config.PREFIX)})
 
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
+    served = config.served_issuer(os.environ.get("AUTHSVC_SERVED_URL", ""))
+    defaults = {"AUTHSVC_ISSUER": served} if served else {}
     settings = config.Settings.from_sources(
-        instance_file, overrides, environment=environment, testing=bool(app.config.get("TESTING"))
+        defaults,
+        instance_file,
+        overrides,
+        environment=environment,
+        testing=bool(app.config.get("TESTING")),
+    )
+    app.config["ISSUER_FROM"] = next(
+        (
+            where
+            for where, source in (
+                ("the tests", overrides),
+                ("AUTHSVC_ISSUER", environment),
+                (f"{Path(app.instance_path) / 'config.py'}", instance_file),
+                ("AUTHSVC_SERVED_URL, the address served", defaults),
+            )
+            if "AUTHSVC_ISSUER" in source
+        ),
+        "the default",
     )
     secret = (
         settings.secret_key.encode()

@@ -190,7 +190,9 @@ export function refresh() {
   if (!refreshing) {
     const run = async () => {
       try {
-        keep(/** @type {TokenPair} */ (await send(`${SESSION}/refresh`, { method: "POST", headers: GUARD })));
+        const pair = /** @type {TokenPair | null} */ (await send(`${SESSION}/refresh`, { method: "POST", headers: GUARD }));
+        if (!pair) { access = null; return false; } // 204: no session cookie, nothing to refresh
+        keep(pair);
         return true;
       } catch (error) {
         if (error instanceof ApiError && error.status === 401) { access = null; return false; }
