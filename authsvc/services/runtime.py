@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from authsvc.config import Settings
 from authsvc.services.failure_log import FailureLog
 from authsvc.services.keystore import KeyStore
+from authsvc.services.status_cache import SignedLists
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Runtime:
     key_prefix: str
     # OpenID Connect id_token keys by algorithm (RS256, ES256): stores of their own.
     id_keystores: Mapping[str, KeyStore] = field(default_factory=dict)
+    status_lists: SignedLists = field(default_factory=SignedLists)
 
 
 _active: ContextVar[tuple[Runtime, ...]] = ContextVar("authsvc_runtime", default=())
@@ -53,6 +55,10 @@ def settings() -> Settings:
 
 def keystore() -> KeyStore:
     return current().keystore
+
+
+def signed_lists() -> SignedLists:
+    return current().status_lists
 
 
 def id_keystore(alg: str) -> KeyStore:
