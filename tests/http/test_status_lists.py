@@ -238,6 +238,36 @@ def test_revoke_one_access_token_moves_the_session_to_a_new_index(client, tokens
     assert status(client, fresh) == 0
 
 
+def test_revoking_one_access_token_in_the_list_and_online(client, tokens):
+    """The design's price, pinned: the list can say one thing per index, and a session's
+    tokens share one, so its siblings issued before are refused offline (never the other
+    way round); online only that jti is. The next refresh mends it; revoking an older
+    sibling later does not move the session again."""
+    first = tokens["access_token"]
+    renewed = client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    sibling, refresh = renewed.get_json()["access_token"], renewed.get_json()["refresh_token"]
+    assert ref(sibling) == ref(first)
+    assert client.post("/api/v1/auth/revoke", json={"token": first}).status_code == 200
+    verify = "/api/v1/auth/verify"
+    assert client.get(verify, headers=bearer(first)).status_code == 401
+    assert client.get(verify, headers=bearer(sibling)).status_code == 200  # online: only that jti
+    assert status(client, sibling) == 1  # offline: the shared index (documented)
+    mended = client.post("/api/v1/auth/refresh", json={"refresh_token": refresh}).get_json()
+    assert ref(mended["access_token"])["idx"] != ref(first)["idx"]
+    assert status(client, mended["access_token"]) == 0
+    assert client.post("/api/v1/auth/revoke", json={"token": sibling}).status_code == 200
+    assert status(client, mended["access_token"]) == 0
+    again = client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": mended["refresh_token"]}
+    ).get_json()
+    assert ref(again["access_token"]) == ref(mended["access_token"])  # not moved again
+    r = client.post("/api/v1/auth/logout", headers=bearer(again["access_token"]))
+    assert r.status_code == 204
+    assert (
+        status(client, again["access_token"]) == 1 and status(client, mended["access_token"]) == 1
+    )
+
+
 def test_revoke_delete_and_rotate_private_tokens(client, tokens, private):
     headers = bearer(tokens["access_token"])
     rotated = client.post(
@@ -456,3 +486,91 @@ def test_deactivating_a_key_creator_suspends_their_tokens_not_the_team_keys(
     active(True)
     assert status(client, team["adam_pair"]["access_token"]) == 0
     assert status(client, personal["token"]) == 0 and status(client, made_by_adam) == 0
+
+
+# --- the cache: per (list, version), never staler than the version ------------------------------
+
+
+def builds(app: Flask) -> int:
+    from authsvc.services.runtime import signed_lists
+
+    with app.app_context():
+        return signed_lists().builds
+
+
+def test_an_unchanged_list_is_served_from_the_cache(app: Flask, client, tokens, login, user):
+    first = client.get(LISTS + "0")
+    assert builds(app) == 1
+    login(user)  # a new valid holder changes no status: no new version
+    again = client.get(LISTS + "0")
+    assert again.get_data() == first.get_data() and builds(app) == 1
+    assert again.headers["ETag"] == first.headers["ETag"]
+    client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
+    assert status(client, tokens["access_token"]) == 1 and builds(app) == 2
+    status(client, tokens["access_token"])
+    assert builds(app) == 2
+
+
+def test_a_revocation_through_another_host_is_seen_at_the_next_fetch(
+    app: Flask, client, tokens, make_app, login, user
+):
+    other = make_app().test_client()
+    second = login(user)
+    assert status(client, tokens["access_token"]) == 0  # cached here
+    assert status(other, second["access_token"]) == 0  # and there
+    r = other.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
+    assert r.status_code == 204
+    assert status(client, tokens["access_token"]) == 1
+    r = client.post("/api/v1/auth/logout", headers=bearer(second["access_token"]))
+    assert r.status_code == 204
+    assert status(other, second["access_token"]) == 1
+    assert client.get(LISTS + "0").headers["ETag"] == other.get(LISTS + "0").headers["ETag"]
+
+
+def test_a_write_outside_any_use_case_still_moves_the_version(app: Flask, client, tokens, private):
+    """Triggers, not use cases, bump the version: a bulk UPDATE by hand is seen too."""
+    from sqlalchemy import update
+
+    from authsvc.extensions import db
+    from authsvc.models import PrivateToken, User
+
+    assert status(client, private["token"]) == 0
+    with app.app_context():
+        db.session.execute(update(PrivateToken).values(revoked_at=PrivateToken.created_at))
+        db.session.commit()
+    assert status(client, private["token"]) == 1
+    with app.app_context():
+        db.session.execute(update(User).values(is_active=False))
+        db.session.commit()
+    assert status(client, tokens["access_token"]) == 2
+
+
+def test_a_new_signing_key_re_signs_without_rebuilding(app: Flask, client, tokens):
+    from authsvc.services.runtime import keystore
+
+    before = client.get(LISTS + "0")
+    old_kid = jwt.get_unverified_header(before.get_data(as_text=True))["kid"]
+    with app.app_context():
+        new, _, _ = keystore().rotate(now=True)
+    after = client.get(LISTS + "0")
+    assert jwt.get_unverified_header(after.get_data(as_text=True))["kid"] == new.kid != old_kid
+    assert after.headers["ETag"] == before.headers["ETag"] and builds(app) == 1
+    fetch(client, ref(tokens["access_token"])["uri"])  # verifies against the JWKS
+
+
+def test_an_aging_list_jwt_is_re_signed_before_it_expires(app: Flask, client, frozen, tokens):
+    from datetime import timedelta
+
+    from authsvc.core import clock
+
+    def payload() -> dict[str, Any]:
+        body = client.get(LISTS + "0").get_data(as_text=True)
+        return jwt.decode(body, options={"verify_signature": False, "verify_exp": False})
+
+    first = payload()
+    assert first["exp"] - first["iat"] == 3600
+    clock.advance(timedelta(minutes=29))
+    assert payload()["iat"] == first["iat"]
+    clock.advance(timedelta(minutes=2))
+    renewed = payload()
+    assert renewed["iat"] > first["iat"] and renewed["exp"] > first["exp"] and builds(app) == 1
