@@ -13,12 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, column, or_, select, table, text, update
 
 from authsvc.core import clock, status_list, tokens
 from authsvc.core.errors import NotFound
 from authsvc.extensions import db
-from authsvc.models import OAuthClient, PrivateToken, RevokedToken, Session, User
+from authsvc.models import (
+    OAuthClient,
+    PrivateToken,
+    RevokedToken,
+    Session,
+    StatusIndexCounter,
+    StatusListVersion,
+    User,
+)
+from authsvc.services.keystore import signing_kid_query
 from authsvc.services.runtime import keystore, settings, signed_lists
 from authsvc.services.status_cache import Signed
 
@@ -160,27 +169,48 @@ def all_uris() -> list[str]:
     return [uri(list_id) for list_id in range(count)]
 
 
-# The probe every fetch makes: whether the list exists and its version, in one round trip.
-# Triggers (migration 0008) bump a list's version in the transaction of every write that
-# changes one of its statuses, so an unchanged version means unchanged statuses.
-_PROBE_PG = text(
-    "SELECT CASE WHEN s.is_called THEN s.last_value + 1 ELSE 0 END AS taken, "
-    "(SELECT v.version FROM status_list_versions v WHERE v.list_id = :id) AS version "
-    "FROM status_index_seq s"
-)
-_PROBE_SQLITE = text(
-    "SELECT (SELECT next_idx FROM status_index_counter WHERE id = 1) AS taken, "
-    "(SELECT version FROM status_list_versions WHERE list_id = :id) AS version"
-)
+# The probe every fetch makes, in one round trip on a connection of its own (no ORM session):
+# whether the list exists, its version and the kid that signs now. Triggers (migration 0008)
+# bump a list's version in the transaction of every write that changes one of its statuses,
+# so an unchanged version means unchanged statuses.
+def _probe_statement(dialect: str) -> Any:
+    if dialect == "postgresql":
+        seq = table("status_index_seq", column("last_value"), column("is_called"))
+        taken: Any = select(
+            case((seq.c.is_called, seq.c.last_value + 1), else_=0)
+        ).scalar_subquery()
+    else:
+        taken = select(StatusIndexCounter.next_idx).where(StatusIndexCounter.id == 1)
+        taken = taken.scalar_subquery()
+    return select(
+        taken.label("taken"),
+        select(StatusListVersion.version)
+        .where(StatusListVersion.list_id == bindparam("id"))
+        .scalar_subquery()
+        .label("version"),
+        signing_kid_query().scalar_subquery().label("kid"),
+    )
 
 
-def version(list_id: int) -> tuple[bool, int | None]:
-    """(whether list `list_id` exists, its version: None until a first status changed)."""
-    probe = _PROBE_PG if db.engine.dialect.name == "postgresql" else _PROBE_SQLITE
-    row = db.session.execute(probe, {"id": list_id}).first()
-    if row is None:
-        return False, None
-    return list_id < _lists(row.taken or 0), row.version
+_PROBES: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Probe:
+    exists: bool
+    version: int | None  # None until a first status of the list changed
+    kid: str | None  # the key that signs now (None: none yet)
+
+
+def probe(list_id: int) -> Probe:
+    dialect = db.engine.dialect.name
+    statement = _PROBES.get(dialect)
+    if statement is None:
+        statement = _PROBES[dialect] = _probe_statement(dialect)
+    params = {"id": list_id, "alg": keystore().label, "now": clock.now()}
+    with db.engine.connect() as conn:
+        row = conn.execute(statement, params).one()
+    return Probe(list_id < _lists(row.taken or 0), row.version, row.kid)
 
 
 def _etag(list_id: int, version: int | None) -> str:
@@ -196,27 +226,28 @@ class Rendered:
 
 
 def render(list_id: int, if_none_match: tuple[str, ...]) -> Rendered:
-    """List `list_id` as a signed Status List Token, or only its ETag when it matches."""
-    exists, current = version(list_id)
-    if not exists:
-        db.session.rollback()
+    """List `list_id` as a signed Status List Token, or only its ETag when it matches.
+
+    An unchanged list costs the probe alone (a 304) or the probe and the cached bytes; only
+    a new version, a new signing key or an aging JWT takes the ORM session and signs."""
+    seen = probe(list_id)
+    if not seen.exists:
         raise NotFound()
-    s = settings()
-    tag = _etag(list_id, current)
+    ttl = settings().status_list_ttl
+    tag = _etag(list_id, seen.version)
     if tag in if_none_match or "*" in if_none_match:
-        db.session.rollback()
-        return Rendered(tag, None, s.status_list_ttl)
+        return Rendered(tag, None, ttl)
     cache = signed_lists()
-    key = keystore().signing_key()
     now = clock.now()
     hit = cache.signed.get(list_id)
-    if not _usable(hit, current, key.kid, s.status_list_ttl, now):
+    if seen.kid is None or not _usable(hit, seen.version, seen.kid, ttl, now):
         with cache.build_lock(list_id):
+            key = keystore().signing_key()
             hit = cache.signed.get(list_id)
-            if not _usable(hit, current, key.kid, s.status_list_ttl, now):
-                hit = _sign(list_id, current, key, now, s.status_list_ttl, hit)
+            if not _usable(hit, seen.version, key.kid, ttl, now):
+                hit = _sign(list_id, seen.version, key, now, ttl, hit)
                 cache.signed[list_id] = hit
-    db.session.rollback()  # read only
+            db.session.rollback()  # read only
     assert hit is not None
     return Rendered(tag, hit.token, hit.ttl)
 
