@@ -22,10 +22,13 @@ export async function init(main, { me: known, loadMe }, team = null) {
   /** @param {string} sel */
   const $ = (sel) => find(main, sel, HTMLElement);
   const base = team ? `/teams/${encodeURIComponent(team)}/private-tokens` : "/private-tokens";
-  const held = team
-    ? /** @type {{ name: string, scopes: string[] }} */ (await api(`/teams/${encodeURIComponent(team)}`))
-    : me;
-  if (team) $("#keys-team").textContent = held.name;
+  /** @type {{ scopes: string[] }} */
+  let held = me;
+  if (team) {
+    const shown = /** @type {{ name: string, scopes: string[] }} */ (await api(`/teams/${encodeURIComponent(team)}`));
+    $("#keys-team").textContent = shown.name;
+    held = shown;
+  }
   const table = find(main, "#keys-table", HTMLTableElement);
   const tbody = find(table, "tbody", HTMLTableSectionElement);
   const pageError = $("#keys-error");
