@@ -67,12 +67,6 @@ def _signing_now(stmt: Any) -> Any:
 _CURRENT_KID = _signing_now(select(SigningKey.kid))  # built once: asked on every login and refresh
 
 
-def signing_kid_query() -> Any:
-    """The SELECT of the kid that signs now (binds `:alg`, a store's `label`, and `:now`), for
-    a caller that asks it within a statement of its own (the status-list probe)."""
-    return _CURRENT_KID
-
-
 _PUBLISHED_UNTIL = select(SigningKey.alg, SigningKey.publish_until).where(
     SigningKey.kid == bindparam("kid")
 )

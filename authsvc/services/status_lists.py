@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, case, column, or_, select, table, text, update
+from sqlalchemy import and_, or_, select, text, update
 
 from authsvc.core import clock, status_list, tokens
 from authsvc.core.errors import NotFound
@@ -23,11 +23,8 @@ from authsvc.models import (
     PrivateToken,
     RevokedToken,
     Session,
-    StatusIndexCounter,
-    StatusListVersion,
     User,
 )
-from authsvc.services.keystore import signing_kid_query
 from authsvc.services.runtime import keystore, settings, signed_lists
 from authsvc.services.status_cache import Signed
 
@@ -169,48 +166,35 @@ def all_uris() -> list[str]:
     return [uri(list_id) for list_id in range(count)]
 
 
-# The probe every fetch makes, in one round trip on a connection of its own (no ORM session):
-# whether the list exists, its version and the kid that signs now. Triggers (migration 0008)
-# bump a list's version in the transaction of every write that changes one of its statuses,
-# so an unchanged version means unchanged statuses.
-def _probe_statement(dialect: str) -> Any:
-    if dialect == "postgresql":
-        seq = table("status_index_seq", column("last_value"), column("is_called"))
-        taken: Any = select(
-            case((seq.c.is_called, seq.c.last_value + 1), else_=0)
-        ).scalar_subquery()
-    else:
-        taken = select(StatusIndexCounter.next_idx).where(StatusIndexCounter.id == 1)
-        taken = taken.scalar_subquery()
-    return select(
-        taken.label("taken"),
-        select(StatusListVersion.version)
-        .where(StatusListVersion.list_id == bindparam("id"))
-        .scalar_subquery()
-        .label("version"),
-        signing_kid_query().scalar_subquery().label("kid"),
-    )
-
-
-_PROBES: dict[str, Any] = {}
+# The probe every fetch makes, in one round trip on a connection of its own (no ORM session,
+# no statement compilation: a 304 is this alone): whether the list exists and its version.
+# Triggers (migration 0008) bump a list's version in the transaction of every write that
+# changes one of its statuses, so an unchanged version means unchanged statuses.
+_PROBES = {
+    "postgresql": (
+        "SELECT CASE WHEN s.is_called THEN s.last_value + 1 ELSE 0 END, "
+        "(SELECT v.version FROM status_list_versions v WHERE v.list_id = %(id)s) "
+        "FROM status_index_seq s"
+    ),
+    "sqlite": (
+        "SELECT (SELECT next_idx FROM status_index_counter WHERE id = 1), "
+        "(SELECT version FROM status_list_versions WHERE list_id = :id)"
+    ),
+}
 
 
 @dataclass(frozen=True)
 class Probe:
     exists: bool
     version: int | None  # None until a first status of the list changed
-    kid: str | None  # the key that signs now (None: none yet)
 
 
 def probe(list_id: int) -> Probe:
-    dialect = db.engine.dialect.name
-    statement = _PROBES.get(dialect)
-    if statement is None:
-        statement = _PROBES[dialect] = _probe_statement(dialect)
-    params = {"id": list_id, "alg": keystore().label, "now": clock.now()}
     with db.engine.connect() as conn:
-        row = conn.execute(statement, params).one()
-    return Probe(list_id < _lists(row.taken or 0), row.version, row.kid)
+        taken, current = conn.exec_driver_sql(
+            _PROBES[db.engine.dialect.name], {"id": list_id}
+        ).one()
+    return Probe(list_id < _lists(taken or 0), current)
 
 
 def _etag(list_id: int, version: int | None) -> str:
@@ -228,8 +212,8 @@ class Rendered:
 def render(list_id: int, if_none_match: tuple[str, ...]) -> Rendered:
     """List `list_id` as a signed Status List Token, or only its ETag when it matches.
 
-    An unchanged list costs the probe alone (a 304) or the probe and the cached bytes; only
-    a new version, a new signing key or an aging JWT takes the ORM session and signs."""
+    An unchanged list costs the probe alone (a 304), or the probe, the signing kid and the
+    cached bytes; only a new version, a new signing key or an aging JWT signs again."""
     seen = probe(list_id)
     if not seen.exists:
         raise NotFound()
@@ -239,15 +223,15 @@ def render(list_id: int, if_none_match: tuple[str, ...]) -> Rendered:
         return Rendered(tag, None, ttl)
     cache = signed_lists()
     now = clock.now()
+    key = keystore().signing_key()
     hit = cache.signed.get(list_id)
-    if seen.kid is None or not _usable(hit, seen.version, seen.kid, ttl, now):
+    if not _usable(hit, seen.version, key.kid, ttl, now):
         with cache.build_lock(list_id):
-            key = keystore().signing_key()
             hit = cache.signed.get(list_id)
             if not _usable(hit, seen.version, key.kid, ttl, now):
                 hit = _sign(list_id, seen.version, key, now, ttl, hit)
                 cache.signed[list_id] = hit
-            db.session.rollback()  # read only
+    db.session.rollback()  # read only
     assert hit is not None
     return Rendered(tag, hit.token, hit.ttl)
 
