@@ -18,6 +18,7 @@ from authsvc.models import RecoveryCode, User
 from authsvc.services import audit
 from authsvc.services.reauth import require_recent_proof
 from authsvc.services.runtime import settings
+from authsvc.services.transaction import transaction
 from authsvc.services.two_factor import codes
 
 
@@ -38,9 +39,9 @@ def setup(principal: Principal, current_password: str | None, client: Client) ->
         raise Conflict("Two-factor authentication is already on; disable it first.")
     require_recent_proof(user, current_password, None, client, action="totp.setup")
     secret = totp.new_secret()
-    user.totp_pending_secret = codes.seal_secret(user.id, secret)
-    audit.record("totp.setup", client=client, user_id=user.id)
-    db.session.commit()
+    with transaction():
+        user.totp_pending_secret = codes.seal_secret(user.id, secret)
+        audit.record("totp.setup", client=client, user_id=user.id)
     uri = totp.provisioning_uri(secret, account=user.email, issuer=settings().totp_issuer)
     return Setup(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
 
@@ -61,18 +62,20 @@ def enable(
     require_recent_proof(
         user, current_password, code, client, action="totp.enable", pending_secret=pending
     )
-    user.totp_secret = pending
-    user.totp_pending_secret = None
-    user.totp_enabled = True
     recovery_codes = totp.new_recovery_codes()
     key = codes.recovery_key()
-    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    db.session.add_all(
-        RecoveryCode(user_id=user.id, code_hash=totp.hash_recovery_code(key, user.id, c))
-        for c in recovery_codes
-    )
-    audit.record("totp.enabled", client=client, user_id=user.id, recovery_codes=len(recovery_codes))
-    db.session.commit()
+    with transaction():
+        user.totp_secret = pending
+        user.totp_pending_secret = None
+        user.totp_enabled = True
+        db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        db.session.add_all(
+            RecoveryCode(user_id=user.id, code_hash=totp.hash_recovery_code(key, user.id, c))
+            for c in recovery_codes
+        )
+        audit.record(
+            "totp.enabled", client=client, user_id=user.id, recovery_codes=len(recovery_codes)
+        )
     return recovery_codes
 
 
@@ -91,13 +94,13 @@ def disable(
     method = require_recent_proof(
         user, password, code, client, action="totp.disable", password_attr=password_attr
     )
-    user.totp_enabled = False
-    user.totp_secret = None
-    user.totp_pending_secret = None
-    user.totp_last_step = None
-    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    audit.record("totp.disabled", client=client, user_id=user.id, method=method)
-    db.session.commit()
+    with transaction():
+        user.totp_enabled = False
+        user.totp_secret = None
+        user.totp_pending_secret = None
+        user.totp_last_step = None
+        db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        audit.record("totp.disabled", client=client, user_id=user.id, method=method)
 
 
 def _user(principal: Principal) -> User:
