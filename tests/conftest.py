@@ -42,6 +42,7 @@ from tests.helpers import (
     TotpState,
     bearer,
     empty_database,
+    empty_tables,
     free_port,
 )
 
@@ -104,6 +105,7 @@ def config(database_url: str, tmp_path: Path, refresh_window: int | None) -> dic
 @pytest.fixture
 def app(config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     monkeypatch.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path / "instance"))
+    empty_tables(config["AUTHSVC_DATABASE_URL"])
     app = create_app(config)
     yield app
     empty_database(app)

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, inspect, select
 
 from authsvc.extensions import db
 
@@ -34,6 +34,20 @@ FAST_HASH = {"AUTHSVC_ARGON2_MEMORY_KIB": 256, "AUTHSVC_ARGON2_TIME_COST": 1}
 
 
 T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
+
+
+def empty_tables(url: str) -> None:
+    """Delete every row the schema has, before a test's app starts: a test that built its own
+    app over the shared database (a setting's test, say) may have left a key or a user."""
+    engine = create_engine(url)
+    try:
+        present = set(inspect(engine).get_table_names())
+        with engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                if table.name in present:
+                    conn.execute(table.delete())
+    finally:
+        engine.dispose()
 
 
 def empty_database(app: Flask) -> None:
