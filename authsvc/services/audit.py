@@ -66,7 +66,7 @@ def insert_params(
     actor_id: str | None = None,
     **detail: Any,
 ) -> dict[str, Any]:
-    """`record`'s event as parameters of `INSERT`, for a write run by `probe.transaction`
+    """`record`'s event as parameters of `INSERT`, for a write run by `probe.writing`
     (the refresh path); `counted` once it is committed."""
     client = client or Client()
     return {

@@ -182,7 +182,7 @@ class Writer:
 
 
 @contextmanager
-def transaction() -> Iterator[Writer]:
+def writing() -> Iterator[Writer]:
     """One write transaction, begun as a writer (SQLite: `BEGIN IMMEDIATE`, so the lock is
     taken up front and held only for the statements), committed on a clean exit, rolled
     back otherwise. The body runs statements only: sign or compute before entering."""

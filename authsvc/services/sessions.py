@@ -361,7 +361,7 @@ def _try_refresh(
         **({"client_id": client_id} if client_id else {}),
     )
     # Signed and built before: the write lock is held for these two statements only.
-    with probe.transaction() as write:
+    with probe.writing() as write:
         swapped = write.run(
             _ROTATE_PROBE,
             {
