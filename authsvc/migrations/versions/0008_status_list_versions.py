@@ -163,7 +163,9 @@ def downgrade():
     pg = op.get_bind().dialect.name == "postgresql"
     for name in triggers:
         table = name.removeprefix("status_").rpartition("_")[0]
-        op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}" if pg else f"DROP TRIGGER IF EXISTS {name}")
+        op.execute(
+            f"DROP TRIGGER IF EXISTS {name} ON {table}" if pg else f"DROP TRIGGER IF EXISTS {name}"
+        )
     if pg:
         for fn in (
             "status_user_active_changed()",
