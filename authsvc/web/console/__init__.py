@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template
 from werkzeug.wrappers import Response as BaseResponse
 
+from authsvc.services.private_tokens import DESCRIPTION_MAX, NAME_MAX
 from authsvc.services.runtime import settings
 from authsvc.web.console import session
 
@@ -47,5 +48,10 @@ def page(name: str) -> str:
         abort(404)
     title, template = PAGES[name]
     return render_template(
-        template, page=name, title=title, private_token_max_days=settings().private_token_max_days
+        template,
+        page=name,
+        title=title,
+        private_token_max_days=settings().private_token_max_days,
+        name_max_length=NAME_MAX,
+        description_max_length=DESCRIPTION_MAX,
     )
