@@ -38,7 +38,12 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 	  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error) && touch $@; \
 	else echo "npm missing: the Node interoperability tests will skip"; fi
 
-test: install-test tests/js/node_modules/.installed
+tests/js-status/node_modules/.installed: tests/js-status/package.json tests/js-status/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  (cd tests/js-status && npm ci --no-audit --no-fund --loglevel=error) && touch $@; \
+	else echo "npm missing: the status-list interoperability test will skip"; fi
+
+test: install-test tests/js/node_modules/.installed tests/js-status/node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # mypy --strict, ruff (lint and format), the import contracts

@@ -20,7 +20,7 @@ const STATUS = { active: "Active", expired: "Expired", revoked: "Revoked" };
  * @property {(sel: string) => HTMLElement} $
  * @property {string} base the API path of these keys
  * @property {Me} me
- * @property {{ name: string, scopes: string[] }} held whose keys: the user, or the team
+ * @property {{ scopes: string[] }} held whose keys: the user, or the team
  * @property {KeyRules} rules
  * @property {Context} context
  * @property {() => Promise<void>} load
@@ -41,17 +41,18 @@ export async function init(main, context, team = null) {
   /** @param {string} sel */
   const $ = (sel) => find(main, sel, HTMLElement);
   const base = team ? `/teams/${encodeURIComponent(team)}/private-tokens` : "/private-tokens";
-  const [held, rules] = await Promise.all([
-    team
-      ? /** @type {Promise<{ name: string, scopes: string[] }>} */ (api(`/teams/${encodeURIComponent(team)}`))
-      : Promise.resolve(me),
-    /** @type {Promise<KeyRules>} */ (api("/private-tokens/settings")),
-  ]);
-  if (team) $("#keys-team").textContent = held.name;
+  const rules = /** @type {Promise<KeyRules>} */ (api("/private-tokens/settings"));
+  /** @type {{ scopes: string[] }} */
+  let held = me;
+  if (team) {
+    const shown = /** @type {{ name: string, scopes: string[] }} */ (await api(`/teams/${encodeURIComponent(team)}`));
+    $("#keys-team").textContent = shown.name;
+    held = shown;
+  }
 
   /** @type {KeysPage} */
   const page = {
-    main, $, base, me, held, rules, context, items: [],
+    main, $, base, me, held, rules: await rules, context, items: [],
     load: async () => {},
     reveal: () => {},
     rotate: () => {},

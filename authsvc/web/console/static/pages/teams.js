@@ -2,12 +2,35 @@
 // Every rule (who may do what, the last owner) is the API's; this page shows its answers.
 import { api } from "../api.js";
 import { confirm } from "../dialogs.js";
-import { busy, clearErrors, showErrors, showMessage } from "../forms.js";
+import { field, find } from "../dom.js";
+import { busy, clearErrors, message, showErrors, showMessage } from "../forms.js";
+/** @import { Page } from "../api.js" */
+/** @import { Context } from "../app.js" */
+
+/**
+ * @typedef {object} Team GET /teams item: the caller's view of one team
+ * @property {string} id
+ * @property {string} name
+ * @property {string[]} scopes
+ * @property {"owner" | "admin" | "member"} role
+ */
+/**
+ * @typedef {object} Member GET /teams/{id}/members item
+ * @property {string} user_id
+ * @property {string} email
+ * @property {string} role
+ */
 
 const ROLES = ["owner", "admin", "member"];
 
-export async function init(main, { me }) {
-  const $ = (sel) => main.querySelector(sel);
+/**
+ * @param {HTMLElement} main
+ * @param {Context} context
+ */
+export async function init(main, { me: known, loadMe }) {
+  const me = known ?? await loadMe();
+  /** @param {string} sel */
+  const $ = (sel) => find(main, sel, HTMLElement);
   const list = $("#teams-list");
   const pageError = $("#teams-error");
   const status = $("#teams-status");
@@ -15,19 +38,26 @@ export async function init(main, { me }) {
 
   async function load() {
     try {
-      const { items } = await api("/teams");
+      const { items } = /** @type {Page<Team>} */ (await api("/teams"));
       $("#teams-empty").hidden = items.length > 0;
       const cards = [];
       for (const team of items) cards.push(await card(team));
       list.replaceChildren(...cards);
       showMessage(pageError, "");
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     } finally {
       $("#teams-loading").hidden = true;
     }
   }
 
+  /**
+   * @template {keyof HTMLElementTagNameMap} K
+   * @param {K} tag
+   * @param {string} [text]
+   * @param {Record<string, unknown>} [props]
+   * @returns {HTMLElementTagNameMap[K]}
+   */
   function el(tag, text = "", props = {}) {
     const node = document.createElement(tag);
     if (text) node.textContent = text;
@@ -35,6 +65,7 @@ export async function init(main, { me }) {
     return node;
   }
 
+  /** @param {Team} team */
   async function card(team) {
     const li = el("li", "", { className: "card team" });
     li.dataset.teamId = team.id;
@@ -43,7 +74,7 @@ export async function init(main, { me }) {
     keys.setAttribute("aria-label", `API keys of ${team.name}`);
     li.append(el("h2", team.name), el("p", `Your role: ${team.role}. Scopes: ${team.scopes.join(" ") || "none"}.`, { className: "hint" }), keys);
 
-    const { items: members } = await api(`/teams/${enc(team.id)}/members`);
+    const { items: members } = /** @type {Page<Member>} */ (await api(`/teams/${enc(team.id)}/members`));
     const table = el("table", "", { className: "responsive members" });
     table.append(el("caption", `Members of ${team.name}`, { className: "visually-hidden" }));
     const head = el("thead");
@@ -106,14 +137,18 @@ export async function init(main, { me }) {
       form.append(formError, emailField, roleField, actions);
       for (const r of ROLES) {
         if (r === "owner" && team.role !== "owner") continue;
-        form.elements.role.append(el("option", r, { value: r, selected: r === "member" }));
+        field(form, "role", HTMLSelectElement).append(el("option", r, { value: r, selected: r === "member" }));
       }
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
         clearErrors(form);
+        const body = {
+          email: field(form, "email", HTMLInputElement).value.trim(),
+          role: field(form, "role", HTMLSelectElement).value,
+        };
         try {
-          const added = await busy(form, () => api(`/teams/${enc(team.id)}/members`, {
-            method: "POST", body: { email: form.elements.email.value.trim(), role: form.elements.role.value } }));
+          const added = /** @type {Member} */ (await busy(form, () => api(`/teams/${enc(team.id)}/members`, {
+            method: "POST", body })));
           showMessage(status, `${added.email} added to ${team.name} as ${added.role}.`);
           await load();
         } catch (error) {
@@ -131,16 +166,26 @@ export async function init(main, { me }) {
     return li;
   }
 
+  /**
+   * @param {Team} team
+   * @param {Member} member
+   * @param {string} role
+   */
   async function changeRole(team, member, role) {
     try {
       await api(`/teams/${enc(team.id)}/members/${enc(member.user_id)}`, { method: "PATCH", body: { role } });
       showMessage(status, `${member.email} is now ${role} of ${team.name}.`);
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     }
     await load();
   }
 
+  /**
+   * @param {Team} team
+   * @param {Member} member
+   * @param {boolean} leaving
+   */
   async function remove(team, member, leaving) {
     const ok = await confirm({
       title: leaving ? `Leave ${team.name}?` : `Remove ${member.email}?`,
@@ -154,11 +199,12 @@ export async function init(main, { me }) {
       await api(`/teams/${enc(team.id)}/members/${enc(member.user_id)}`, { method: "DELETE" });
       showMessage(status, leaving ? `You left ${team.name}.` : `${member.email} removed from ${team.name}.`);
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     }
     await load();
   }
 
+  /** @param {Team} team */
   async function removeTeam(team) {
     const ok = await confirm({ title: `Delete ${team.name}?`, danger: true, action: "Delete team",
       message: "Every key of the team stops working at once. This cannot be undone." });
@@ -167,17 +213,18 @@ export async function init(main, { me }) {
       await api(`/teams/${enc(team.id)}`, { method: "DELETE" });
       showMessage(status, `Team ${team.name} deleted.`);
     } catch (error) {
-      showMessage(pageError, error.message);
+      showMessage(pageError, message(error));
     }
     await load();
   }
 
-  const create = $("#team-create");
+  const create = find(main, "#team-create", HTMLFormElement);
   create.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(create);
+    const name = field(create, "name", HTMLInputElement).value.trim();
     try {
-      const team = await busy(create, () => api("/teams", { method: "POST", body: { name: create.elements.name.value.trim() } }));
+      const team = /** @type {Team} */ (await busy(create, () => api("/teams", { method: "POST", body: { name } })));
       create.reset();
       showMessage(status, `Team ${team.name} created; you are its owner.`);
       await load();
