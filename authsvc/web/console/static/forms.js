@@ -79,15 +79,16 @@ function labelOf(form, name, slot) {
 }
 
 /**
- * The limit a `too_long` names: the control's own `maxlength`, which the templates take
- * from the API's limits.
+ * The limit a `too_long` names: the control's `data-max-length` (the API's limit, which
+ * the templates also set as `maxlength`), else its `maxlength`.
  * @param {HTMLFormElement} form
  * @param {string} name
  * @returns {number | null}
  */
 function maxLengthOf(form, name) {
   const control = form.querySelector(`[name="${CSS.escape(name)}"]`);
-  const n = control instanceof HTMLInputElement || control instanceof HTMLTextAreaElement ? control.maxLength : -1;
+  if (!(control instanceof HTMLInputElement || control instanceof HTMLTextAreaElement)) return null;
+  const n = Number(control.dataset.maxLength) || control.maxLength;
   return n > 0 ? n : null;
 }
 
