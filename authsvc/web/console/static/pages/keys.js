@@ -234,6 +234,10 @@ function editInPlace(page, row, key) {
   }
   nameInput.value = key.name;
   description.value = key.description ?? "";
+  // Wired now: the shell's copy of this form starts disabled, as every form does.
+  for (const b of form.querySelectorAll("button[data-needs-js]")) {
+    if (b instanceof HTMLButtonElement) { b.disabled = false; b.removeAttribute("data-needs-js"); }
+  }
   form.setAttribute("aria-label", `Edit key ${key.name}`);
   const shown = [...head.childNodes];
   head.replaceChildren(form);
