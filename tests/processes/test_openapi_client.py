@@ -68,6 +68,8 @@ def generated(app, client, tmp_path: Path) -> Any:
                 "package_name_override": "authsvc_client",
                 "project_name_override": "authsvc-client",
                 "post_hooks": [],
+                # the generator knows no vendor JWT types; a status list is a string
+                "content_type_overrides": {"application/statuslist+jwt": "text/plain"},
             }
         )
     )
