@@ -512,7 +512,9 @@ def test_screenshots(
                 "expires_in_days": days,
                 "current_password": PASSWORD,
                 "scopes": [] if "billing" in name else ["write"],
-                "description": "Monthly invoices to the finance bucket" if "billing" in name else None,
+                "description": "Monthly invoices to the finance bucket"
+                if "billing" in name
+                else None,
             },
         )
         assert r.status_code == 201
