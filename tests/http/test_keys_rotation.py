@@ -376,7 +376,8 @@ def _secret_strings(app: Any, instance_secret: bytes) -> set[str]:
 @pytest.mark.parametrize("alg", ALGS)
 def test_no_route_body_and_no_log_line_carries_key_material(configure, request, caplog, capfd, alg):
     caplog.set_level(logging.DEBUG)
-    c = configure(AUTHSVC_SIGNING_ALG=alg)
+    # One login per write: more routes than the per-address budget of /auth/login.
+    c = configure(AUTHSVC_SIGNING_ALG=alg, AUTHSVC_ADDRESS_RATE="1000 per minute")
     admin = request.getfixturevalue("admin")
     with c.app.app_context():
         c.app.extensions["authsvc"].keystore.rotate(now=True)
