@@ -8,6 +8,7 @@ codes, signing keys and audit events.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+class ScopeList(TypeDecorator[list[str]]):
+    """Scopes as `list[str]` in Python, stored as today: one space-separated string.
+
+    A string bound as it is (the stored form, e.g. in a comparison) passes unchanged, so a
+    `str` is never joined letter by letter.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Sequence[str] | str | None, dialect: Dialect) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return " ".join(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> list[str] | None:
+        return None if value is None else value.split()
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -54,12 +74,12 @@ def new_id() -> str:
 ADMIN_SCOPE = "admin"
 
 
-def effective_scopes(scopes: str, is_admin: bool) -> list[str]:
+def effective_scopes(scopes: Sequence[str], is_admin: bool) -> list[str]:
     """The scopes a user holds: the stored ones, with `admin` exactly while they are an admin.
 
     `is_admin` is the one source of `admin`: a stored `admin` of a non-admin grants nothing.
     """
-    held = [s for s in scopes.split() if s != ADMIN_SCOPE]
+    held = [s for s in scopes if s != ADMIN_SCOPE]
     return [*held, ADMIN_SCOPE] if is_admin else held
 
 
@@ -69,7 +89,7 @@ class User(Model):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    scopes: Mapped[str] = mapped_column(String(1024), default="")
+    scopes: Mapped[list[str]] = mapped_column(ScopeList(1024), default=list)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -79,15 +99,11 @@ class User(Model):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     @property
-    def scope_list(self) -> list[str]:
-        return self.scopes.split()
-
-    @property
     def effective_scopes(self) -> list[str]:
         return effective_scopes(self.scopes, self.is_admin)
 
 
-class Session(Model):
+class LoginSession(Model):
     """One login: the chain of refresh tokens of that login, of which only two jtis matter.
 
     `refresh_jti` is the session's current refresh token, with the `iat`/`exp` it was
@@ -117,7 +133,7 @@ class Session(Model):
     # OAuth (issue 16): a session opened by a code exchange belongs to its client, keeps the
     # scopes and audience granted then; None means a first-party login (client "authsvc").
     client_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    scopes: Mapped[str | None] = mapped_column(String(1024))
+    scopes: Mapped[list[str] | None] = mapped_column(ScopeList(1024))
     audience: Mapped[str | None] = mapped_column(String(255))
     amr: Mapped[str | None] = mapped_column(String(32))  # "pwd" or "pwd otp": for id_tokens
     status_idx: Mapped[int | None] = mapped_column(BigInteger, index=True)  # 0006: status list
@@ -150,7 +166,7 @@ class PrivateToken(Model):
     created_by: Mapped[str | None] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
-    scopes: Mapped[str] = mapped_column(String(1024), default="")
+    scopes: Mapped[list[str]] = mapped_column(ScopeList(1024), default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -166,14 +182,10 @@ class Team(Model):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(100))
-    scopes: Mapped[str] = mapped_column(String(1024), default="")
+    scopes: Mapped[list[str]] = mapped_column(ScopeList(1024), default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str | None] = mapped_column(String(32))
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    @property
-    def scope_list(self) -> list[str]:
-        return self.scopes.split()
 
 
 class TeamMember(Model):
@@ -270,7 +282,7 @@ class OAuthClient(Model):
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
-    scopes: Mapped[str] = mapped_column(String(1024), default="")
+    scopes: Mapped[list[str]] = mapped_column(ScopeList(1024), default=list)
     audiences: Mapped[list[str]] = mapped_column(JSON, default=list)
     id_token_alg: Mapped[str] = mapped_column(String(16), default="RS256")
     dynamic: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -280,10 +292,6 @@ class OAuthClient(Model):
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The index its client_credentials tokens share; a new one after each revocation.
     status_idx: Mapped[int | None] = mapped_column(BigInteger, index=True)  # 0006: status list
-
-    @property
-    def scope_list(self) -> list[str]:
-        return self.scopes.split()
 
     @property
     def confidential(self) -> bool:
@@ -301,7 +309,7 @@ class AuthorizationCode(Model):
     )
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     redirect_uri: Mapped[str] = mapped_column(String(2000))
-    scopes: Mapped[str] = mapped_column(String(1024))
+    scopes: Mapped[list[str]] = mapped_column(ScopeList(1024))
     code_challenge: Mapped[str] = mapped_column(String(64))
     nonce: Mapped[str | None] = mapped_column(String(512))
     audience: Mapped[str | None] = mapped_column(String(255))
@@ -322,5 +330,5 @@ class OAuthConsent(Model):
     client_id: Mapped[str] = mapped_column(
         ForeignKey("oauth_clients.id", ondelete="CASCADE"), primary_key=True
     )
-    scopes: Mapped[str] = mapped_column(String(1024))
+    scopes: Mapped[list[str]] = mapped_column(ScopeList(1024))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)

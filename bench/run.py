@@ -114,7 +114,7 @@ def prepare(env: dict[str, str], refresh_count: int, revoked: int) -> dict[str, 
     from authsvc.core import clock
     from authsvc.core.principal import Client
     from authsvc.extensions import db
-    from authsvc.models import RevokedToken, Session, new_id
+    from authsvc.models import LoginSession, RevokedToken, new_id
     from authsvc.services import sessions, users
     from authsvc.services.runtime import keystore
 
@@ -126,9 +126,9 @@ def prepare(env: dict[str, str], refresh_count: int, revoked: int) -> dict[str, 
         lines = []
         for _ in range(refresh_count):
             session_id = new_id()
-            pair_of_session, claims = sessions._mint(session_id, user.id, user.scope_list, now)
+            pair_of_session, claims = sessions.mint(session_id, user.id, user.scopes, now)
             db.session.add(
-                Session(
+                LoginSession(
                     id=session_id,
                     user_id=user.id,
                     created_at=now,

@@ -14,7 +14,7 @@ import hmac
 import ipaddress
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -186,6 +186,11 @@ def at_hash(access_token: str, alg: str) -> str:
     if not alg.endswith("256"):
         raise ValueError(f"no at_hash rule for {alg}")
     return b64url(hashlib.sha256(access_token.encode("ascii")).digest()[:16])
+
+
+def format_scope(scopes: Iterable[str]) -> str:
+    """The wire form of a scope list (RFC 6749 3.3): the one spelling answers and claims use."""
+    return " ".join(scopes)
 
 
 def parse_scope(raw: Any) -> list[str] | None:

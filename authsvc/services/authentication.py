@@ -20,16 +20,17 @@ from authsvc.core.oauth import IDENTITY_SCOPES
 from authsvc.core.principal import Principal
 from authsvc.extensions import db
 from authsvc.models import (
+    LoginSession,
     OAuthClient,
     PrivateToken,
     RevokedToken,
-    Session,
     Team,
     User,
     effective_scopes,
 )
 from authsvc.services import audiences
 from authsvc.services.runtime import keystore, settings
+from authsvc.services.transaction import transaction
 
 
 def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
@@ -64,7 +65,7 @@ def _state_query(kind: str) -> Any:
         holder = PrivateToken.__table__
         on = and_(holder.c.jti == bindparam("jti"), holder.c.user_id == users.c.id)
     else:
-        holder = Session.__table__
+        holder = LoginSession.__table__
         on = and_(holder.c.id == bindparam("sid"), holder.c.user_id == users.c.id)
     stmt = (
         stmt.add_columns(holder.c.id.label("holder_id"), holder.c.revoked_at, holder.c.last_used_at)
@@ -125,7 +126,7 @@ def _check_team_state(v: tokens.Verified, team_id: str) -> Principal:
     if row is None or row.revoked_at is not None or row.deleted_at is not None:
         raise tokens.Revoked()
     _touch(v.kind, row.holder_id, row.last_used_at)
-    allowed = set(row.scopes.split())
+    allowed = set(row.scopes)
     return Principal(
         user_id=v.sub,
         email="",
@@ -152,7 +153,7 @@ def _check_client_state(v: tokens.Verified) -> Principal:
         row = conn.execute(_CLIENT_STATE, {"sub": v.sub, "jti": v.jti}).first()
     if row is None or row.jti_revoked:
         raise tokens.Revoked()
-    allowed = set(row.scopes.split())
+    allowed = set(row.scopes)
     return Principal(
         user_id=v.sub,
         email="",
@@ -213,11 +214,11 @@ def _touch(kind: str, holder_id: str, last_used_at: datetime | None) -> None:
     cutoff = now - settings().last_used_resolution
     if last_used_at is not None and last_used_at > cutoff:
         return
-    model = PrivateToken if kind == "private" else Session
-    db.session.execute(
-        update(model)
-        .where(model.id == holder_id)
-        .where(or_(model.last_used_at.is_(None), model.last_used_at <= cutoff))
-        .values(last_used_at=now)
-    )
-    db.session.commit()
+    model = PrivateToken if kind == "private" else LoginSession
+    with transaction():
+        db.session.execute(
+            update(model)
+            .where(model.id == holder_id)
+            .where(or_(model.last_used_at.is_(None), model.last_used_at <= cutoff))
+            .values(last_used_at=now)
+        )

@@ -7,11 +7,12 @@ from sqlalchemy.exc import DBAPIError
 
 from authsvc.core.errors import ServiceUnavailable
 from authsvc.extensions import db
+from authsvc.services.transaction import transaction
 
 
 def check() -> None:
     try:
-        db.session.execute(text("SELECT 1"))
+        with transaction():
+            db.session.execute(text("SELECT 1"))
     except DBAPIError as exc:
-        db.session.rollback()
         raise ServiceUnavailable("Storage is unreachable.") from exc

@@ -13,7 +13,7 @@ from typing import Any
 
 from authsvc.core import tokens
 from authsvc.core.errors import InsufficientScope
-from authsvc.core.oauth import FIRST_PARTY_CLIENT
+from authsvc.core.oauth import FIRST_PARTY_CLIENT, format_scope
 from authsvc.core.principal import Principal
 from authsvc.core.tokens import BEARER_KINDS
 from authsvc.models import OAuthClient
@@ -35,7 +35,7 @@ def introspect(caller: Principal, token: str) -> dict[str, Any]:
 
 def introspect_as_client(client: OAuthClient, token: str) -> dict[str, Any]:
     """The same answer for a confidential OAuth client (a gateway) allowed to introspect."""
-    if SCOPE not in client.scope_list or not client.confidential:
+    if SCOPE not in client.scopes or not client.confidential:
         raise InsufficientScope(
             "This client is not allowed to introspect (no introspect scope).",
             extra={"scopes": [SCOPE]},
@@ -53,7 +53,7 @@ def _answer(token: str) -> dict[str, Any]:
         "active": True,
         "token_type": principal.kind,
         "sub": principal.user_id,
-        "scope": " ".join(principal.scopes),
+        "scope": format_scope(principal.scopes),
         "jti": principal.jti,
         "iat": claims["iat"],
         "exp": claims["exp"],

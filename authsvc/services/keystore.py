@@ -28,8 +28,9 @@ from authsvc.core import clock, crypto, keys
 from authsvc.core.principal import Client
 from authsvc.core.tokens import Key
 from authsvc.extensions import db, rowcount
-from authsvc.models import PrivateToken, Session, SigningKey
+from authsvc.models import LoginSession, PrivateToken, SigningKey
 from authsvc.services import audit
+from authsvc.services.transaction import transaction
 
 _PURPOSE = "signing-key"
 # Newest first: by when they sign (a pending key first); of keys that start signing in the
@@ -139,9 +140,8 @@ class KeyStore:
         """
         row = self._current_row()
         if row is None:
-            key = self._insert_new()
-            db.session.commit()
-            return key
+            with transaction():
+                return self._insert_new()
         return self._open(row).key
 
     def _current_row(self) -> SigningKey | None:
@@ -210,7 +210,7 @@ class KeyStore:
             ),
             # a session's expiry is its current refresh token's
             db.session.scalar(
-                select(func.max(Session.expires_at)).where(Session.revoked_at.is_(None))
+                select(func.max(LoginSession.expires_at)).where(LoginSession.revoked_at.is_(None))
             ),
         ]
         until = now + self.longest_lifetime
@@ -228,18 +228,18 @@ class KeyStore:
         moment and stays published until its last token has expired. Commits. Returns the
         new key, the retiring kids and the moment the new key signs from.
         """
-        key, retired, activation = self._rotate(now=now)
         extra: dict[str, Any] = {"automatic": True} if automatic else {}
-        audit.record(
-            "signing_key.rotated",
-            client=client,
-            kid=key.kid,
-            alg=self.alg,
-            retired=retired,
-            activates_at=activation,
-            **extra,
-        )
-        db.session.commit()
+        with transaction():
+            key, retired, activation = self._rotate(now=now)
+            audit.record(
+                "signing_key.rotated",
+                client=client,
+                kid=key.kid,
+                alg=self.alg,
+                retired=retired,
+                activates_at=activation,
+                **extra,
+            )
         return key, retired, activation
 
     def _rotate(self, *, now: bool) -> tuple[Key, list[str], datetime]:
@@ -279,23 +279,27 @@ class KeyStore:
             return False, None
         moment = clock.now()
         was_signing = db.session.scalar(_CURRENT_KID, {"alg": row.alg, "now": moment}) == kid
-        row.revoked_at = moment
-        row.publish_until = moment
-        row.retired_at = (
-            row.retired_at if row.retired_at is not None and row.retired_at <= moment else moment
-        )
-        self._cache.pop(kid, None)
-        db.session.flush()
-        replacement = self._rotate(now=True)[0] if was_signing and row.alg == self.label else None
-        audit.record(
-            "signing_key.revoked",
-            client=client,
-            kid=kid,
-            alg=row.alg,
-            was_signing=was_signing,
-            replaced_by=replacement.kid if replacement is not None else None,
-        )
-        db.session.commit()
+        with transaction():
+            row.revoked_at = moment
+            row.publish_until = moment
+            row.retired_at = (
+                row.retired_at
+                if row.retired_at is not None and row.retired_at <= moment
+                else moment
+            )
+            self._cache.pop(kid, None)
+            db.session.flush()
+            replacement = (
+                self._rotate(now=True)[0] if was_signing and row.alg == self.label else None
+            )
+            audit.record(
+                "signing_key.revoked",
+                client=client,
+                kid=kid,
+                alg=row.alg,
+                was_signing=was_signing,
+                replaced_by=replacement.kid if replacement is not None else None,
+            )
         return True, replacement
 
     def maybe_rotate(self) -> Key | None:
@@ -309,41 +313,40 @@ class KeyStore:
             return None
         self._rotation_checked = stamp
         moment = clock.now()
-        current = self._current_row()
-        if (
-            current is None
-            or current.retired_at is not None
-            or current.activates_at + timedelta(days=self.rotation_days) > moment
-        ):
-            db.session.rollback()
-            return None
-        activation = moment + self.publish_delay
-        claimed = rowcount(
-            db.session.execute(
-                update(SigningKey)
-                .where(
-                    SigningKey.kid == current.kid,
-                    SigningKey.retired_at.is_(None),
-                    SigningKey.revoked_at.is_(None),
+        # Run before a request (nothing else pending): a return without a write commits nothing.
+        with transaction():
+            current = self._current_row()
+            if (
+                current is None
+                or current.retired_at is not None
+                or current.activates_at + timedelta(days=self.rotation_days) > moment
+            ):
+                return None
+            activation = moment + self.publish_delay
+            claimed = rowcount(
+                db.session.execute(
+                    update(SigningKey)
+                    .where(
+                        SigningKey.kid == current.kid,
+                        SigningKey.retired_at.is_(None),
+                        SigningKey.revoked_at.is_(None),
+                    )
+                    .values(retired_at=activation, publish_until=self._publish_until(activation))
                 )
-                .values(retired_at=activation, publish_until=self._publish_until(activation))
             )
-        )
-        if claimed != 1:  # another host got there first
-            db.session.rollback()
-            return None
-        self._cache.pop(current.kid, None)
-        key = self._insert_new(activation)
-        audit.record(
-            "signing_key.rotated",
-            client=None,
-            kid=key.kid,
-            alg=self.alg,
-            retired=[current.kid],
-            activates_at=activation,
-            automatic=True,
-        )
-        db.session.commit()
+            if claimed != 1:  # another host got there first: the UPDATE changed nothing
+                return None
+            self._cache.pop(current.kid, None)
+            key = self._insert_new(activation)
+            audit.record(
+                "signing_key.rotated",
+                client=None,
+                kid=key.kid,
+                alg=self.alg,
+                retired=[current.kid],
+                activates_at=activation,
+                automatic=True,
+            )
         return key
 
     def published(self) -> list[SigningKey]:

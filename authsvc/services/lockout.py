@@ -25,6 +25,7 @@ from authsvc.models import AuditEvent, User, new_id
 from authsvc.services import audit
 from authsvc.services.failure_log import BUSY
 from authsvc.services.runtime import failure_log, settings
+from authsvc.services.transaction import transaction
 
 FAILURES = (InvalidCredentials, InvalidTotp)
 BUSY_WAIT = 5.0  # seconds an attempt queues behind others' pending ones before a 429
@@ -57,10 +58,10 @@ def _note_locked_out(email: str, client: Client, window: int) -> None:
         .limit(500)
     )
     if any(isinstance(d, dict) and d.get("reason") == "locked_out" for d in recent):
-        db.session.rollback()
+        db.session.rollback()  # end the read: nothing to write
         return
-    audit.record("login.failed", client=client, user_id=user_id, reason="locked_out")
-    db.session.commit()
+    with transaction():
+        audit.record("login.failed", client=client, user_id=user_id, reason="locked_out")
 
 
 @contextmanager

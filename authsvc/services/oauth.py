@@ -32,12 +32,13 @@ from authsvc.core.errors import NotFound, PermissionDenied
 from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES, OAuthError
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
-from authsvc.models import AuthorizationCode, OAuthClient, OAuthConsent, Session, User, new_id
+from authsvc.models import AuthorizationCode, LoginSession, OAuthClient, OAuthConsent, User, new_id
 from authsvc.services import audit, sessions, status_lists
 from authsvc.services.authentication import verify
 from authsvc.services.oauth_clients import ClientAuth, authenticate
 from authsvc.services.runtime import id_keystore, keystore, settings
 from authsvc.services.scopes import describe as describe_scope
+from authsvc.services.transaction import transaction
 
 REQUEST_TTL = 600  # seconds the console has to sign the user in and ask
 _REQUEST_PURPOSE = "oauth-authorize-request"
@@ -144,7 +145,7 @@ def parse_authorization_request(params: Mapping[str, Sequence[str]]) -> Authoriz
     asked = oauth.parse_scope(get["scope"])
     if asked is None:
         raise fail("invalid_scope", "scope is not a valid scope string.")
-    allowed = client.scope_list
+    allowed = client.scopes
     scopes = [s for s in asked if s in allowed] if asked else list(allowed)
     if not scopes:
         raise fail("invalid_scope", "None of the scopes asked for is allowed to this app.")
@@ -225,16 +226,18 @@ def _live_client(req: AuthorizationRequest) -> OAuthClient:
     return client
 
 
-def _granted(req: AuthorizationRequest, client: OAuthClient, user_scopes: str) -> list[str]:
+def _granted(
+    req: AuthorizationRequest, client: OAuthClient, user_scopes: Sequence[str]
+) -> list[str]:
     """Scopes granted = asked for ∩ the client's (now) ∩ the user's (openid/email always the user's)."""
-    mine = set(user_scopes.split()) | IDENTITY_SCOPES
-    allowed = set(client.scope_list)
+    mine = set(user_scopes) | IDENTITY_SCOPES
+    allowed = set(client.scopes)
     return [s for s in req.scopes if s in allowed and s in mine]
 
 
 def _remembered(user_id: str, client_id: str, scopes: Sequence[str]) -> bool:
     row = db.session.get(OAuthConsent, (user_id, client_id))
-    return row is not None and set(scopes) <= set(row.scopes.split())
+    return row is not None and set(scopes) <= set(row.scopes)
 
 
 def consent_view(principal: Principal, sealed: str) -> dict[str, Any]:
@@ -284,7 +287,7 @@ def decide(principal: Principal | None, sealed: str, decision: str, client: Clie
     now = clock.now()
     user = db.session.get(User, principal.user_id)
     console_session = (
-        db.session.get(Session, principal.session_id) if principal.session_id else None
+        db.session.get(LoginSession, principal.session_id) if principal.session_id else None
     )
     if user is None or console_session is None:
         raise PermissionDenied("Sign in to allow this app.")
@@ -298,38 +301,40 @@ def decide(principal: Principal | None, sealed: str, decision: str, client: Clie
         return back(error="consent_required", error_description="The user has not consented yet.")
     if req.prompt == "login" and console_session.created_at.timestamp() < req.issued_at - 1:
         raise PermissionDenied("This app asked for a fresh sign-in: sign in again.")
-    code = secrets.token_urlsafe(32)
-    db.session.add(
-        AuthorizationCode(
-            code_digest=oauth.code_digest(code),
-            client_id=app.id,
-            user_id=user.id,
-            redirect_uri=req.redirect_uri,
-            scopes=" ".join(scopes),
-            code_challenge=req.code_challenge,
-            nonce=req.nonce,
-            audience=req.audience,
-            auth_time=console_session.created_at,
-            amr=console_session.amr or "pwd",
-            created_at=now,
-            expires_at=now + timedelta(seconds=oauth.CODE_TTL_SECONDS),
-        )
-    )
-    if not remembered:
-        consent = db.session.get(OAuthConsent, (user.id, app.id))
-        if consent is None:
-            db.session.add(
-                OAuthConsent(
-                    user_id=user.id, client_id=app.id, scopes=" ".join(scopes), granted_at=now
-                )
+    with transaction():
+        code = secrets.token_urlsafe(32)
+        db.session.add(
+            AuthorizationCode(
+                code_digest=oauth.code_digest(code),
+                client_id=app.id,
+                user_id=user.id,
+                redirect_uri=req.redirect_uri,
+                scopes=scopes,
+                code_challenge=req.code_challenge,
+                nonce=req.nonce,
+                audience=req.audience,
+                auth_time=console_session.created_at,
+                amr=console_session.amr or "pwd",
+                created_at=now,
+                expires_at=now + timedelta(seconds=oauth.CODE_TTL_SECONDS),
             )
-        else:
-            consent.scopes = " ".join(dict.fromkeys([*consent.scopes.split(), *scopes]))
-            consent.granted_at = now
-        audit.record(
-            "oauth.consent_granted", client=client, user_id=user.id, client_id=app.id, scopes=scopes
         )
-    db.session.commit()
+        if not remembered:
+            consent = db.session.get(OAuthConsent, (user.id, app.id))
+            if consent is None:
+                db.session.add(
+                    OAuthConsent(user_id=user.id, client_id=app.id, scopes=scopes, granted_at=now)
+                )
+            else:
+                consent.scopes = list(dict.fromkeys([*consent.scopes, *scopes]))
+                consent.granted_at = now
+            audit.record(
+                "oauth.consent_granted",
+                client=client,
+                user_id=user.id,
+                client_id=app.id,
+                scopes=scopes,
+            )
     return back(code=code)
 
 
@@ -346,7 +351,7 @@ def list_consents(principal: Principal) -> list[dict[str, Any]]:
             "client_id": c.client_id,
             "name": name,
             "granted_at": c.granted_at,
-            "scopes": [{"name": s, "description": describe_scope(s)} for s in c.scopes.split()],
+            "scopes": [{"name": s, "description": describe_scope(s)} for s in c.scopes],
         }
         for c, name in rows
     ]
@@ -357,31 +362,31 @@ def withdraw_consent(principal: Principal, client_id: str, client: Client) -> No
     row = db.session.get(OAuthConsent, (principal.user_id, client_id))
     if row is None:
         raise NotFound()
-    db.session.delete(row)
-    revoked = rowcount(
-        db.session.execute(
-            update(Session)
-            .where(
-                Session.user_id == principal.user_id,
-                Session.client_id == client_id,
-                Session.revoked_at.is_(None),
+    with transaction():
+        db.session.delete(row)
+        revoked = rowcount(
+            db.session.execute(
+                update(LoginSession)
+                .where(
+                    LoginSession.user_id == principal.user_id,
+                    LoginSession.client_id == client_id,
+                    LoginSession.revoked_at.is_(None),
+                )
+                .values(revoked_at=clock.now())
             )
-            .values(revoked_at=clock.now())
         )
-    )
-    db.session.query(AuthorizationCode).filter(
-        AuthorizationCode.user_id == principal.user_id,
-        AuthorizationCode.client_id == client_id,
-        AuthorizationCode.redeemed_at.is_(None),
-    ).delete()
-    audit.record(
-        "oauth.consent_withdrawn",
-        client=client,
-        user_id=principal.user_id,
-        client_id=client_id,
-        sessions_revoked=revoked,
-    )
-    db.session.commit()
+        db.session.query(AuthorizationCode).filter(
+            AuthorizationCode.user_id == principal.user_id,
+            AuthorizationCode.client_id == client_id,
+            AuthorizationCode.redeemed_at.is_(None),
+        ).delete()
+        audit.record(
+            "oauth.consent_withdrawn",
+            client=client,
+            user_id=principal.user_id,
+            client_id=client_id,
+            sessions_revoked=revoked,
+        )
 
 
 # --- the token endpoint ---
@@ -457,120 +462,119 @@ def _authorization_code(
     redirect_uri = _single(form, "redirect_uri")
     verifier = _single(form, "code_verifier")
     digest = oauth.code_digest(code)
-    row = db.session.get(AuthorizationCode, digest) if len(code) <= 512 else None
-    now = clock.now()
-    if row is None or row.client_id != app.id:
-        db.session.rollback()
-        raise OAuthError(
-            "invalid_grant", "The code is invalid, expired or was issued to another client."
-        )
-    if row.redeemed_at is not None:
-        _replayed(row, client)
-    if row.expires_at <= now:
-        db.session.rollback()
-        raise OAuthError("invalid_grant", "The code has expired.")
-    if row.redirect_uri != redirect_uri:
-        db.session.rollback()
-        raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request's.")
-    if not oauth.verify_pkce(row.code_challenge, verifier):
-        db.session.rollback()
-        raise OAuthError("invalid_grant", "The code_verifier does not match the code_challenge.")
-    user = db.session.get(User, row.user_id)
-    if user is None or not user.is_active:
-        db.session.rollback()
-        raise OAuthError("invalid_grant", "The code's user is inactive.")
-    scopes = sessions.session_scopes(row.scopes, user.effective_scopes)
-    openid = "openid" in scopes
-    if openid:
-        id_keystore(
-            app.id_token_alg
-        ).signing_key()  # a first id_token key is made (and committed) now
-    keystore().signing_key()
-    session_id = new_id()
-    db.session.rollback()  # end the reads; the writes below are one transaction
+    with transaction():  # the reads, ended before the one write transaction below
+        row = db.session.get(AuthorizationCode, digest) if len(code) <= 512 else None
+        now = clock.now()
+        if row is None or row.client_id != app.id:
+            raise OAuthError(
+                "invalid_grant", "The code is invalid, expired or was issued to another client."
+            )
+        if row.redeemed_at is not None:
+            _replayed(row, client)
+        if row.expires_at <= now:
+            raise OAuthError("invalid_grant", "The code has expired.")
+        if row.redirect_uri != redirect_uri:
+            raise OAuthError(
+                "invalid_grant", "redirect_uri differs from the authorization request's."
+            )
+        if not oauth.verify_pkce(row.code_challenge, verifier):
+            raise OAuthError(
+                "invalid_grant", "The code_verifier does not match the code_challenge."
+            )
+        user = db.session.get(User, row.user_id)
+        if user is None or not user.is_active:
+            raise OAuthError("invalid_grant", "The code's user is inactive.")
+        scopes = sessions.session_scopes(row.scopes, user.effective_scopes)
+        openid = "openid" in scopes
+        if openid:
+            id_keystore(
+                app.id_token_alg
+            ).signing_key()  # a first id_token key is made (and committed) now
+        keystore().signing_key()
+        session_id = new_id()
 
     # The one atomic step: of two concurrent redemptions exactly one updates the row.
-    won = (
-        rowcount(
-            db.session.execute(
-                update(AuthorizationCode.__table__)
-                .where(
-                    AuthorizationCode.code_digest == digest,
-                    AuthorizationCode.redeemed_at.is_(None),
-                    AuthorizationCode.expires_at > now,
+    with transaction():
+        won = (
+            rowcount(
+                db.session.execute(
+                    update(AuthorizationCode.__table__)
+                    .where(
+                        AuthorizationCode.code_digest == digest,
+                        AuthorizationCode.redeemed_at.is_(None),
+                        AuthorizationCode.expires_at > now,
+                    )
+                    .values(redeemed_at=now, session_id=session_id)
                 )
-                .values(redeemed_at=now, session_id=session_id)
+            )
+            == 1
+        )
+        if not won:
+            db.session.rollback()  # read the code again, afresh
+            row = db.session.get(AuthorizationCode, digest)
+            if row is not None and row.redeemed_at is not None:
+                _replayed(row, client)
+            raise OAuthError("invalid_grant", "The code is invalid or expired.")
+        s = settings()
+        status_idx = status_lists.allocate()
+        pair, claims = sessions.mint(
+            session_id,
+            user.id,
+            scopes,
+            now,
+            client_id=app.id,
+            audience=row.audience,
+            status_idx=status_idx,
+        )
+        refreshable = "refresh_token" in app.grant_types
+        # Without the refresh grant the session holds no refresh token: none was handed out.
+        db.session.add(
+            LoginSession(
+                id=session_id,
+                status_idx=status_idx,
+                user_id=user.id,
+                created_at=now,
+                last_used_at=now,
+                expires_at=now + s.refresh_ttl,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                client_id=app.id,
+                scopes=list(scopes),
+                audience=row.audience,
+                amr=row.amr,
+                refresh_jti=claims["jti"] if refreshable else None,
+                refresh_iat=claims["iat"] if refreshable else None,
+                refresh_exp=claims["exp"] if refreshable else None,
             )
         )
-        == 1
-    )
-    if not won:
-        db.session.rollback()
-        row = db.session.get(AuthorizationCode, digest)
-        if row is not None and row.redeemed_at is not None:
-            _replayed(row, client)
-        raise OAuthError("invalid_grant", "The code is invalid or expired.")
-    s = settings()
-    status_idx = status_lists.allocate()
-    pair, claims = sessions.mint(
-        session_id,
-        user.id,
-        scopes,
-        now,
-        client_id=app.id,
-        audience=row.audience,
-        status_idx=status_idx,
-    )
-    refreshable = "refresh_token" in app.grant_types
-    # Without the refresh grant the session holds no refresh token: none was handed out.
-    db.session.add(
-        Session(
-            id=session_id,
-            status_idx=status_idx,
+        body = _answer(pair, refresh=refreshable)
+        if openid:
+            body["id_token"] = _id_token(
+                app,
+                user=user,
+                scopes=scopes,
+                nonce=row.nonce,
+                auth_time=row.auth_time,
+                amr=row.amr,
+                access_token=pair.access_token,
+                now=now,
+            )
+        audit.record(
+            "oauth.code_redeemed",
+            client=client,
             user_id=user.id,
-            created_at=now,
-            last_used_at=now,
-            expires_at=now + s.refresh_ttl,
-            ip=client.ip,
-            user_agent=client.user_agent,
             client_id=app.id,
-            scopes=" ".join(scopes),
-            audience=row.audience,
-            amr=row.amr,
-            refresh_jti=claims["jti"] if refreshable else None,
-            refresh_iat=claims["iat"] if refreshable else None,
-            refresh_exp=claims["exp"] if refreshable else None,
+            session_id=session_id,
         )
-    )
-    body = _answer(pair, refresh=refreshable)
-    if openid:
-        body["id_token"] = _id_token(
-            app,
-            user=user,
+        audit.record(
+            "oauth.token_issued",
+            client=client,
+            user_id=user.id,
+            client_id=app.id,
+            grant="authorization_code",
             scopes=scopes,
-            nonce=row.nonce,
-            auth_time=row.auth_time,
-            amr=row.amr,
-            access_token=pair.access_token,
-            now=now,
+            session_id=session_id,
         )
-    audit.record(
-        "oauth.code_redeemed",
-        client=client,
-        user_id=user.id,
-        client_id=app.id,
-        session_id=session_id,
-    )
-    audit.record(
-        "oauth.token_issued",
-        client=client,
-        user_id=user.id,
-        client_id=app.id,
-        grant="authorization_code",
-        scopes=scopes,
-        session_id=session_id,
-    )
-    db.session.commit()
     return body
 
 
@@ -578,24 +582,24 @@ def _replayed(row: AuthorizationCode, client: Client) -> None:
     """A redeemed code came back: revoke everything issued from it (RFC 6749 4.1.2), refuse."""
     session_id, user_id, client_id = row.session_id, row.user_id, row.client_id
     db.session.rollback()
-    revoked = 0
-    if session_id is not None:
-        revoked = rowcount(
-            db.session.execute(
-                update(Session)
-                .where(Session.id == session_id, Session.revoked_at.is_(None))
-                .values(revoked_at=clock.now())
+    with transaction():
+        revoked = 0
+        if session_id is not None:
+            revoked = rowcount(
+                db.session.execute(
+                    update(LoginSession)
+                    .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
+                    .values(revoked_at=clock.now())
+                )
             )
+        audit.record(
+            "oauth.code_replay_detected",
+            client=client,
+            user_id=user_id,
+            client_id=client_id,
+            session_id=session_id,
+            sessions_revoked=revoked,
         )
-    audit.record(
-        "oauth.code_replay_detected",
-        client=client,
-        user_id=user_id,
-        client_id=client_id,
-        session_id=session_id,
-        sessions_revoked=revoked,
-    )
-    db.session.commit()
     raise OAuthError(
         "invalid_grant", "The code was already used; the tokens issued from it are revoked."
     )
@@ -629,15 +633,15 @@ def _refresh_token(
         pair = sessions.refresh(presented, client, client_id=app.id)
     except tokens.InvalidToken as exc:
         raise OAuthError("invalid_grant", exc.detail) from exc
-    audit.record(
-        "oauth.token_issued",
-        client=client,
-        user_id=held.sub,
-        client_id=app.id,
-        grant="refresh_token",
-        session_id=held.sid,
-    )
-    db.session.commit()
+    with transaction():
+        audit.record(
+            "oauth.token_issued",
+            client=client,
+            user_id=held.sub,
+            client_id=app.id,
+            grant="refresh_token",
+            session_id=held.sid,
+        )
     return _answer(pair, refresh=True)
 
 
@@ -651,7 +655,7 @@ def _client_credentials(
     asked = oauth.parse_scope(_single(form, "scope", required=False))
     if asked is None:
         raise OAuthError("invalid_scope", "scope is not a valid scope string.")
-    allowed = [s for s in app.scope_list if s not in IDENTITY_SCOPES]
+    allowed = [s for s in app.scopes if s not in IDENTITY_SCOPES]
     if asked and not set(asked) <= set(allowed):
         raise OAuthError("invalid_scope", "The client may not have some of these scopes.")
     scopes = asked or allowed
@@ -671,20 +675,20 @@ def _client_credentials(
         session_id=app.id,
         extra={"client_id": app.id, **status_lists.claim(status_lists.client_index(app))},
     )
-    audit.record(
-        "oauth.token_issued",
-        client=client,
-        user_id=None,
-        client_id=app.id,
-        grant="client_credentials",
-        scopes=scopes,
-    )
-    db.session.commit()
+    with transaction():
+        audit.record(
+            "oauth.token_issued",
+            client=client,
+            user_id=None,
+            client_id=app.id,
+            grant="client_credentials",
+            scopes=scopes,
+        )
     return {
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": int(s.access_ttl.total_seconds()),
-        "scope": " ".join(scopes),
+        "scope": oauth.format_scope(scopes),
     }
 
 

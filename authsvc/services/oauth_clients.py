@@ -25,9 +25,10 @@ from authsvc.core.errors import (
 from authsvc.core.oauth import OAuthError
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
-from authsvc.models import OAuthClient, Session
+from authsvc.models import LoginSession, OAuthClient
 from authsvc.services import audiences, audit, status_lists
 from authsvc.services.runtime import settings
+from authsvc.services.transaction import transaction
 from authsvc.services.users import require_admin
 
 _PURPOSE = "oauth-client-secret"
@@ -109,34 +110,34 @@ def create(
     # a team key (open dynamic registration) is no user: the client has no creator
     actor = principal.user_id if principal and principal.team_id is None else None
     secret = oauth.new_secret("cs_") if method != "none" else None
-    row = OAuthClient(
-        id=_new_id(),
-        name=values["name"],
-        secret_digest=_digest(secret) if secret else None,
-        redirect_uris=list(values.get("redirect_uris", [])),
-        grant_types=list(values["grant_types"]),
-        token_endpoint_auth_method=method,
-        scopes=" ".join(dict.fromkeys(values.get("scopes", []))),
-        audiences=list(dict.fromkeys(values.get("audiences", []))),
-        id_token_alg=values.get("id_token_signed_response_alg") or "RS256",
-        dynamic=dynamic,
-        created_by=actor,
-        created_at=now,
-        updated_at=now,
-    )
-    db.session.add(row)
-    audit.record(
-        "oauth.client_created",
-        client=client,
-        user_id=actor,
-        actor_id=actor,
-        client_id=row.id,
-        name=row.name,
-        grant_types=row.grant_types,
-        scopes=row.scope_list,
-        dynamic=dynamic,
-    )
-    db.session.commit()
+    with transaction():
+        row = OAuthClient(
+            id=_new_id(),
+            name=values["name"],
+            secret_digest=_digest(secret) if secret else None,
+            redirect_uris=list(values.get("redirect_uris", [])),
+            grant_types=list(values["grant_types"]),
+            token_endpoint_auth_method=method,
+            scopes=list(dict.fromkeys(values.get("scopes", []))),
+            audiences=list(dict.fromkeys(values.get("audiences", []))),
+            id_token_alg=values.get("id_token_signed_response_alg") or "RS256",
+            dynamic=dynamic,
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        db.session.add(row)
+        audit.record(
+            "oauth.client_created",
+            client=client,
+            user_id=actor,
+            actor_id=actor,
+            client_id=row.id,
+            name=row.name,
+            grant_types=row.grant_types,
+            scopes=row.scopes,
+            dynamic=dynamic,
+        )
     audiences.forget()
     return Created(row, secret)
 
@@ -170,27 +171,27 @@ def update_client(
     problems = _check(after)
     if problems:
         raise ValidationFailed(problems)
-    changed: dict[str, Any] = {}
-    for name in MUTABLE:
-        if name not in values:
-            continue
-        new = " ".join(dict.fromkeys(values[name])) if name == "scopes" else values[name]
-        if name in ("redirect_uris", "audiences"):
-            new = list(dict.fromkeys(new))
-        if getattr(row, name) != new:
-            setattr(row, name, new)
-            changed[name] = new if name != "scopes" else new.split()
-    if changed:
-        row.updated_at = clock.now()
-        audit.record(
-            "oauth.client_updated",
-            client=client,
-            user_id=principal.user_id,
-            actor_id=principal.user_id,
-            client_id=row.id,
-            **changed,
-        )
-    db.session.commit()
+    with transaction():
+        changed: dict[str, Any] = {}
+        for name in MUTABLE:
+            if name not in values:
+                continue
+            new = values[name]
+            if name in ("scopes", "redirect_uris", "audiences"):
+                new = list(dict.fromkeys(new))
+            if getattr(row, name) != new:
+                setattr(row, name, new)
+                changed[name] = new
+        if changed:
+            row.updated_at = clock.now()
+            audit.record(
+                "oauth.client_updated",
+                client=client,
+                user_id=principal.user_id,
+                actor_id=principal.user_id,
+                client_id=row.id,
+                **changed,
+            )
     audiences.forget()
     return row
 
@@ -203,16 +204,16 @@ def rotate_secret(principal: Principal, client_id: str, client: Client) -> Creat
             "token_endpoint_auth_method", "invalid", "A public client has no secret to rotate."
         )
     secret = oauth.new_secret("cs_")
-    row.secret_digest = _digest(secret)
-    row.secret_rotated_at = row.updated_at = clock.now()
-    audit.record(
-        "oauth.client_secret_rotated",
-        client=client,
-        user_id=principal.user_id,
-        actor_id=principal.user_id,
-        client_id=row.id,
-    )
-    db.session.commit()
+    with transaction():
+        row.secret_digest = _digest(secret)
+        row.secret_rotated_at = row.updated_at = clock.now()
+        audit.record(
+            "oauth.client_secret_rotated",
+            client=client,
+            user_id=principal.user_id,
+            actor_id=principal.user_id,
+            client_id=row.id,
+        )
     return Created(row, secret)
 
 
@@ -227,31 +228,31 @@ def delete_client(principal: Principal, client_id: str, client: Client) -> None:
 
     row = get(principal, client_id)
     now = clock.now()
-    revoked = rowcount(
-        db.session.execute(
-            update(Session)
-            .where(Session.client_id == row.id, Session.revoked_at.is_(None))
-            .values(revoked_at=now)
+    with transaction():
+        revoked = rowcount(
+            db.session.execute(
+                update(LoginSession)
+                .where(LoginSession.client_id == row.id, LoginSession.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
         )
-    )
-    db.session.query(AuthorizationCode).filter(AuthorizationCode.client_id == row.id).delete()
-    db.session.query(OAuthConsent).filter(OAuthConsent.client_id == row.id).delete()
-    if row.status_idx is not None:  # its client_credentials tokens: invalid in the lists too
-        status_lists.retire(
-            row.status_idx,
-            jti=f"client:{row.id}:{row.status_idx}",
-            expires_at=now + settings().access_ttl,
+        db.session.query(AuthorizationCode).filter(AuthorizationCode.client_id == row.id).delete()
+        db.session.query(OAuthConsent).filter(OAuthConsent.client_id == row.id).delete()
+        if row.status_idx is not None:  # its client_credentials tokens: invalid in the lists too
+            status_lists.retire(
+                row.status_idx,
+                jti=f"client:{row.id}:{row.status_idx}",
+                expires_at=now + settings().access_ttl,
+            )
+        db.session.delete(row)
+        audit.record(
+            "oauth.client_deleted",
+            client=client,
+            user_id=principal.user_id,
+            actor_id=principal.user_id,
+            client_id=client_id,
+            sessions_revoked=revoked,
         )
-    db.session.delete(row)
-    audit.record(
-        "oauth.client_deleted",
-        client=client,
-        user_id=principal.user_id,
-        actor_id=principal.user_id,
-        client_id=client_id,
-        sessions_revoked=revoked,
-    )
-    db.session.commit()
     audiences.forget()
 
 
@@ -405,7 +406,7 @@ def registration_answer(created: Created) -> dict[str, Any]:
         "grant_types": row.grant_types,
         "response_types": ["code"] if "authorization_code" in row.grant_types else [],
         "token_endpoint_auth_method": row.token_endpoint_auth_method,
-        "scope": row.scopes,
+        "scope": oauth.format_scope(row.scopes),
         "id_token_signed_response_alg": row.id_token_alg,
     }
     if created.secret is not None:

@@ -30,6 +30,7 @@ from authsvc.services.authentication import TEAM_SUBJECT_PREFIX
 from authsvc.services.reauth import require_recent_proof
 from authsvc.services.runtime import keystore, settings
 from authsvc.services.scopes import base_scopes, descriptions
+from authsvc.services.transaction import transaction
 from authsvc.services.users import get_me
 
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
@@ -113,7 +114,7 @@ def _info(row: PrivateToken, now: datetime, rotated_to: str | None = None) -> To
         id=row.id,
         name=row.name,
         description=row.description,
-        scopes=row.scopes.split(),
+        scopes=row.scopes,
         created_at=row.created_at,
         expires_at=row.expires_at,
         last_used_at=row.last_used_at,
@@ -217,7 +218,7 @@ def mint(
         created_by=holder.actor_id,
         name=name,
         description=description,
-        scopes=" ".join(scopes),
+        scopes=list(scopes),
         created_at=now,
         expires_at=expires_at,
         last_used_at=None,
@@ -282,18 +283,20 @@ def create(
     _check_scopes(holder, asked)
     chosen = list(dict.fromkeys([*base_scopes(holder.scopes), *asked]))
     _prove(principal, current_password, totp_code, client, holder.event("create"))
-    row, token = mint(holder, name.strip(), _clean_description(description), chosen, now, expiry)
-    minted = _minted(row, token, now)
-    holder.audit(
-        "created",
-        client,
-        token_id=row.id,
-        jti=row.jti,
-        name=row.name,
-        scopes=chosen,
-        expires_at=expiry,
-    )
-    db.session.commit()
+    with transaction():
+        row, token = mint(
+            holder, name.strip(), _clean_description(description), chosen, now, expiry
+        )
+        minted = _minted(row, token, now)
+        holder.audit(
+            "created",
+            client,
+            token_id=row.id,
+            jti=row.jti,
+            name=row.name,
+            scopes=chosen,
+            expires_at=expiry,
+        )
     return minted
 
 
@@ -349,23 +352,21 @@ def update_token(
 ) -> TokenInfo:
     """Rename or redescribe; the expiry and scopes are part of the signed token and stay."""
     holder = holder or Holder.personal(principal)
-    row = _own(holder, token_id)
-    changed = []
-    name = changes.get("name")
-    if name is not None and name.strip() != row.name:
-        row.name = name.strip()
-        changed.append("name")
-    if "description" in changes:
-        description = _clean_description(changes["description"])
-        if description != row.description:
-            row.description = description
-            changed.append("description")
-    info = _info(row, clock.now(), _successors(holder, [row]).get(row.id))
-    if changed:
-        holder.audit("updated", client, token_id=row.id, jti=row.jti, fields=changed)
-        db.session.commit()
-    else:
-        db.session.rollback()
+    with transaction():
+        row = _own(holder, token_id)
+        changed = []
+        name = changes.get("name")
+        if name is not None and name.strip() != row.name:
+            row.name = name.strip()
+            changed.append("name")
+        if "description" in changes:
+            description = _clean_description(changes["description"])
+            if description != row.description:
+                row.description = description
+                changed.append("description")
+        info = _info(row, clock.now(), _successors(holder, [row]).get(row.id))
+        if changed:
+            holder.audit("updated", client, token_id=row.id, jti=row.jti, fields=changed)
     return info
 
 
@@ -388,25 +389,24 @@ def rotate(
         raise Conflict("This token is revoked and cannot be rotated; create a new one.")
     now = _now()
     _check_totp(principal.user_id)
-    scopes = row.scopes.split()
+    scopes = list(row.scopes)
     _check_scopes(holder, scopes)
     _prove(principal, current_password, totp_code, client, holder.event("rotate"))
     length = min(row.expires_at - row.created_at, _max_lifetime())
-    if not _revoke(row, now):
-        db.session.rollback()
-        raise Conflict("This token was revoked meanwhile; create a new one.")
-    new, token = mint(holder, row.name, row.description, scopes, now, now + length)
-    minted = _minted(new, token, now)
-    holder.audit(
-        "rotated",
-        client,
-        token_id=new.id,
-        jti=new.jti,
-        old_token_id=row.id,
-        old_jti=row.jti,
-        expires_at=new.expires_at,
-    )
-    db.session.commit()
+    with transaction():
+        if not _revoke(row, now):
+            raise Conflict("This token was revoked meanwhile; create a new one.")
+        new, token = mint(holder, row.name, row.description, scopes, now, now + length)
+        minted = _minted(new, token, now)
+        holder.audit(
+            "rotated",
+            client,
+            token_id=new.id,
+            jti=new.jti,
+            old_token_id=row.id,
+            old_jti=row.jti,
+            expires_at=new.expires_at,
+        )
     return minted
 
 
@@ -416,8 +416,6 @@ def delete(
     """Revoke at once. The row stays (status `revoked`) for the list and the audit trail."""
     holder = holder or Holder.personal(principal)
     row = _own(holder, token_id)
-    if not _revoke(row, clock.now()):
-        db.session.rollback()
-        return
-    holder.audit("deleted", client, token_id=row.id, jti=row.jti)
-    db.session.commit()
+    with transaction():
+        if _revoke(row, clock.now()):  # else revoked already: nothing changed
+            holder.audit("deleted", client, token_id=row.id, jti=row.jti)

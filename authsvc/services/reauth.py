@@ -30,6 +30,7 @@ from authsvc.extensions import db
 from authsvc.models import User
 from authsvc.services import audit, lockout
 from authsvc.services.runtime import settings
+from authsvc.services.transaction import transaction
 from authsvc.services.two_factor import codes
 
 PASSWORD_ONLY = "The current password is incorrect."
@@ -70,15 +71,15 @@ def require_recent_proof(
                 code_ok = False
         password_ok = passwords.verify(user.password_hash, password, settings().hash_params)
         if not (password_ok and code_ok):
-            db.session.rollback()
-            audit.record(
-                "login.failed",
-                client=client,
-                user_id=user_id,
-                action=action,
-                reason="credentials" if not password_ok else "totp",
-            )
-            db.session.commit()
+            db.session.rollback()  # nothing of the refused request is kept but its event
+            with transaction():
+                audit.record(
+                    "login.failed",
+                    client=client,
+                    user_id=user_id,
+                    action=action,
+                    reason="credentials" if not password_ok else "totp",
+                )
             raise InvalidCredentials(
                 PASSWORD_OR_CODE if second else PASSWORD_ONLY, attr=password_attr
             )

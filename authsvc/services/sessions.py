@@ -16,13 +16,14 @@ from sqlalchemy import bindparam, delete, false, func, select, update
 
 from authsvc.core import clock, emails, passwords, tokens
 from authsvc.core.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
-from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES
+from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES, format_scope
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
-from authsvc.models import PrivateToken, RevokedToken, Session, User, effective_scopes, new_id
+from authsvc.models import LoginSession, PrivateToken, RevokedToken, User, effective_scopes, new_id
 from authsvc.services import audit, lockout, status_lists
 from authsvc.services.authentication import is_client_token, team_of, verify
 from authsvc.services.runtime import keystore, settings
+from authsvc.services.transaction import transaction
 from authsvc.services.two_factor import codes as two_factor
 
 
@@ -131,16 +132,16 @@ def mint(
         status_idx=status_idx,
     )
     return TokenPair(
-        access, refresh, int(s.access_ttl.total_seconds()), scope=" ".join(scopes)
+        access, refresh, int(s.access_ttl.total_seconds()), scope=format_scope(scopes)
     ), claims
 
 
-def session_scopes(granted: str | None, user_scopes: list[str]) -> list[str]:
+def session_scopes(granted: list[str] | None, user_scopes: list[str]) -> list[str]:
     """A session's scopes now: the user's (effective) ones, or for an OAuth session the granted
     ones that are still the user's."""
     if granted is None:
         return user_scopes
-    return [scope for scope in granted.split() if scope in user_scopes or scope in IDENTITY_SCOPES]
+    return [scope for scope in granted if scope in user_scopes or scope in IDENTITY_SCOPES]
 
 
 def login(email: str, password: str, totp_code: str | None, client: Client) -> TokenPair:
@@ -156,54 +157,54 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     password_ok = passwords.verify(user.password_hash if user else None, password, s.hash_params)
     if user is None or not password_ok or not user.is_active:
-        audit.record(
-            "login.failed",
-            client=client,
-            user_id=user.id if user else None,
-            reason="inactive" if password_ok else "credentials",
-        )
-        db.session.commit()
+        with transaction():
+            audit.record(
+                "login.failed",
+                client=client,
+                user_id=user.id if user else None,
+                reason="inactive" if password_ok else "credentials",
+            )
         raise InvalidCredentials()
     user_id = user.id
     try:
         two_factor.check_login(user, totp_code, client)
     except (MfaRequired, InvalidTotp) as exc:
-        db.session.rollback()
-        audit.record(
-            "login.failed",
-            client=client,
-            user_id=user_id,
-            reason="mfa_required" if isinstance(exc, MfaRequired) else "totp",
-        )
-        db.session.commit()
+        db.session.rollback()  # a code spent by this login is unspent again
+        with transaction():
+            audit.record(
+                "login.failed",
+                client=client,
+                user_id=user_id,
+                reason="mfa_required" if isinstance(exc, MfaRequired) else "totp",
+            )
         raise
-    if passwords.needs_rehash(user.password_hash, s.hash_params):
-        user.password_hash = passwords.hash_password(password, s.hash_params)
-    session_id = new_id()
-    status_idx = status_lists.allocate()
-    pair, claims = mint(session_id, user.id, user.effective_scopes, now, status_idx=status_idx)
-    db.session.add(
-        Session(
-            id=session_id,
-            status_idx=status_idx,
-            user_id=user.id,
-            created_at=now,
-            last_used_at=now,
-            expires_at=now + s.refresh_ttl,
-            ip=client.ip,
-            user_agent=client.user_agent,
-            refresh_jti=claims["jti"],
-            refresh_iat=claims["iat"],
-            refresh_exp=claims["exp"],
-            amr="pwd otp" if user.totp_enabled else "pwd",
+    with transaction():
+        if passwords.needs_rehash(user.password_hash, s.hash_params):
+            user.password_hash = passwords.hash_password(password, s.hash_params)
+        session_id = new_id()
+        status_idx = status_lists.allocate()
+        pair, claims = mint(session_id, user.id, user.effective_scopes, now, status_idx=status_idx)
+        db.session.add(
+            LoginSession(
+                id=session_id,
+                status_idx=status_idx,
+                user_id=user.id,
+                created_at=now,
+                last_used_at=now,
+                expires_at=now + s.refresh_ttl,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                refresh_jti=claims["jti"],
+                refresh_iat=claims["iat"],
+                refresh_exp=claims["exp"],
+                amr="pwd otp" if user.totp_enabled else "pwd",
+            )
         )
-    )
-    audit.record("login.succeeded", client=client, user_id=user.id, session_id=session_id)
-    db.session.commit()
+        audit.record("login.succeeded", client=client, user_id=user.id, session_id=session_id)
     return pair
 
 
-_sessions = Session.__table__
+_sessions = LoginSession.__table__
 _REFRESH_STATE = (
     select(
         _sessions.c.revoked_at,
@@ -350,30 +351,29 @@ def _try_refresh(
         audience=state.audience,
         status_idx=state.status_idx,
     )
-    swapped = db.session.execute(
-        _ROTATE,
-        {
-            "b_sid": sid,
-            "b_jti": v.jti,
-            "b_new_jti": claims["jti"],
-            "b_iat": claims["iat"],
-            "b_exp": claims["exp"],
-            "b_now": now,
-            "b_ip": client.ip,
-            "b_expires_at": now + s.refresh_ttl,
-        },
-    )
-    if rowcount(swapped) != 1:  # rotated by a concurrent refresh, or closed: read again
-        db.session.rollback()
-        return None
-    audit.record(
-        "token.refreshed",
-        client=client,
-        user_id=v.sub,
-        session_id=sid,
-        **({"client_id": client_id} if client_id else {}),
-    )
-    db.session.commit()
+    with transaction():
+        swapped = db.session.execute(
+            _ROTATE,
+            {
+                "b_sid": sid,
+                "b_jti": v.jti,
+                "b_new_jti": claims["jti"],
+                "b_iat": claims["iat"],
+                "b_exp": claims["exp"],
+                "b_now": now,
+                "b_ip": client.ip,
+                "b_expires_at": now + s.refresh_ttl,
+            },
+        )
+        if rowcount(swapped) != 1:  # rotated by a concurrent refresh, or closed: read again
+            return None  # the UPDATE matched nothing: nothing is written
+        audit.record(
+            "token.refreshed",
+            client=client,
+            user_id=v.sub,
+            session_id=sid,
+            **({"client_id": client_id} if client_id else {}),
+        )
     return pair
 
 
@@ -402,17 +402,17 @@ def _replay(
         status_idx=state.status_idx,
     )
     if not state.replay_recorded:
-        claimed = db.session.execute(_CLAIM_REPLAY, {"b_sid": sid, "b_jti": state.refresh_jti})
-        if rowcount(claimed) == 1:
-            audit.record(
-                "token.refresh_replayed",
-                client=client,
-                user_id=v.sub,
-                session_id=sid,
-                jti=state.refresh_jti,
-            )
-        db.session.commit()
-    return TokenPair(access, refresh, int(s.access_ttl.total_seconds()), scope=" ".join(scopes))
+        with transaction():
+            claimed = db.session.execute(_CLAIM_REPLAY, {"b_sid": sid, "b_jti": state.refresh_jti})
+            if rowcount(claimed) == 1:
+                audit.record(
+                    "token.refresh_replayed",
+                    client=client,
+                    user_id=v.sub,
+                    session_id=sid,
+                    jti=state.refresh_jti,
+                )
+    return TokenPair(access, refresh, int(s.access_ttl.total_seconds()), scope=format_scope(scopes))
 
 
 def _aware(moment: datetime) -> datetime:
@@ -428,41 +428,47 @@ def _reuse_detected(v: tokens.Verified, state: Any, client: Client, now: datetim
     writes nothing, so it cannot grow a table.
     """
     if state.reuse_recorded_at is None:
-        claimed = db.session.execute(_CLAIM_REUSE, {"b_sid": v.sid, "b_now": now})
-        if rowcount(claimed) == 1:
-            audit.record(
-                "refresh.reuse_detected", client=client, user_id=v.sub, session_id=v.sid, jti=v.jti
-            )
-        db.session.commit()
+        with transaction():
+            claimed = db.session.execute(_CLAIM_REUSE, {"b_sid": v.sid, "b_now": now})
+            if rowcount(claimed) == 1:
+                audit.record(
+                    "refresh.reuse_detected",
+                    client=client,
+                    user_id=v.sub,
+                    session_id=v.sid,
+                    jti=v.jti,
+                )
     raise tokens.Reused()
 
 
 def revoke_sessions(user_id: str, *, only: str | None = None, keep: str | None = None) -> int:
-    stmt = update(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None))
+    stmt = update(LoginSession).where(
+        LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None)
+    )
     if only is not None:
-        stmt = stmt.where(Session.id == only)
+        stmt = stmt.where(LoginSession.id == only)
     if keep is not None:
-        stmt = stmt.where(Session.id != keep)
+        stmt = stmt.where(LoginSession.id != keep)
     return rowcount(db.session.execute(stmt.values(revoked_at=clock.now())))
 
 
 def logout(principal: Principal, client: Client) -> None:
-    revoke_sessions(principal.user_id, only=principal.session_id)
-    audit.record(
-        "logout", client=client, user_id=principal.user_id, session_id=principal.session_id
-    )
-    db.session.commit()
+    with transaction():
+        revoke_sessions(principal.user_id, only=principal.session_id)
+        audit.record(
+            "logout", client=client, user_id=principal.user_id, session_id=principal.session_id
+        )
 
 
 def list_sessions(principal: Principal) -> list[dict[str, object]]:
     rows = db.session.scalars(
-        select(Session)
+        select(LoginSession)
         .where(
-            Session.user_id == principal.user_id,
-            Session.revoked_at.is_(None),
-            Session.expires_at > clock.now(),
+            LoginSession.user_id == principal.user_id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > clock.now(),
         )
-        .order_by(Session.created_at.desc())
+        .order_by(LoginSession.created_at.desc())
     )
     return [
         {
@@ -478,18 +484,20 @@ def list_sessions(principal: Principal) -> list[dict[str, object]]:
 
 
 def revoke_session(principal: Principal, session_id: str, client: Client) -> None:
-    owner = db.session.scalar(select(Session.user_id).where(Session.id == session_id))
+    owner = db.session.scalar(select(LoginSession.user_id).where(LoginSession.id == session_id))
     if owner != principal.user_id:
         raise NotFound()
-    revoke_sessions(principal.user_id, only=session_id)
-    audit.record("session.revoked", client=client, user_id=principal.user_id, session_id=session_id)
-    db.session.commit()
+    with transaction():
+        revoke_sessions(principal.user_id, only=session_id)
+        audit.record(
+            "session.revoked", client=client, user_id=principal.user_id, session_id=session_id
+        )
 
 
 def revoke_all_sessions(principal: Principal, client: Client) -> None:
-    count = revoke_sessions(principal.user_id)
-    audit.record("session.revoked_all", client=client, user_id=principal.user_id, count=count)
-    db.session.commit()
+    with transaction():
+        count = revoke_sessions(principal.user_id)
+        audit.record("session.revoked_all", client=client, user_id=principal.user_id, count=count)
 
 
 def revoke_token(token: str, client: Client, *, oauth_client: str | None = None) -> None:
@@ -507,42 +515,41 @@ def revoke_token(token: str, client: Client, *, oauth_client: str | None = None)
     if oauth_client is not None and v.claims.get("client_id") != oauth_client:
         return
     now = clock.now()
-    if v.kind == "access":
-        index = status_lists.index_of(v.claims)
-        inserted = db.session.execute(
-            insert_revoked_jti(),
-            {
-                "jti": v.jti,
-                "revoked_at": now,
-                "expires_at": datetime.fromtimestamp(v.claims["exp"], now.tzinfo),
-                "status_idx": index,
-            },
-        ).first()
-        changed = 0 if inserted is None else 1
-        if changed:  # the index is now revoked: the holder's later tokens take a fresh one
-            if is_client_token(v):  # a client_credentials token: its index is the client's
-                status_lists.move_client(v.sub, index)
-            elif v.sid is not None:
-                status_lists.move_session(v.sid, index)
-    elif v.kind == "refresh":
-        changed = revoke_sessions(v.sub, only=v.sid)
-    else:
-        changed = rowcount(
-            db.session.execute(
-                update(PrivateToken)
-                .where(PrivateToken.jti == v.jti, PrivateToken.revoked_at.is_(None))
-                .values(revoked_at=now)
+    with transaction():
+        if v.kind == "access":
+            index = status_lists.index_of(v.claims)
+            inserted = db.session.execute(
+                insert_revoked_jti(),
+                {
+                    "jti": v.jti,
+                    "revoked_at": now,
+                    "expires_at": datetime.fromtimestamp(v.claims["exp"], now.tzinfo),
+                    "status_idx": index,
+                },
+            ).first()
+            changed = 0 if inserted is None else 1
+            if changed:  # the index is now revoked: the holder's later tokens take a fresh one
+                if is_client_token(v):  # a client_credentials token: its index is the client's
+                    status_lists.move_client(v.sub, index)
+                elif v.sid is not None:
+                    status_lists.move_session(v.sid, index)
+        elif v.kind == "refresh":
+            changed = revoke_sessions(v.sub, only=v.sid)
+        else:
+            changed = rowcount(
+                db.session.execute(
+                    update(PrivateToken)
+                    .where(PrivateToken.jti == v.jti, PrivateToken.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
             )
-        )
-    if changed != 1:
-        db.session.rollback()
-        return
-    team = team_of(v)
-    if team is not None:  # a team key: no user; the event names the team
-        audit.record("token.revoked", client=client, kind=v.kind, jti=v.jti, team_id=team)
-    else:
-        audit.record("token.revoked", client=client, user_id=v.sub, kind=v.kind, jti=v.jti)
-    db.session.commit()
+        if changed != 1:  # nothing changed: nothing is written, no event
+            return
+        team = team_of(v)
+        if team is not None:  # a team key: no user; the event names the team
+            audit.record("token.revoked", client=client, kind=v.kind, jti=v.jti, team_id=team)
+        else:
+            audit.record("token.revoked", client=client, user_id=v.sub, kind=v.kind, jti=v.jti)
 
 
 def insert_revoked_jti() -> Any:
@@ -574,9 +581,9 @@ def prune() -> dict[str, int]:
     from authsvc.services.failure_log import DatabaseFailureLog
 
     cutoff = clock.now() - timedelta(seconds=settings().leeway)
-    revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= cutoff))
-    ended = db.session.execute(delete(Session).where(Session.expires_at <= cutoff))
-    db.session.commit()
+    with transaction():
+        revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= cutoff))
+        ended = db.session.execute(delete(LoginSession).where(LoginSession.expires_at <= cutoff))
     failures = DatabaseFailureLog(db.engine).sweep(
         now=clock.now().timestamp(), window=settings().login_window
     )

@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select, text, update
 from authsvc.core import clock, status_list
 from authsvc.core.errors import NotFound
 from authsvc.extensions import db
-from authsvc.models import OAuthClient, PrivateToken, RevokedToken, Session, User
+from authsvc.models import LoginSession, OAuthClient, PrivateToken, RevokedToken, User
 from authsvc.services.runtime import keystore, settings
 
 PATH = "/api/v1/status-lists/"
@@ -82,8 +82,8 @@ def move_session(session_id: str, old: int | None) -> None:
     """The session's later tokens get a new index: the old one is now marked revoked."""
     if old is not None:
         db.session.execute(
-            update(Session)
-            .where(Session.id == session_id, Session.status_idx == old)
+            update(LoginSession)
+            .where(LoginSession.id == session_id, LoginSession.status_idx == old)
             .values(status_idx=allocate())
         )
 
@@ -111,7 +111,7 @@ def statuses(list_id: int) -> dict[int, int]:
     hi = lo + status_list.LIST_SIZE
     cutoff = clock.now() - timedelta(seconds=settings().leeway)
     found: dict[int, int] = {}
-    for holder in (Session, PrivateToken):
+    for holder in (LoginSession, PrivateToken):
         rows = db.session.execute(
             select(holder.status_idx, holder.revoked_at.is_not(None).label("revoked"))
             .outerjoin(User, User.id == holder.user_id)  # a team key (issue 17) may have none

@@ -26,6 +26,7 @@ from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db
 from authsvc.models import ADMIN_SCOPE, PrivateToken, Team, TeamMember, User, new_id
 from authsvc.services import audit, private_tokens
+from authsvc.services.transaction import transaction
 from authsvc.services.users import require_admin
 
 OWNER, ADMIN, MEMBER = "owner", "admin", "member"
@@ -51,7 +52,7 @@ class MemberInfo:
 
 
 def _info(team: Team, role: str | None) -> TeamInfo:
-    return TeamInfo(team.id, team.name, team.scope_list, team.created_at, role)
+    return TeamInfo(team.id, team.name, team.scopes, team.created_at, role)
 
 
 def _is_service_admin(principal: Principal) -> bool:
@@ -81,14 +82,12 @@ def _membership(principal: Principal, team_id: str) -> tuple[Team, str | None]:
     team = _team(team_id)
     role = _role(principal, team_id)
     if role is None and not _is_service_admin(principal):
-        db.session.rollback()
         raise NotFound()
     return team, role
 
 
 def _require(role: str | None, allowed: frozenset[str], what: str) -> None:
     if role not in allowed:
-        db.session.rollback()
         raise PermissionDenied(f"Your role in this team does not allow you to {what}.")
 
 
@@ -130,28 +129,30 @@ def create_team(principal: Principal, name: str, client: Client) -> TeamInfo:
     if user is None:
         raise NotFound()
     scopes = [s for s in user.effective_scopes if s != ADMIN_SCOPE]
-    team = Team(
-        id=new_id(),
-        name=_check_name(name),
-        scopes=" ".join(scopes),
-        created_at=now,
-        created_by=principal.user_id,
-        deleted_at=None,
-    )
-    db.session.add(team)
-    db.session.flush()
-    db.session.add(TeamMember(team_id=team.id, user_id=principal.user_id, role=OWNER, added_at=now))
-    audit.record(
-        "team.created",
-        client=client,
-        user_id=principal.user_id,
-        actor_id=principal.user_id,
-        team_id=team.id,
-        name=team.name,
-        scopes=scopes,
-    )
-    info = _info(team, OWNER)
-    db.session.commit()
+    with transaction():
+        team = Team(
+            id=new_id(),
+            name=_check_name(name),
+            scopes=scopes,
+            created_at=now,
+            created_by=principal.user_id,
+            deleted_at=None,
+        )
+        db.session.add(team)
+        db.session.flush()
+        db.session.add(
+            TeamMember(team_id=team.id, user_id=principal.user_id, role=OWNER, added_at=now)
+        )
+        audit.record(
+            "team.created",
+            client=client,
+            user_id=principal.user_id,
+            actor_id=principal.user_id,
+            team_id=team.id,
+            name=team.name,
+            scopes=scopes,
+        )
+        info = _info(team, OWNER)
     return info
 
 
@@ -182,74 +183,73 @@ def update_team(
     principal: Principal, team_id: str, changes: dict[str, Any], client: Client
 ) -> TeamInfo:
     """`name`: owners. `scopes`: service admins only (the one way a team's scopes widen)."""
-    team, role = _membership(principal, team_id)
-    diff: dict[str, Any] = {}
-    if "scopes" in changes:
-        if not _is_service_admin(principal):
-            db.session.rollback()
-            raise PermissionDenied("Only service administrators may change a team's scopes.")
-        scopes = list(dict.fromkeys(changes["scopes"]))
-        if ADMIN_SCOPE in scopes:
-            raise ValidationFailed.one("scopes", "invalid", "A team never holds the scope admin.")
-        if scopes != team.scope_list:
-            diff["scopes"] = scopes
-    if changes.get("name") is not None:
-        _require(role, frozenset({OWNER}), "rename it")
-        name = _check_name(changes["name"])
-        if name != team.name:
-            diff["name"] = name
-    if not diff:
-        db.session.rollback()
-        return _info(team, role)
-    if "scopes" in diff:
-        team.scopes = " ".join(diff["scopes"])
-    if "name" in diff:
-        team.name = diff["name"]
-    audit.record(
-        "team.updated",
-        client=client,
-        user_id=principal.user_id,
-        actor_id=principal.user_id,
-        team_id=team.id,
-        **diff,
-    )
-    info = _info(team, role)
-    db.session.commit()
+    with transaction():
+        team, role = _membership(principal, team_id)
+        diff: dict[str, Any] = {}
+        if "scopes" in changes:
+            if not _is_service_admin(principal):
+                raise PermissionDenied("Only service administrators may change a team's scopes.")
+            scopes = list(dict.fromkeys(changes["scopes"]))
+            if ADMIN_SCOPE in scopes:
+                raise ValidationFailed.one(
+                    "scopes", "invalid", "A team never holds the scope admin."
+                )
+            if scopes != team.scopes:
+                diff["scopes"] = scopes
+        if changes.get("name") is not None:
+            _require(role, frozenset({OWNER}), "rename it")
+            name = _check_name(changes["name"])
+            if name != team.name:
+                diff["name"] = name
+        if not diff:
+            return _info(team, role)
+        if "scopes" in diff:
+            team.scopes = diff["scopes"]
+        if "name" in diff:
+            team.name = diff["name"]
+        audit.record(
+            "team.updated",
+            client=client,
+            user_id=principal.user_id,
+            actor_id=principal.user_id,
+            team_id=team.id,
+            **diff,
+        )
+        info = _info(team, role)
     return info
 
 
 def delete_team(principal: Principal, team_id: str, client: Client) -> None:
     """Owners only. Every team key is revoked in the same transaction; the hot path also
     refuses a key whose team is deleted, so no host accepts one after the commit."""
-    team, role = _membership(principal, team_id)
-    _require(role, frozenset({OWNER}), "delete it")
-    now = clock.now()
-    deleted = _rowcount(
-        update(Team)
-        .where(Team.id == team.id, Team.deleted_at.is_(None))
-        .values(deleted_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if deleted != 1:  # deleted meanwhile
-        db.session.rollback()
-        raise NotFound()
-    revoked = _rowcount(
-        update(PrivateToken)
-        .where(PrivateToken.team_id == team.id, PrivateToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.execute(delete(TeamMember).where(TeamMember.team_id == team.id))
-    audit.record(
-        "team.deleted",
-        client=client,
-        user_id=principal.user_id,
-        actor_id=principal.user_id,
-        team_id=team.id,
-        name=team.name,
-        keys_revoked=revoked,
-    )
-    db.session.commit()
+    with transaction():
+        team, role = _membership(principal, team_id)
+        _require(role, frozenset({OWNER}), "delete it")
+        now = clock.now()
+        deleted = _rowcount(
+            update(Team)
+            .where(Team.id == team.id, Team.deleted_at.is_(None))
+            .values(deleted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if deleted != 1:  # deleted meanwhile
+            raise NotFound()
+        revoked = _rowcount(
+            update(PrivateToken)
+            .where(PrivateToken.team_id == team.id, PrivateToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.execute(delete(TeamMember).where(TeamMember.team_id == team.id))
+        audit.record(
+            "team.deleted",
+            client=client,
+            user_id=principal.user_id,
+            actor_id=principal.user_id,
+            team_id=team.id,
+            name=team.name,
+            keys_revoked=revoked,
+        )
 
 
 # --- members ---
@@ -283,6 +283,16 @@ def add_member(
     principal: Principal, team_id: str, email: str, role: str, client: Client
 ) -> MemberInfo:
     """An existing, active user, by email; already a member is 409."""
+    try:
+        with transaction():
+            return _add_member(principal, team_id, email, role, client)
+    except IntegrityError as exc:  # added concurrently
+        raise Conflict("This user is already a member of the team.", attr="email") from exc
+
+
+def _add_member(
+    principal: Principal, team_id: str, email: str, role: str, client: Client
+) -> MemberInfo:
     team, caller_role = _membership(principal, team_id)
     if not _may_assign(caller_role, None, role):
         _require(None, frozenset(), "add members with this role")
@@ -290,10 +300,8 @@ def add_member(
         select(User).where(func.lower(User.email) == email.lower(), User.is_active.is_(True))
     )
     if user is None:
-        db.session.rollback()
         raise NotFound("No active user has this email.", attr="email")
     if _role_of(team.id, user.id) is not None:
-        db.session.rollback()
         raise Conflict("This user is already a member of the team.", attr="email")
     member = TeamMember(team_id=team.id, user_id=user.id, role=role, added_at=clock.now())
     db.session.add(member)
@@ -306,13 +314,7 @@ def add_member(
         member_id=user.id,
         role=role,
     )
-    info = _member_info(member, user.email)
-    try:
-        db.session.commit()
-    except IntegrityError as exc:  # added concurrently
-        db.session.rollback()
-        raise Conflict("This user is already a member of the team.", attr="email") from exc
-    return info
+    return _member_info(member, user.email)
 
 
 def _role_of(team_id: str, user_id: str) -> str | None:
@@ -324,7 +326,6 @@ def _role_of(team_id: str, user_id: str) -> str | None:
 def _target(team_id: str, user_id: str) -> TeamMember:
     member = db.session.get(TeamMember, (team_id, user_id))
     if member is None:
-        db.session.rollback()
         raise NotFound()
     return member
 
@@ -333,35 +334,33 @@ def change_role(
     principal: Principal, team_id: str, user_id: str, role: str, client: Client
 ) -> MemberInfo:
     """An owner demoted keeps the team's owner count above zero (409 otherwise)."""
-    team, caller_role = _membership(principal, team_id)
-    _require(caller_role, MANAGERS, "change roles")
-    member = _target(team.id, user_id)
-    if not _may_assign(caller_role, member.role, role):
-        _require(None, frozenset(), "change this member's role")
-    old = member.role
-    if old == role:
+    with transaction():
+        team, caller_role = _membership(principal, team_id)
+        _require(caller_role, MANAGERS, "change roles")
+        member = _target(team.id, user_id)
+        if not _may_assign(caller_role, member.role, role):
+            _require(None, frozenset(), "change this member's role")
+        old = member.role
+        if old == role:
+            info = _member_info(member, _email(user_id))
+            return info
+        demoting = old == OWNER
+        if demoting:
+            _owners_locked(team.id)
+        member.role = role
+        if demoting and not _owners_locked(team.id):
+            raise Conflict("A team always keeps an owner; make another owner first.")
+        audit.record(
+            "team.member_role_changed",
+            client=client,
+            user_id=principal.user_id,
+            actor_id=principal.user_id,
+            team_id=team.id,
+            member_id=user_id,
+            old_role=old,
+            role=role,
+        )
         info = _member_info(member, _email(user_id))
-        db.session.rollback()
-        return info
-    demoting = old == OWNER
-    if demoting:
-        _owners_locked(team.id)
-    member.role = role
-    if demoting and not _owners_locked(team.id):
-        db.session.rollback()
-        raise Conflict("A team always keeps an owner; make another owner first.")
-    audit.record(
-        "team.member_role_changed",
-        client=client,
-        user_id=principal.user_id,
-        actor_id=principal.user_id,
-        team_id=team.id,
-        member_id=user_id,
-        old_role=old,
-        role=role,
-    )
-    info = _member_info(member, _email(user_id))
-    db.session.commit()
     return info
 
 
@@ -371,38 +370,36 @@ def _email(user_id: str) -> str:
 
 def remove_member(principal: Principal, team_id: str, user_id: str, client: Client) -> None:
     """Managers remove others (admins: not owners); anyone may leave. The last owner stays (409)."""
-    team, caller_role = _membership(principal, team_id)
-    leaving = user_id == principal.user_id
-    member = _target(team.id, user_id)
-    if not leaving:
-        _require(caller_role, MANAGERS, "remove members")
-        if not _may_assign(caller_role, member.role, None):
-            _require(None, frozenset(), "remove an owner")
-    demoting = member.role == OWNER
-    if demoting:
-        _owners_locked(team.id)
-    removed = _rowcount(
-        delete(TeamMember)
-        .where(TeamMember.team_id == team.id, TeamMember.user_id == user_id)
-        .execution_options(synchronize_session=False)
-    )
-    if removed != 1:
-        db.session.rollback()
-        raise NotFound()
-    if demoting and not _owners_locked(team.id):
-        db.session.rollback()
-        raise Conflict("A team always keeps an owner; make another owner first.")
-    audit.record(
-        "team.member_removed",
-        client=client,
-        user_id=principal.user_id,
-        actor_id=principal.user_id,
-        team_id=team.id,
-        member_id=user_id,
-        role=member.role,
-        left=leaving,
-    )
-    db.session.commit()
+    with transaction():
+        team, caller_role = _membership(principal, team_id)
+        leaving = user_id == principal.user_id
+        member = _target(team.id, user_id)
+        if not leaving:
+            _require(caller_role, MANAGERS, "remove members")
+            if not _may_assign(caller_role, member.role, None):
+                _require(None, frozenset(), "remove an owner")
+        demoting = member.role == OWNER
+        if demoting:
+            _owners_locked(team.id)
+        removed = _rowcount(
+            delete(TeamMember)
+            .where(TeamMember.team_id == team.id, TeamMember.user_id == user_id)
+            .execution_options(synchronize_session=False)
+        )
+        if removed != 1:
+            raise NotFound()
+        if demoting and not _owners_locked(team.id):
+            raise Conflict("A team always keeps an owner; make another owner first.")
+        audit.record(
+            "team.member_removed",
+            client=client,
+            user_id=principal.user_id,
+            actor_id=principal.user_id,
+            team_id=team.id,
+            member_id=user_id,
+            role=member.role,
+            left=leaving,
+        )
 
 
 # --- team keys: personal keys' code, with the team as holder ---
@@ -412,7 +409,7 @@ def _holder(principal: Principal, team_id: str, *, manage: bool) -> private_toke
     team, role = _membership(principal, team_id)
     if manage:
         _require(role, MANAGERS, "manage the team's keys")
-    return private_tokens.Holder(None, team.id, tuple(team.scope_list), principal.user_id)
+    return private_tokens.Holder(None, team.id, tuple(team.scopes), principal.user_id)
 
 
 def create_key(

@@ -23,6 +23,7 @@ from authsvc.services import audit
 from authsvc.services.reauth import require_recent_proof
 from authsvc.services.runtime import settings
 from authsvc.services.sessions import revoke_sessions
+from authsvc.services.transaction import transaction
 
 
 def check_password(password: str, email: str, attr: str = "password") -> None:
@@ -56,29 +57,28 @@ def create_user(
     check_password(password, email)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict("A user with this email already exists.", attr="email")
-    user = User(
-        id=new_id(),
-        email=email,
-        created_at=clock.now(),
-        is_admin=is_admin,
-        is_active=True,
-        password_hash=passwords.hash_password(password, settings().hash_params),
-        scopes=" ".join(settings().default_scopes if scopes is None else scopes),
-    )
-    db.session.add(user)
-    audit.record(
-        event,
-        client=client,
-        user_id=user.id,
-        actor_id=actor_id,
-        email=email,
-        is_admin=is_admin,
-        scopes=user.scope_list,
-    )
     try:
-        db.session.commit()
+        with transaction():
+            user = User(
+                id=new_id(),
+                email=email,
+                created_at=clock.now(),
+                is_admin=is_admin,
+                is_active=True,
+                password_hash=passwords.hash_password(password, settings().hash_params),
+                scopes=list(settings().default_scopes if scopes is None else scopes),
+            )
+            db.session.add(user)
+            audit.record(
+                event,
+                client=client,
+                user_id=user.id,
+                actor_id=actor_id,
+                email=email,
+                is_admin=is_admin,
+                scopes=user.scopes,
+            )
     except IntegrityError as exc:
-        db.session.rollback()
         raise Conflict("A user with this email already exists.", attr="email") from exc
     return user
 
@@ -112,18 +112,18 @@ def change_password(
     Sudo mode: the current password, and a code when two-factor is on.
     """
     user = get_me(principal)
-    require_recent_proof(user, current_password, totp_code, client, action="password.change")
-    check_password(new_password, user.email, attr="new_password")
-    user.password_hash = passwords.hash_password(new_password, settings().hash_params)
-    now = clock.now()
-    revoke_sessions(user.id, keep=principal.session_id)
-    db.session.execute(
-        update(PrivateToken)
-        .where(PrivateToken.user_id == user.id, PrivateToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    audit.record("password.changed", client=client, user_id=user.id)
-    db.session.commit()
+    with transaction():
+        require_recent_proof(user, current_password, totp_code, client, action="password.change")
+        check_password(new_password, user.email, attr="new_password")
+        user.password_hash = passwords.hash_password(new_password, settings().hash_params)
+        now = clock.now()
+        revoke_sessions(user.id, keep=principal.session_id)
+        db.session.execute(
+            update(PrivateToken)
+            .where(PrivateToken.user_id == user.id, PrivateToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        audit.record("password.changed", client=client, user_id=user.id)
 
 
 # --- administration (admins only) ---
@@ -183,7 +183,7 @@ def update_user(
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound()
-    current = {"is_active": user.is_active, "is_admin": user.is_admin, "scopes": user.scope_list}
+    current = {"is_active": user.is_active, "is_admin": user.is_admin, "scopes": user.scopes}
     diff = {
         k: list(v) if k == "scopes" else v
         for k, v in changes.items()
@@ -197,15 +197,16 @@ def update_user(
         and current["is_active"]
         and not (after["is_admin"] and after["is_active"])
     )
-    if demoting:
-        _active_admins()  # PostgreSQL: take the admin rows' locks before changing one of them
-    for name, value in diff.items():
-        setattr(user, name, " ".join(value) if name == "scopes" else value)
-    if demoting and not _active_admins():
-        db.session.rollback()
-        raise Conflict("This is the last active administrator; make another admin first.")
-    audit.record("user.updated", client=client, user_id=user.id, actor_id=principal.user_id, **diff)
-    db.session.commit()
+    with transaction():
+        if demoting:
+            _active_admins()  # PostgreSQL: take the admin rows' locks before changing one of them
+        for name, value in diff.items():
+            setattr(user, name, value)
+        if demoting and not _active_admins():
+            raise Conflict("This is the last active administrator; make another admin first.")
+        audit.record(
+            "user.updated", client=client, user_id=user.id, actor_id=principal.user_id, **diff
+        )
     return user
 
 

@@ -158,7 +158,8 @@ def _closing(start_response: Callable[..., Any]) -> Callable[..., Any]:
 
     gunicorn ignores a `Connection` header from the app (PEP 3333 forbids hop-by-hop headers);
     its `start_response` is a method of the response, whose `force_close()` does it. The
-    werkzeug dev server closes every connection anyway.
+    werkzeug dev server closes every connection anyway. Not gunicorn's public API: pinned in
+    setup.cfg, checked by tests/unit/test_dependency_hooks.py.
     """
     force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
     if callable(force_close):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from authsvc.core import clock
 from authsvc.extensions import db
-from authsvc.models import AuditEvent, RevokedToken, Session, User
+from authsvc.models import AuditEvent, LoginSession, RevokedToken, User
 from tests.helpers import PASSWORD, bearer, count_rows, envelope, error_of
 
 LOGIN = "/api/v1/auth/login"
@@ -56,7 +56,7 @@ def test_login_email_is_case_insensitive_and_opens_a_session(app, client, user):
     assert r.status_code == 200, r.get_json()
     assert r.headers["Cache-Control"] == "no-store"
     with app.app_context():
-        (session,) = db.session.scalars(select(Session)).all()
+        (session,) = db.session.scalars(select(LoginSession)).all()
         assert session.user_id == user.id and session.user_agent == "pytest-agent"
         assert session.ip == "127.0.0.1"
 
@@ -73,7 +73,7 @@ def test_login_failure_is_one_answer_and_writes_no_session(app, client, user, em
     assert r.status_code == 401
     assert error_of(r) == envelope("invalid_credentials")
     assert r.headers["WWW-Authenticate"] == 'Bearer realm="authsvc"'
-    assert count_rows(app, Session) == 0
+    assert count_rows(app, LoginSession) == 0
     with app.app_context():
         event = db.session.scalars(
             select(AuditEvent).where(AuditEvent.type == "login.failed")
@@ -108,7 +108,7 @@ def test_login_bad_body_is_400_per_field(app, client, user, body, attr, code):
     r = client.post(LOGIN, json=body)
     assert r.status_code == 400
     assert error_of(r) == envelope(code, type="validation_error", attr=attr)
-    assert count_rows(app, Session) == 0
+    assert count_rows(app, LoginSession) == 0
 
 
 def test_login_reports_every_bad_field(client):
@@ -202,7 +202,7 @@ def test_refresh_of_inactive_user_is_refused_and_spends_nothing(app, client, use
     r = client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
     assert error_of(r) == envelope("invalid_token", reason="inactive_user")
     with app.app_context():
-        session = db.session.scalars(select(Session)).one()
+        session = db.session.scalars(select(LoginSession)).one()
         assert (
             session.refresh_jti
             == jwt.decode(tokens["refresh_token"], options={"verify_signature": False})["jti"]
@@ -299,11 +299,13 @@ def test_last_used_at_moves_at_most_once_a_minute(frozen, app, client, tokens):
     clock.advance(30)
     client.get(VERIFY, headers=headers)
     with app.app_context():
-        assert db.session.scalar(select(Session.last_used_at)) == frozen
+        assert db.session.scalar(select(LoginSession.last_used_at)) == frozen
     clock.advance(31)
     client.get(VERIFY, headers=headers)
     with app.app_context():
-        assert db.session.scalar(select(Session.last_used_at)) == frozen + timedelta(seconds=61)
+        assert db.session.scalar(select(LoginSession.last_used_at)) == frozen + timedelta(
+            seconds=61
+        )
 
 
 # --- verify ------------------------------------------------------------------------------
@@ -537,7 +539,7 @@ def test_what_the_network_sends_is_stored_bounded_and_without_nul(app, client, u
     )
     assert r.status_code == 200
     with app.app_context():
-        session = db.session.scalars(select(Session)).one()
+        session = db.session.scalars(select(LoginSession)).one()
         event = db.session.scalars(
             select(AuditEvent).where(AuditEvent.type == "login.succeeded")
         ).one()
@@ -560,4 +562,4 @@ def test_an_overlong_forwarded_address_is_stored_cut_to_its_column(
     )
     assert r.status_code == 200
     with app.app_context():
-        assert db.session.scalars(select(Session.ip)).one() == forwarded[:64]
+        assert db.session.scalars(select(LoginSession.ip)).one() == forwarded[:64]

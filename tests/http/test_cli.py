@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from authsvc.core import clock
 from authsvc.extensions import db
-from authsvc.models import RevokedToken, Session, User
+from authsvc.models import LoginSession, RevokedToken, User
 from tests.helpers import PASSWORD
 
 
@@ -37,7 +37,7 @@ def test_create_user_reads_the_password_from_stdin(app, runner):
     with app.app_context():
         user = db.session.scalar(select(User))
         assert user.email == "admin@example.com" and user.is_admin
-        assert user.scope_list == ["read", "write", "introspect"]
+        assert user.scopes == ["read", "write", "introspect"]
         assert PASSWORD not in user.password_hash
 
 
@@ -66,7 +66,7 @@ def test_prune_deletes_only_what_expired(frozen, app, client, runner, user, logi
     assert result.exit_code == 0 and "revoked_tokens: 1 deleted" in result.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(RevokedToken)) == 1
-        assert db.session.scalar(select(func.count()).select_from(Session)) == 2
+        assert db.session.scalar(select(func.count()).select_from(LoginSession)) == 2
     clock.freeze(
         frozen + timedelta(days=30, seconds=5)
     )  # past the older session's expiry, not its leeway

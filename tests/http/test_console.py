@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from authsvc.core import clock
 from authsvc.extensions import db
-from authsvc.models import AuditEvent, Session
+from authsvc.models import AuditEvent, LoginSession
 from authsvc.web.app import HTML_CSP
 from authsvc.web.console import PAGES
 from tests.helpers import bearer, count_rows, envelope, error_of
@@ -176,7 +176,7 @@ def test_login_failures_are_the_apis_own(
     assert r.status_code == status
     assert error_of(r)["code"] == code and error_of(r)["attr"] == attr
     assert "Set-Cookie" not in r.headers
-    assert count_rows(app, Session) == 0
+    assert count_rows(app, LoginSession) == 0
 
 
 def test_login_takes_json_only(client: FlaskClient, user: TestUser) -> None:
@@ -258,7 +258,7 @@ def test_cross_site_login_is_refused_and_opens_no_session(
     )
     assert r.status_code == 403 and error_of(r) == envelope("permission_denied")
     assert "Set-Cookie" not in r.headers
-    assert count_rows(app, Session) == 0
+    assert count_rows(app, LoginSession) == 0
     assert "login.succeeded" not in audit_types(app)
 
 
@@ -273,7 +273,7 @@ def test_cross_site_refresh_and_logout_are_refused_and_change_nothing(
     assert r.status_code == 403 and error_of(r) == envelope("permission_denied")
     assert "Set-Cookie" not in r.headers
     assert cookie_value(client) == before
-    assert count_rows(app, Session, Session.revoked_at.is_(None)) == 1
+    assert count_rows(app, LoginSession, LoginSession.revoked_at.is_(None)) == 1
     assert client.get("/api/v1/auth/verify", headers=bearer(access)).status_code == 200
 
 

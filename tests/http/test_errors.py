@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from authsvc.extensions import db
-from authsvc.models import Session
+from authsvc.models import LoginSession
 from tests.helpers import PASSWORD, envelope, error_of
 
 LOGIN = "/api/v1/auth/login"
@@ -47,7 +47,7 @@ def test_non_json_body_is_415(app, client, user, content_type):
     )
     assert r.status_code == 415 and error_of(r) == envelope("unsupported_media_type")
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Session)) == 0
+        assert db.session.scalar(select(func.count()).select_from(LoginSession)) == 0
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def crash_route(app):
     @app.get("/api/v1/test-crash")
     def crash():
         with db.session.begin_nested():
-            db.session.add(Session(id="x" * 32, user_id="nobody"))
+            db.session.add(LoginSession(id="x" * 32, user_id="nobody"))
         raise RuntimeError("secret internal detail")
 
     return app
@@ -96,7 +96,7 @@ def test_unexpected_fault_is_500_and_says_nothing(crash_route, client):
     assert error_of(r) == envelope("server_error", type="server_error")
     assert b"secret internal detail" not in r.data and b"Traceback" not in r.data
     with crash_route.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Session)) == 0
+        assert db.session.scalar(select(func.count()).select_from(LoginSession)) == 0
 
 
 def test_storage_outage_is_503_never_success(app, client, user, monkeypatch):

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from authsvc.extensions import db
-from authsvc.models import PrivateToken, Session
+from authsvc.models import LoginSession, PrivateToken
 from tests.helpers import PASSWORD, HostileTarget, HostileWorld, bearer, envelope, error_of
 
 NEW_PASSWORD = "Tundra-Gable-73-orchid"
@@ -34,7 +34,7 @@ def stored(target: HostileTarget) -> dict[str, int]:
             for table in db.metadata.sorted_tables
         }
         counts["live sessions"] = db.session.scalar(
-            select(func.count()).select_from(Session).where(Session.revoked_at.is_(None))
+            select(func.count()).select_from(LoginSession).where(LoginSession.revoked_at.is_(None))
         )
         # every session's refresh chain: a rotation or a replay claim changes it
         counts["refresh chains"] = sorted(
@@ -42,11 +42,11 @@ def stored(target: HostileTarget) -> dict[str, int]:
                 tuple,
                 db.session.execute(  # type: ignore[assignment]
                     select(
-                        Session.id,
-                        Session.refresh_jti,
-                        Session.previous_refresh_jti,
-                        Session.replay_recorded,
-                        Session.reuse_recorded_at,
+                        LoginSession.id,
+                        LoginSession.refresh_jti,
+                        LoginSession.previous_refresh_jti,
+                        LoginSession.replay_recorded,
+                        LoginSession.reuse_recorded_at,
                     )
                 ).all(),
             )

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from authsvc.extensions import db
-from authsvc.models import AuditEvent, AuthorizationCode, OAuthClient, OAuthConsent, Session
+from authsvc.models import AuditEvent, AuthorizationCode, LoginSession, OAuthClient, OAuthConsent
 from tests.helpers import PASSWORD, TestUser, bearer, error_of
 from tests.oauth_helpers import ISSUER, REDIRECT, Flow, basic, claims_of, header_of, pkce, query_of
 
@@ -36,7 +36,7 @@ def counts(app: Flask) -> dict[str, int]:
     with app.app_context():
         return {
             model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
-            for model in (AuthorizationCode, OAuthConsent, Session, AuditEvent, OAuthClient)
+            for model in (AuthorizationCode, OAuthConsent, LoginSession, AuditEvent, OAuthClient)
         }
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from authsvc.config import ConfigError
 from authsvc.core import clock, tokens
 from authsvc.extensions import db
-from authsvc.models import AuditEvent, Session
+from authsvc.models import AuditEvent, LoginSession
 from authsvc.services import sessions
 from authsvc.services.runtime import keystore
 from tests.helpers import PASSWORD, bearer, envelope, error_of
@@ -382,7 +382,7 @@ def test_a_refresh_token_from_before_the_change_rotates_once_into_the_new_audien
         s = app.extensions["authsvc"].settings
         now = clock.now()
         legacy, legacy_claims = tokens_encode_legacy(s, sid, sub, now)
-        db.session.get(Session, sid).refresh_jti = legacy_claims["jti"]
+        db.session.get(LoginSession, sid).refresh_jti = legacy_claims["jti"]
         db.session.commit()
     assert claims(legacy)["aud"] == "authsvc"
     b = ok(client, legacy)
@@ -529,13 +529,13 @@ def test_migration_0003_keeps_each_sessions_live_token_and_downgrades(
                     },
                 )
         upgrade(directory=schema.MIGRATIONS)
-        assert db.session.get(Session, "s" * 32).refresh_jti == live_claims["jti"]
+        assert db.session.get(LoginSession, "s" * 32).refresh_jti == live_claims["jti"]
         db.session.remove()
     client = app.test_client()
     assert reason(refresh(client, spent)) == "reused"  # spent before the upgrade: still reuse
     with app.app_context():  # the reuse closed it; open it again to try the live token
-        db.session.get(Session, "s" * 32).revoked_at = None
-        db.session.get(Session, "s" * 32).reuse_recorded_at = None
+        db.session.get(LoginSession, "s" * 32).revoked_at = None
+        db.session.get(LoginSession, "s" * 32).reuse_recorded_at = None
         db.session.commit()
     new = ok(client, live)
     assert claims(new["refresh_token"])["aud"] == config["AUTHSVC_ISSUER"]

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from authsvc.core import clock, crypto, tokens, totp
 from authsvc.core.errors import InvalidTotp, ServiceUnavailable
 from authsvc.extensions import db
-from authsvc.models import AuditEvent, PrivateToken, RecoveryCode, Session, User, new_id
+from authsvc.models import AuditEvent, LoginSession, PrivateToken, RecoveryCode, User, new_id
 from authsvc.services import sessions
 from authsvc.services.runtime import keystore, settings
 from authsvc.services.two_factor import codes as second_factor
@@ -272,12 +272,12 @@ def test_the_pending_secret_is_sealed_too(app, client, user, tokens):
 def test_login_without_a_code_is_mfa_required_and_writes_only_the_audit_event(
     app, client, user, totp_user
 ):
-    sessions_before = count_rows(app, Session)
+    sessions_before = count_rows(app, LoginSession)
     r = login_with(client, user)
     assert r.status_code == 401
     assert error_of(r) == envelope("mfa_required", attr="totp_code")
     assert r.headers["WWW-Authenticate"] == 'Bearer realm="authsvc"'
-    assert count_rows(app, Session) == sessions_before
+    assert count_rows(app, LoginSession) == sessions_before
     assert events(app, "login.failed")[-1].detail == {"reason": "mfa_required"}
 
 
@@ -351,7 +351,7 @@ def test_a_code_is_not_spent_when_the_login_fails_after_it(
     assert login_with(client, user, totp_user.recovery_codes[0]).status_code == 503
     monkeypatch.undo()
     assert stored_user(app, user.id).totp_last_step < STEP0 - 1
-    assert count_rows(app, Session) == 1
+    assert count_rows(app, LoginSession) == 1
     assert login_with(client, user, code(totp_user.secret)).status_code == 200
     assert login_with(client, user, totp_user.recovery_codes[0]).status_code == 200
 

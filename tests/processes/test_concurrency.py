@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from authsvc.extensions import db
-from authsvc.models import Session
+from authsvc.models import LoginSession
 from tests.helpers import bearer
 
 REFRESH = "/api/v1/auth/refresh"
@@ -68,7 +68,7 @@ def test_concurrent_refreshes_of_one_token_give_exactly_one_success(app, tokens)
         client.get("/api/v1/auth/verify", headers=bearer(winner["access_token"])).status_code == 401
     )
     with app.app_context():
-        assert db.session.scalar(select(Session.revoked_at)) is not None
+        assert db.session.scalar(select(LoginSession.revoked_at)) is not None
 
 
 def test_concurrent_logins_each_open_a_session(app, user):
@@ -81,4 +81,4 @@ def test_concurrent_logins_each_open_a_session(app, user):
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(attempt, range(8))) == [200] * 8
     with app.app_context():
-        assert len(db.session.scalars(select(Session.id)).all()) == 8
+        assert len(db.session.scalars(select(LoginSession.id)).all()) == 8

@@ -33,7 +33,7 @@ from flask import Flask
 from sqlalchemy import create_engine, event, func, select, text
 
 from authsvc.extensions import db
-from authsvc.models import PrivateToken, RevokedToken, Session
+from authsvc.models import LoginSession, PrivateToken, RevokedToken
 from tests.helpers import PASSWORD, Server, TestUser, bearer, envelope, error_of, http
 
 LOGIN, REFRESH, REVOKE = "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/revoke"
@@ -50,10 +50,10 @@ def stored(app: Flask) -> dict[str, int]:
     with app.app_context():
         counts = {
             model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
-            for model in (Session, RevokedToken, PrivateToken)
+            for model in (LoginSession, RevokedToken, PrivateToken)
         }
         counts["live sessions"] = db.session.scalar(
-            select(func.count()).select_from(Session).where(Session.revoked_at.is_(None))
+            select(func.count()).select_from(LoginSession).where(LoginSession.revoked_at.is_(None))
         )
         # every session's refresh chain: a rotation or a replay claim changes it
         counts["refresh chains"] = sorted(
@@ -61,11 +61,11 @@ def stored(app: Flask) -> dict[str, int]:
                 tuple,
                 db.session.execute(  # type: ignore[assignment]
                     select(
-                        Session.id,
-                        Session.refresh_jti,
-                        Session.previous_refresh_jti,
-                        Session.replay_recorded,
-                        Session.reuse_recorded_at,
+                        LoginSession.id,
+                        LoginSession.refresh_jti,
+                        LoginSession.previous_refresh_jti,
+                        LoginSession.replay_recorded,
+                        LoginSession.reuse_recorded_at,
                     )
                 ).all(),
             )

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from authsvc.extensions import db
-from authsvc.models import AuthorizationCode, Session
+from authsvc.models import AuthorizationCode, LoginSession
 from tests.helpers import TestUser, bearer
 from tests.oauth_helpers import REDIRECT, Flow, basic
 
@@ -68,8 +68,8 @@ def test_concurrent_redemptions_of_one_code_give_exactly_one_success(
         assert (
             db.session.scalar(
                 select(func.count())
-                .select_from(Session)
-                .where(Session.client_id == partner["client_id"])
+                .select_from(LoginSession)
+                .where(LoginSession.client_id == partner["client_id"])
             )
             == 1
         )

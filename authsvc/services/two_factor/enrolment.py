@@ -18,6 +18,7 @@ from authsvc.models import RecoveryCode, User
 from authsvc.services import audit
 from authsvc.services.reauth import require_recent_proof
 from authsvc.services.runtime import settings
+from authsvc.services.transaction import transaction
 from authsvc.services.two_factor import codes
 
 
@@ -38,9 +39,9 @@ def setup(principal: Principal, current_password: str | None, client: Client) ->
         raise Conflict("Two-factor authentication is already on; disable it first.")
     require_recent_proof(user, current_password, None, client, action="totp.setup")
     secret = totp.new_secret()
-    user.totp_pending_secret = codes.seal_secret(user.id, secret)
-    audit.record("totp.setup", client=client, user_id=user.id)
-    db.session.commit()
+    with transaction():
+        user.totp_pending_secret = codes.seal_secret(user.id, secret)
+        audit.record("totp.setup", client=client, user_id=user.id)
     uri = totp.provisioning_uri(secret, account=user.email, issuer=settings().totp_issuer)
     return Setup(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
 
@@ -61,12 +62,14 @@ def enable(
     require_recent_proof(
         user, current_password, code, client, action="totp.enable", pending_secret=pending
     )
-    user.totp_secret = pending
-    user.totp_pending_secret = None
-    user.totp_enabled = True
-    recovery_codes = _replace_recovery_codes(user)
-    audit.record("totp.enabled", client=client, user_id=user.id, recovery_codes=len(recovery_codes))
-    db.session.commit()
+    with transaction():
+        user.totp_secret = pending
+        user.totp_pending_secret = None
+        user.totp_enabled = True
+        recovery_codes = _replace_recovery_codes(user)
+        audit.record(
+            "totp.enabled", client=client, user_id=user.id, recovery_codes=len(recovery_codes)
+        )
     return recovery_codes
 
 
@@ -103,15 +106,15 @@ def regenerate_recovery_codes(
     method = require_recent_proof(
         user, current_password, totp_code, client, action="totp.recovery_codes"
     )
-    recovery_codes = _replace_recovery_codes(user)
-    audit.record(
-        "totp.recovery_codes_regenerated",
-        client=client,
-        user_id=user.id,
-        method=method,
-        recovery_codes=len(recovery_codes),
-    )
-    db.session.commit()
+    with transaction():
+        recovery_codes = _replace_recovery_codes(user)
+        audit.record(
+            "totp.recovery_codes_regenerated",
+            client=client,
+            user_id=user.id,
+            method=method,
+            recovery_codes=len(recovery_codes),
+        )
     return recovery_codes
 
 
@@ -141,13 +144,13 @@ def disable(
     method = require_recent_proof(
         user, password, code, client, action="totp.disable", password_attr=password_attr
     )
-    user.totp_enabled = False
-    user.totp_secret = None
-    user.totp_pending_secret = None
-    user.totp_last_step = None
-    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    audit.record("totp.disabled", client=client, user_id=user.id, method=method)
-    db.session.commit()
+    with transaction():
+        user.totp_enabled = False
+        user.totp_secret = None
+        user.totp_pending_secret = None
+        user.totp_last_step = None
+        db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        audit.record("totp.disabled", client=client, user_id=user.id, method=method)
 
 
 def _user(principal: Principal) -> User:

@@ -78,7 +78,7 @@ class ClientSchema(Schema):
     redirect_uris = ma.fields.List(ma.fields.String(), required=True)
     grant_types = ma.fields.List(ma.fields.String(), required=True)
     token_endpoint_auth_method = ma.fields.String(required=True)
-    scopes = ma.fields.List(ma.fields.String(), attribute="scope_list", required=True)
+    scopes = ma.fields.List(ma.fields.String(), required=True)
     audiences = ma.fields.List(ma.fields.String(), required=True)
     id_token_signed_response_alg = ma.fields.String(attribute="id_token_alg", required=True)
     confidential = ma.fields.Boolean(required=True)

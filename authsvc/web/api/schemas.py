@@ -36,7 +36,7 @@ class TokenPairSchema(Schema):
 class UserSchema(Schema):
     id = ma.fields.String(required=True)
     email = ma.fields.String(required=True)
-    scopes = ma.fields.List(ma.fields.String(), attribute="scope_list", required=True)
+    scopes = ma.fields.List(ma.fields.String(), required=True)
     is_admin = ma.fields.Boolean(required=True)
     totp_enabled = ma.fields.Boolean(required=True)
     created_at = f.Timestamp(required=True)
