@@ -267,19 +267,27 @@ def test_leaving_while_the_new_key_is_shown_asks_first(tab: BrowserTab, user: Te
         d.dismiss()
 
     page.on("dialog", refuse)
+
+    def wait_for(count: int) -> None:  # the dialog event arrives after the call returns
+        for _ in range(100):
+            if len(asked) >= count:
+                return
+            page.wait_for_timeout(50)
+
     page.evaluate("history.back()")  # Back inside the console
-    page.wait_for_timeout(300)
+    wait_for(1)
     assert asked == ["confirm"]
     expect(page).to_have_url(re.compile(r"/console/keys$"))
     expect(shown).to_be_visible()
     page.close(run_before_unload=True)  # closing the tab
-    page.wait_for_timeout(300)
+    wait_for(2)
     assert asked == ["confirm", "beforeunload"]
     assert not page.is_closed()
     expect(shown).to_be_visible()
     page.remove_listener("dialog", refuse)
     shown.get_by_role("button", name="Copy").click()
     shown.get_by_role("button", name="Close").click()
+    expect(shown).to_be_hidden()
     assert (
         page.evaluate(
             "(() => { const e = new Event('beforeunload', {cancelable: true}); "

@@ -438,7 +438,7 @@ function wireSecretDialog(page) {
     context.holdLeaving(null);
     showMessage($("#keys-status"), afterClose);
   });
-  closeButton.addEventListener("click", () => { if (copied) dialog.close(); });
+  closeButton.addEventListener("click", () => { if (copied) { context.holdLeaving(null); dialog.close(); } });
 
   return (key, done) => {
     copied = false;
