@@ -28,9 +28,11 @@ $(VENV)/.installed-lint: $(VENV)/.installed
 
 install-lint: $(VENV)/.installed-lint
 
+# The issuer follows the address served unless AUTHSVC_ISSUER is set (environment or the
+# instance's config.py); `init` says which one is in force and where the console is.
 run: install
-	$(BIN)/flask --app authsvc init
-	$(BIN)/flask --app authsvc run --host $(HOST) --port $(PORT)
+	AUTHSVC_SERVED_URL=http://$(HOST):$(PORT) $(BIN)/flask --app authsvc init
+	AUTHSVC_SERVED_URL=http://$(HOST):$(PORT) $(BIN)/flask --app authsvc run --host $(HOST) --port $(PORT)
 
 # Node peers for the interoperability tests (openid-client, ...); they skip without npm.
 tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json

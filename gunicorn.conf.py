@@ -11,31 +11,57 @@ within `AUTHSVC_BODY_TIMEOUT` (authsvc.web.transport). In production put a buffe
 (nginx) in front all the same: see docs/operations.md.
 
 `AUTHSVC_METRICS_BIND` (e.g. `127.0.0.1:9100`) serves `/metrics`, every worker's counts
-summed, on that address only, from the master; the public address never serves it.
+summed, on that address only, from the master; the public address never serves it. The
+workers' counts live in one folder, `PROMETHEUS_MULTIPROC_DIR` or `metrics/` in the instance
+folder, emptied at every start.
 """
 
 from __future__ import annotations
 
+import glob
 import multiprocessing
 import os
 import subprocess
 import sys
-import tempfile
+
+
+def _whole(name, default):
+    """A whole-number variable; a bad one stops gunicorn with one line, not a traceback."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"authsvc: {name} must be a whole number above 0, not {raw!r}")
+    return int(raw)
+
+
+def _metrics_dir():
+    """One folder for every start: the one given, else `metrics/` in the instance folder."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if given:
+        return given
+    instance = os.environ.get("AUTHSVC_INSTANCE_PATH", "").strip()
+    if not instance:
+        from flask import Flask  # the instance folder create_app uses, found the same way
+
+        instance = Flask("authsvc").instance_path
+    return os.path.join(instance, "metrics")
+
 
 # Before anything imports prometheus_client: every worker writes its counts here.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="authsvc-metrics-"))
+METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
 
 bind = os.environ.get("AUTHSVC_BIND", "127.0.0.1:8000")
 # argon2id is CPU-bound and holds a worker's event loop for a login (~26 ms): about two
 # workers per core keeps cores busy during logins.
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
+workers = _whole("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1)
 worker_class = "gevent"
 worker_connections = 1000  # open connections per worker, slow ones included
 timeout = 30
 graceful_timeout = 30
 # Idle time between two requests on a kept-alive connection, and the deadline for the
 # headers of each request (a slow-header client is closed after it).
-keepalive = int(os.environ.get("AUTHSVC_HEADER_TIMEOUT", "5"))
+keepalive = _whole("AUTHSVC_HEADER_TIMEOUT", 5)
 max_requests = 20000
 max_requests_jitter = 2000
 limit_request_field_size = 16384
@@ -44,11 +70,16 @@ errorlog = "-"
 
 
 def on_starting(server):
+    # The last start's counts are not this one's: clear them (the folder is kept).
+    os.makedirs(METRICS_DIR, mode=0o700, exist_ok=True)
+    for stale in glob.glob(os.path.join(METRICS_DIR, "*.db")):
+        os.remove(stale)
     # In a child process, so that the master (and every worker forked from it) stays free
-    # of what only a first start needs (Alembic, key generation).
-    subprocess.run(
-        [sys.executable, "-c", "from authsvc import create_app; create_app()"], check=True
-    )
+    # of what only a first start needs (Alembic, key generation). A bad setting: the child
+    # has said which, on one line; stop with its status.
+    done = subprocess.run([sys.executable, "-c", "from authsvc import create_app; create_app()"])
+    if done.returncode != 0:
+        raise SystemExit(done.returncode)
 
 
 def when_ready(server):

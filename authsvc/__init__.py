@@ -15,7 +15,21 @@ if TYPE_CHECKING:
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """The Flask app (Flask's tutorial's factory): `flask --app authsvc run` calls it."""
+    """The Flask app (Flask's tutorial's factory): `flask --app authsvc run` calls it.
+
+    A real start (no `test_config`) with a bad setting exits with one line naming the
+    setting and what is wrong, and status 2: a person reads it, not a traceback. Tests
+    (and `test_config` callers) get the `ConfigError` itself.
+    """
+    from authsvc.config import ConfigError
     from authsvc.web.app import create_app as _create_app
 
-    return _create_app(test_config)
+    try:
+        return _create_app(test_config)
+    except ConfigError as exc:
+        if test_config is not None:
+            raise
+        import sys
+
+        print(f"authsvc: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
@@ -382,3 +383,27 @@ def declared() -> list[tuple[str, Any, str]]:
         for f in dataclasses.fields(Settings)
         if not f.metadata.get("derived")
     ]
+
+
+# Variables of the server itself, not settings: where the instance is, what `make run` serves.
+SERVER_VARIABLES = ("AUTHSVC_INSTANCE_PATH", "AUTHSVC_SERVED_URL")
+
+
+def served_issuer(raw: str) -> str | None:
+    """The issuer `AUTHSVC_SERVED_URL` stands for (`make run` sets it to the address it
+    serves), used only when AUTHSVC_ISSUER is set nowhere. A wildcard bind address
+    (`0.0.0.0`, `::`) is reached on loopback from this machine."""
+    raw = raw.strip().rstrip("/")
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        port, parts = None, parts._replace(scheme="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        raise ConfigError(f"AUTHSVC_SERVED_URL must read like http://127.0.0.1:5000, not {raw!r}")
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(parts.hostname)
+    if host is None:
+        return raw
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")

@@ -172,6 +172,13 @@ class PrivateToken(Model):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status_idx: Mapped[int | None] = mapped_column(BigInteger, index=True)  # 0006: status list
+    # 0009 (issue 22): the signed allowlist (space-separated networks, also the token's
+    # `allowed_ips` claim), the rate limit (`limits` syntax, may change), the address of
+    # the last use (written with `last_used_at`) and the last audited refusal.
+    allowed_ips: Mapped[str | None] = mapped_column(Text)
+    rate_limit: Mapped[str | None] = mapped_column(String(64))
+    last_used_ip: Mapped[str | None] = mapped_column(String(64))
+    refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Team(Model):
@@ -251,6 +258,17 @@ class AuditEvent(Model):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class KeyUseCount(Model):
+    """Uses of one private token in one fixed window (`use_counts.DatabaseUseCounter`):
+    `window_start` is the service clock's Unix time. At most two rows per key."""
+
+    __tablename__ = "key_use_counts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class LoginFailure(Model):

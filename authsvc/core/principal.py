@@ -12,6 +12,15 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Budget:
+    """A rate-limited key's window after this use (`X-RateLimit-*`)."""
+
+    limit: int
+    remaining: int
+    reset_after: int
+
+
+@dataclass(frozen=True)
 class Principal:
     user_id: str
     email: str
@@ -24,6 +33,7 @@ class Principal:
     expires_at: datetime
     claims: dict[str, Any]
     team_id: str | None = None  # a team key: `user_id` is then "team:<team_id>", no user
+    budget: Budget | None = None  # a key with a rate limit: what this use left of the window
 
     @property
     def owner_type(self) -> str:

@@ -91,6 +91,7 @@ def list_events(
     user_id: str | None = None,
     type: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page:
@@ -111,6 +112,8 @@ def list_events(
         stmt = stmt.where(AuditEvent.type == type)
     if since is not None:
         stmt = stmt.where(AuditEvent.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at < until)
     rows = list(db.session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]

@@ -5,20 +5,26 @@
 check, then one SQL statement that answers "user active? session or private token
 alive? jti revoked?" by primary-key probes, no ORM object loaded. It writes only to
 move `last_used_at`, at most once per `AUTHSVC_LAST_USED_RESOLUTION` per token.
+
+A private token's restrictions (issue 22) ride on the same statement: its allowlist is a
+signed claim (no storage needed), its rate limit a column of the row already read. Only a
+key that has a limit costs one more round trip, to its use counter; a refused use writes
+nothing but one audit row per key per minute.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
-from authsvc.core import clock, tokens
+from authsvc.core import clock, restrictions, tokens
+from authsvc.core.errors import ApiError, RateLimited
 from authsvc.core.oauth import IDENTITY_SCOPES
-from authsvc.core.principal import Principal
-from authsvc.extensions import db
+from authsvc.core.principal import Budget, Client, Principal
+from authsvc.extensions import db, rowcount
 from authsvc.models import (
     LoginSession,
     OAuthClient,
@@ -28,9 +34,12 @@ from authsvc.models import (
     User,
     effective_scopes,
 )
-from authsvc.services import audiences
-from authsvc.services.runtime import keystore, settings
+from authsvc.services import audiences, audit, use_counts
+from authsvc.services.runtime import keystore, settings, use_counter
 from authsvc.services.transaction import transaction
+
+REFUSAL_AUDIT_EVERY = timedelta(seconds=60)
+RATE_LIMITED = "rate_limited"
 
 
 def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
@@ -72,6 +81,8 @@ def _state_query(kind: str) -> Any:
         .select_from(users.outerjoin(holder, on))
         .where(users.c.id == bindparam("sub"))
     )
+    if kind == "private":
+        stmt = stmt.add_columns(holder.c.rate_limit, holder.c.refused_at)
     if kind == "access":
         revoked = RevokedToken.__table__
         stmt = stmt.add_columns(
@@ -94,6 +105,8 @@ _TEAM_KEY_STATE = (
         PrivateToken.__table__.c.id.label("holder_id"),
         PrivateToken.__table__.c.revoked_at,
         PrivateToken.__table__.c.last_used_at,
+        PrivateToken.__table__.c.rate_limit,
+        PrivateToken.__table__.c.refused_at,
         Team.__table__.c.scopes,
         Team.__table__.c.deleted_at,
     )
@@ -118,14 +131,70 @@ def team_of(v: tokens.Verified) -> str | None:
     return team if v.sub == f"{TEAM_SUBJECT_PREFIX}{team}" else None
 
 
-def _check_team_state(v: tokens.Verified, team_id: str) -> Principal:
+def _aware(at: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes from Core selects; they are UTC.
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def _restrict(v: tokens.Verified, row: Any, client: Client, team_id: str | None) -> Budget | None:
+    """Apply a key's allowlist and rate limit to this use; refuse with 403 or 429.
+
+    The allowlist is checked first, so a use from a refused address never spends budget.
+    """
+    try:
+        restrictions.check(v.claims, client.ip)
+        if row.rate_limit is None:
+            return None
+        limit = use_counts.limit_of(row.rate_limit)
+        outcome = use_counts.count(
+            use_counter(), f"key:{row.holder_id}", limit, clock.now().timestamp()
+        )
+        if outcome.exceeded:
+            raise RateLimited(
+                outcome.reset_after, "This key is over its rate limit; try again later."
+            )
+        return Budget(outcome.limit, outcome.remaining, outcome.reset_after)
+    except ApiError as error:
+        _audit_refusal(v, row, client, team_id, error)
+        raise
+
+
+def _audit_refusal(
+    v: tokens.Verified, row: Any, client: Client, team_id: str | None, error: ApiError
+) -> None:
+    """One audit row per key per minute at most, by a compare-and-swap on `refused_at`: a
+    thief hammering a stolen key from elsewhere costs a read per request, not a write."""
+    now = clock.now()
+    cutoff = now - REFUSAL_AUDIT_EVERY
+    last = _aware(row.refused_at)
+    if last is not None and last > cutoff:
+        return
+    with transaction():  # ends before the refusal is raised, so the audit row stays
+        result = db.session.execute(
+            update(PrivateToken)
+            .where(PrivateToken.id == row.holder_id)
+            .where(or_(PrivateToken.refused_at.is_(None), PrivateToken.refused_at <= cutoff))
+            .values(refused_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(result) == 1:
+            reason = RATE_LIMITED if isinstance(error, RateLimited) else restrictions.REASON
+            detail: dict[str, Any] = {"token_id": row.holder_id, "jti": v.jti, "reason": reason}
+            if team_id is None:
+                audit.record("private_token.refused", client=client, user_id=v.sub, **detail)
+            else:
+                audit.record("team.key_refused", client=client, team_id=team_id, **detail)
+
+
+def _check_team_state(v: tokens.Verified, team_id: str, client: Client) -> Principal:
     """A team key lives while its row is unrevoked and its team undeleted; no user is read,
     so it outlives its creator's membership and account. Its scopes narrow with the team's."""
     with db.engine.connect() as conn:
         row = conn.execute(_TEAM_KEY_STATE, {"jti": v.jti, "team_id": team_id}).first()
     if row is None or row.revoked_at is not None or row.deleted_at is not None:
         raise tokens.Revoked()
-    _touch(v.kind, row.holder_id, row.last_used_at)
+    budget = _restrict(v, row, client, team_id)
+    _touch(v.kind, row.holder_id, row.last_used_at, client.ip)
     allowed = set(row.scopes)
     return Principal(
         user_id=v.sub,
@@ -139,6 +208,7 @@ def _check_team_state(v: tokens.Verified, team_id: str) -> Principal:
         expires_at=datetime.fromtimestamp(v.claims["exp"], UTC),
         claims=v.claims,
         team_id=team_id,
+        budget=budget,
     )
 
 
@@ -168,13 +238,15 @@ def _check_client_state(v: tokens.Verified) -> Principal:
     )
 
 
-def check_state(v: tokens.Verified) -> Principal:
-    """Refuse a token whose user is inactive or whose session, private token or jti is revoked."""
+def check_state(v: tokens.Verified, client: Client | None = None) -> Principal:
+    """Refuse a token whose user is inactive or whose session, private token or jti is revoked,
+    and a private token's use that its restrictions refuse (`client`: who uses it)."""
+    client = client or Client()
     if is_client_token(v):
         return _check_client_state(v)
     team = team_of(v)
     if team is not None:
-        return _check_team_state(v, team)
+        return _check_team_state(v, team, client)
     params = (
         {"sub": v.sub, "jti": v.jti}
         if v.kind == "private"
@@ -188,7 +260,8 @@ def check_state(v: tokens.Verified) -> Principal:
         raise tokens.Revoked()
     if v.kind == "access" and row.jti_revoked:
         raise tokens.Revoked()
-    _touch(v.kind, row.holder_id, row.last_used_at)
+    budget = _restrict(v, row, client, None) if v.kind == "private" else None
+    _touch(v.kind, row.holder_id, row.last_used_at, client.ip if v.kind == "private" else None)
     user_scopes = (
         set(effective_scopes(row.scopes, row.is_admin)) | IDENTITY_SCOPES
     )  # a demotion drops `admin` now
@@ -203,22 +276,26 @@ def check_state(v: tokens.Verified) -> Principal:
         issued_at=datetime.fromtimestamp(v.claims["iat"], UTC),
         expires_at=datetime.fromtimestamp(v.claims["exp"], UTC),
         claims=v.claims,
+        budget=budget,
     )
 
 
-def _touch(kind: str, holder_id: str, last_used_at: datetime | None) -> None:
+def _touch(kind: str, holder_id: str, last_used_at: datetime | None, ip: str | None = None) -> None:
+    """Move `last_used_at` (and a private token's `last_used_ip`) at most once per resolution."""
     now = clock.now()
-    # SQLite hands back naive datetimes from Core selects; they are UTC.
-    if last_used_at is not None and last_used_at.tzinfo is None:
-        last_used_at = last_used_at.replace(tzinfo=UTC)
+    last_used_at = _aware(last_used_at)
     cutoff = now - settings().last_used_resolution
     if last_used_at is not None and last_used_at > cutoff:
         return
-    model = PrivateToken if kind == "private" else LoginSession
+    if kind == "private":
+        values: dict[str, Any] = {"last_used_at": now, "last_used_ip": ip}
+        model: Any = PrivateToken
+    else:
+        values, model = {"last_used_at": now}, LoginSession
     with transaction():
         db.session.execute(
             update(model)
             .where(model.id == holder_id)
             .where(or_(model.last_used_at.is_(None), model.last_used_at <= cutoff))
-            .values(last_used_at=now)
+            .values(**values)
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, select, update
 
-from authsvc.core import clock, tokens
+from authsvc.core import clock, restrictions, tokens
 from authsvc.core.errors import (
     Conflict,
     InsufficientScope,
@@ -25,7 +25,7 @@ from authsvc.core.errors import (
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import PrivateToken, User, new_id
-from authsvc.services import audit, status_lists
+from authsvc.services import audit, status_lists, use_counts
 from authsvc.services.authentication import TEAM_SUBJECT_PREFIX
 from authsvc.services.reauth import require_recent_proof
 from authsvc.services.runtime import keystore, settings
@@ -69,7 +69,10 @@ class Holder:
 
     def audit(self, action: str, client: Client, **detail: Any) -> None:
         if self.team_id is None:
-            audit.record(self.event(action), client=client, user_id=self.user_id, **detail)
+            actor = self.actor_id if self.actor_id != self.user_id else None  # an admin's act
+            audit.record(
+                self.event(action), client=client, user_id=self.user_id, actor_id=actor, **detail
+            )
         else:
             audit.record(
                 self.event(action),
@@ -94,6 +97,9 @@ class TokenInfo:
     last_used_at: datetime | None
     status: str
     rotated_to: str | None
+    allowed_ips: list[str] | None
+    rate_limit: str | None
+    last_used_ip: str | None
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,9 @@ def _info(row: PrivateToken, now: datetime, rotated_to: str | None = None) -> To
         last_used_at=row.last_used_at,
         status=status_of(row, now),
         rotated_to=rotated_to,
+        allowed_ips=row.allowed_ips.split() if row.allowed_ips else None,
+        rate_limit=row.rate_limit,
+        last_used_ip=row.last_used_ip,
     )
 
 
@@ -192,7 +201,10 @@ def mint(
     scopes: list[str],
     now: datetime,
     expires_at: datetime,
+    allowed_ips: Sequence[str] | None = None,
+    rate_limit: str | None = None,
 ) -> tuple[PrivateToken, str]:
+    """Sign and store a key; `allowed_ips` (already canonical) becomes a signed claim."""
     s = settings()
     status_idx = status_lists.allocate()
     token, claims = tokens.encode(
@@ -207,6 +219,7 @@ def mint(
         extra={
             **status_lists.claim(status_idx),
             **({"team_id": holder.team_id} if holder.team_id else {}),
+            **({restrictions.CLAIM: list(allowed_ips)} if allowed_ips else {}),
         },
     )
     row = PrivateToken(
@@ -223,6 +236,8 @@ def mint(
         expires_at=expires_at,
         last_used_at=None,
         revoked_at=None,
+        allowed_ips=" ".join(allowed_ips) if allowed_ips else None,
+        rate_limit=rate_limit,
     )
     db.session.add(row)
     return row, token
@@ -269,6 +284,8 @@ def create(
     current_password: str | None = None,
     totp_code: str | None = None,
     holder: Holder | None = None,
+    allowed_ips: Sequence[str] | None = None,
+    rate_limit: str | None = None,
 ) -> MintedToken:
     """Mint a token for the caller (or for `holder`, a team the caller may manage); every
     check runs before anything is signed or stored.
@@ -280,12 +297,21 @@ def create(
     _check_totp(principal.user_id)
     expiry = _expiry(now, expires_in_days, expires_at)
     asked = list(scopes or ())
+    networks = None if allowed_ips is None else restrictions.parse_allowlist(allowed_ips)
+    limit = None if rate_limit is None else use_counts.parse_limit(rate_limit)
     _check_scopes(holder, asked)
     chosen = list(dict.fromkeys([*base_scopes(holder.scopes), *asked]))
     _prove(principal, current_password, totp_code, client, holder.event("create"))
     with transaction():
         row, token = mint(
-            holder, name.strip(), _clean_description(description), chosen, now, expiry
+            holder,
+            name.strip(),
+            _clean_description(description),
+            chosen,
+            now,
+            expiry,
+            allowed_ips=networks,
+            rate_limit=limit,
         )
         minted = _minted(row, token, now)
         holder.audit(
@@ -296,6 +322,8 @@ def create(
             name=row.name,
             scopes=chosen,
             expires_at=expiry,
+            **({"allowed_ips": networks} if networks else {}),
+            **({"rate_limit": limit} if limit else {}),
         )
     return minted
 
@@ -350,8 +378,11 @@ def update_token(
     client: Client,
     holder: Holder | None = None,
 ) -> TokenInfo:
-    """Rename or redescribe; the expiry and scopes are part of the signed token and stay."""
+    """Rename, redescribe, or set the rate limit (null lifts it); the expiry, scopes and
+    allowlist are part of the signed token and stay."""
     holder = holder or Holder.personal(principal)
+    limit = changes.get("rate_limit")
+    limit = None if limit is None else use_counts.parse_limit(limit)
     with transaction():
         row = _own(holder, token_id)
         changed = []
@@ -364,9 +395,13 @@ def update_token(
             if description != row.description:
                 row.description = description
                 changed.append("description")
+        if "rate_limit" in changes and limit != row.rate_limit:
+            row.rate_limit = limit
+            changed.append("rate_limit")
         info = _info(row, clock.now(), _successors(holder, [row]).get(row.id))
         if changed:
-            holder.audit("updated", client, token_id=row.id, jti=row.jti, fields=changed)
+            extra = {"rate_limit": limit} if "rate_limit" in changed else {}
+            holder.audit("updated", client, token_id=row.id, jti=row.jti, fields=changed, **extra)
     return info
 
 
@@ -378,7 +413,8 @@ def rotate(
     totp_code: str | None = None,
     holder: Holder | None = None,
 ) -> MintedToken:
-    """A new token with the old one's name, scopes and lifetime length; the old dies now.
+    """A new token with the old one's name, scopes, restrictions and lifetime length; the
+    old dies now.
 
     The length is capped at today's maximum, so a lowered `AUTHSVC_PRIVATE_TOKEN_MAX_DAYS`
     applies at the next rotation. A revoked token stays dead (409): create a new one.
@@ -396,7 +432,16 @@ def rotate(
     with transaction():
         if not _revoke(row, now):
             raise Conflict("This token was revoked meanwhile; create a new one.")
-        new, token = mint(holder, row.name, row.description, scopes, now, now + length)
+        new, token = mint(
+            holder,
+            row.name,
+            row.description,
+            scopes,
+            now,
+            now + length,
+            allowed_ips=row.allowed_ips.split() if row.allowed_ips else None,
+            rate_limit=row.rate_limit,
+        )
         minted = _minted(new, token, now)
         holder.audit(
             "rotated",

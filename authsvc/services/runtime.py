@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from authsvc.config import Settings
 from authsvc.services.failure_log import FailureLog
 from authsvc.services.keystore import KeyStore
+from authsvc.services.use_counts import MemoryUseCounter, UseCounter
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Runtime:
     key_prefix: str
     # OpenID Connect id_token keys by algorithm (RS256, ES256): stores of their own.
     id_keystores: Mapping[str, KeyStore] = field(default_factory=dict)
+    # Per-key rate limits (issue 22): the same storage as the failure log.
+    use_counter: UseCounter = field(default_factory=MemoryUseCounter)
 
 
 _active: ContextVar[tuple[Runtime, ...]] = ContextVar("authsvc_runtime", default=())
@@ -62,6 +65,10 @@ def id_keystore(alg: str) -> KeyStore:
 
 def id_keystores() -> Mapping[str, KeyStore]:
     return current().id_keystores
+
+
+def use_counter() -> UseCounter:
+    return current().use_counter
 
 
 def failure_log() -> tuple[FailureLog, str]:

@@ -461,10 +461,15 @@ def logout(principal: Principal, client: Client) -> None:
 
 
 def list_sessions(principal: Principal) -> list[dict[str, object]]:
+    return live_sessions(principal.user_id, current=principal.session_id)
+
+
+def live_sessions(user_id: str, *, current: str | None) -> list[dict[str, object]]:
+    """Newest first; `current` marks the caller's own session (an admin's list too)."""
     rows = db.session.scalars(
         select(LoginSession)
         .where(
-            LoginSession.user_id == principal.user_id,
+            LoginSession.user_id == user_id,
             LoginSession.revoked_at.is_(None),
             LoginSession.expires_at > clock.now(),
         )
@@ -477,7 +482,7 @@ def list_sessions(principal: Principal) -> list[dict[str, object]]:
             "last_used_at": r.last_used_at,
             "user_agent": r.user_agent,
             "ip": r.ip,
-            "current": r.id == principal.session_id,
+            "current": r.id == current,
         }
         for r in rows
     ]
@@ -579,6 +584,7 @@ def prune() -> dict[str, int]:
     its access tokens are older; past the leeway no token of it can be accepted any more.
     """
     from authsvc.services.failure_log import DatabaseFailureLog
+    from authsvc.services.use_counts import DatabaseUseCounter
 
     cutoff = clock.now() - timedelta(seconds=settings().leeway)
     with transaction():
@@ -587,8 +593,10 @@ def prune() -> dict[str, int]:
     failures = DatabaseFailureLog(db.engine).sweep(
         now=clock.now().timestamp(), window=settings().login_window
     )
+    use_counts = DatabaseUseCounter(db.engine).sweep(now=clock.now().timestamp())
     return {
         "revoked_tokens": rowcount(revoked),
         "sessions": rowcount(ended),
         "login_failures": failures,
+        "key_use_counts": use_counts,
     }

@@ -36,7 +36,8 @@ from typing import Any, TypeVar, cast
 
 import jwt
 
-from authsvc.core import tokens
+from authsvc.core import restrictions, tokens
+from authsvc.core.errors import ApiError, PermissionDenied, RateLimited
 from authsvc.verifier.status import StatusLists, StatusUnavailable
 
 __all__ = ["Unavailable", "VerifiedToken", "Verifier"]
@@ -86,6 +87,11 @@ class Verifier:
     `introspect_url` and `introspect_token` (an authsvc access or private token with the
     `introspect` scope) are needed only for `introspect=True` routes, and always with
     HS256, whose key is never published. `now` and `monotonic` exist for tests.
+
+    A private token with an `allowed_ips` claim is accepted only from those addresses: the
+    request's peer, or with `trusted_proxies` = N the client N hops back in
+    `X-Forwarded-For` (as authsvc's `AUTHSVC_TRUSTED_PROXIES`). Its rate limit is
+    counted only where authsvc sees the use (introspection), never offline.
     """
 
     def __init__(
@@ -108,6 +114,7 @@ class Verifier:
         follow_status_lists: bool = True,
         max_status_age: float = 60.0,
         status_lists_url: str | None = None,
+        trusted_proxies: int = 0,
         now: Callable[[], datetime] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -118,6 +125,8 @@ class Verifier:
         for url in (jwks_url, introspect_url):
             if url is not None and urllib.parse.urlsplit(url).scheme not in ("http", "https"):
                 raise ValueError(f"not an http(s) URL: {url!r}")
+        if trusted_proxies < 0:
+            raise ValueError("trusted_proxies must be 0 or more")
         if (introspect_url is None) != (introspect_token is None):
             raise ValueError("introspect_url and introspect_token go together")
         if algorithm == "HS256" and introspect_url is None:
@@ -139,6 +148,7 @@ class Verifier:
         self.introspect_cache_seconds = introspect_cache_seconds
         self.introspect_cache_size = introspect_cache_size
         self.realm = realm
+        self.trusted_proxies = trusted_proxies
         self._now = now or (lambda: datetime.now(UTC))
         self._monotonic = monotonic
         self._opener = urllib.request.build_opener(_NoRedirect)
@@ -171,13 +181,28 @@ class Verifier:
 
     # --- verification ------------------------------------------------------------------
 
+    def client_address(self, remote_addr: str | None, forwarded_for: str | None) -> str | None:
+        """The address a key's allowlist is checked against, behind `trusted_proxies` hops."""
+        return restrictions.forwarded_address(remote_addr, forwarded_for, self.trusted_proxies)
+
     def verify(
-        self, token: object, *, introspect: bool = False, kinds: Collection[str] | None = None
+        self,
+        token: object,
+        *,
+        introspect: bool = False,
+        kinds: Collection[str] | None = None,
+        client_ip: str | None = None,
     ) -> VerifiedToken:
-        """Accept `token` or raise `tokens.InvalidToken` (why) or `Unavailable`."""
+        """Accept `token` or raise `tokens.InvalidToken` (why), `Unavailable`, or the
+        `ApiError` of a refused use (`403 permission_denied` from an address the key does
+        not allow, `429 rate_limited` when authsvc counted it over its limit).
+
+        `client_ip` is who presented the token (see `client_address`); a key that names
+        addresses is refused without one.
+        """
         kinds = tuple(kinds) if kinds is not None else self.kinds
         if self.algorithm == "HS256":
-            return self._verify_by_introspection(token, kinds)
+            return self._verify_by_introspection(token, kinds, client_ip)
         v = tokens.decode(
             token,
             kinds=kinds,
@@ -194,15 +219,19 @@ class Verifier:
                     self.status_lists.check(v.claims)
                 except StatusUnavailable as exc:
                     raise Unavailable(str(exc)) from exc
+            restrictions.check(v.claims, client_ip)
             return VerifiedToken(v.kind, v.claims, tuple(v.scopes), False)
-        answer = self._introspect(cast(str, token))
+        restrictions.check(v.claims, client_ip)
+        answer = self._introspect(cast(str, token), client_ip)
         if not answer["active"]:
             raise tokens.Revoked()
         if answer.get("jti") != v.jti or answer.get("sub") != v.sub:
             raise Unavailable("introspection answered about another token")
         return VerifiedToken(v.kind, v.claims, _scopes(answer), True)
 
-    def _verify_by_introspection(self, token: object, kinds: Collection[str]) -> VerifiedToken:
+    def _verify_by_introspection(
+        self, token: object, kinds: Collection[str], client_ip: str | None
+    ) -> VerifiedToken:
         """HS256: only authsvc holds the key, so it decides; the header is checked first."""
         if not isinstance(token, str) or len(token) > tokens.MAX_TOKEN_LENGTH:
             raise tokens.Malformed()
@@ -216,7 +245,7 @@ class Verifier:
         kind = tokens.read_kind(token)
         if kind is None or kind not in kinds:
             raise tokens.WrongType()
-        answer = self._introspect(token)
+        answer = self._introspect(token, client_ip)
         if not answer["active"]:
             exp = unverified.get("exp")
             if isinstance(exp, int) and self._now().timestamp() >= exp + self.leeway:
@@ -327,10 +356,15 @@ class Verifier:
 
     # --- introspection ----------------------------------------------------------------------
 
-    def _introspect(self, token: str) -> dict[str, Any]:
+    def _introspect(self, token: str, client_ip: str | None = None) -> dict[str, Any]:
+        """authsvc's answer about `token` used from `client_ip` (cached per token and address:
+        authsvc counts a rate-limited key's uses only when it is asked)."""
         if self.introspect_url is None:
             raise Unavailable("this route needs introspection, and no introspect_url is set")
-        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        form = {"token": token, **({"client_ip": client_ip} if client_ip else {})}
+        digest = hashlib.sha256(
+            f"{client_ip or ''} {token}".encode("utf-8", "surrogatepass")
+        ).digest()
         now = self._monotonic()
         with self._lock:
             hit = self._answers.get(digest)
@@ -341,7 +375,7 @@ class Verifier:
             urllib.request.Request(
                 self.introspect_url,
                 method="POST",
-                data=urllib.parse.urlencode({"token": token}).encode(),
+                data=urllib.parse.urlencode(form).encode(),
                 headers={
                     "Authorization": f"Bearer {self._introspect_token}",
                     "Content-Type": "application/x-www-form-urlencoded",
@@ -363,6 +397,9 @@ class Verifier:
             with self._opener.open(req, timeout=self.timeout) as response:
                 raw = response.read(_MAX_RESPONSE + 1)
         except urllib.error.HTTPError as exc:
+            refusal = _refusal(exc)
+            if refusal is not None:
+                raise refusal from None
             if exc.code in (401, 403):
                 log.error(
                     "authsvc refused this backend's credential at %s (%s): it needs a live "
@@ -397,6 +434,31 @@ class Verifier:
         from authsvc.verifier.flask import require_token
 
         return require_token(self, scopes, introspect=introspect, kinds=kinds)
+
+
+def _refusal(exc: urllib.error.HTTPError) -> ApiError | None:
+    """authsvc's 403/429 about the introspected key's restrictions (`extra.introspected`),
+    as the error this backend answers its own client; None for anything else."""
+    if exc.code not in (403, 429):
+        return None
+    try:
+        body = json.loads(exc.read(_MAX_RESPONSE))
+        item = body["errors"][0]
+        extra = item["extra"]
+        if not isinstance(extra, dict) or extra.get("introspected") is not True:
+            return None
+    except (ValueError, KeyError, IndexError, TypeError, OSError):
+        return None
+    finally:
+        exc.close()
+    retry_after = extra.get("retry_after")
+    if exc.code == 429 and item.get("code") == "rate_limited":
+        return RateLimited(retry_after if isinstance(retry_after, int) else 1, item.get("detail"))
+    if exc.code == 403 and item.get("code") == "permission_denied":
+        return PermissionDenied(
+            item.get("detail"), extra={k: v for k, v in extra.items() if k != "introspected"}
+        )
+    return None
 
 
 def _scopes(answer: Mapping[str, Any]) -> tuple[str, ...]:

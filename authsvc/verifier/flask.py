@@ -85,8 +85,14 @@ def _authorize(
         raise InvalidRequest(exc.detail, attr=exc.attr) from exc
     if token is None:
         raise NotAuthenticated()
+    forwarded = ", ".join(request.headers.getlist("X-Forwarded-For")) or None
     try:
-        verified = verifier.verify(token, introspect=introspect, kinds=kinds)
+        verified = verifier.verify(
+            token,
+            introspect=introspect,
+            kinds=kinds,
+            client_ip=verifier.client_address(request.remote_addr, forwarded),
+        )
     except Unavailable as exc:
         raise ServiceUnavailable() from exc
     missing = [scope for scope in needed if scope not in verified.scopes]

@@ -30,7 +30,18 @@ from authsvc.core import crypto
 from authsvc.extensions import db
 from authsvc.services import runtime
 from authsvc.services.keystore import KeyStore
-from authsvc.web import api, cli, console, errors, logs, metrics, migrate, ratelimit, transport
+from authsvc.web import (
+    api,
+    cli,
+    console,
+    credentials,
+    errors,
+    logs,
+    metrics,
+    migrate,
+    ratelimit,
+    transport,
+)
 
 HTML_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -63,7 +74,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)
     cli.init_app(app)
     app.register_blueprint(console.bp)
+    app.register_blueprint(console.root)
     app.after_request(_security_headers)
+    app.after_request(credentials.rate_limit_headers)
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
@@ -111,15 +124,34 @@ def _load_config(app: Flask, test_config: Mapping[str, Any] | None) -> config.Se
     environment = {
         name: raw
         for name, raw in os.environ.items()
-        if name.startswith(config.PREFIX) and name != "AUTHSVC_INSTANCE_PATH"
+        if name.startswith(config.PREFIX) and name not in config.SERVER_VARIABLES
     }
     overrides = dict(test_config or {})
     app.config.from_mapping({k: v for k, v in overrides.items() if not k.startswith(config.PREFIX)})
 
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
+    served = config.served_issuer(os.environ.get("AUTHSVC_SERVED_URL", ""))
+    defaults = {"AUTHSVC_ISSUER": served} if served else {}
     settings = config.Settings.from_sources(
-        instance_file, overrides, environment=environment, testing=bool(app.config.get("TESTING"))
+        defaults,
+        instance_file,
+        overrides,
+        environment=environment,
+        testing=bool(app.config.get("TESTING")),
+    )
+    app.config["ISSUER_FROM"] = next(
+        (
+            where
+            for where, source in (
+                ("the tests", overrides),
+                ("AUTHSVC_ISSUER", environment),
+                (f"{Path(app.instance_path) / 'config.py'}", instance_file),
+                ("AUTHSVC_SERVED_URL, the address served", defaults),
+            )
+            if "AUTHSVC_ISSUER" in source
+        ),
+        "the default",
     )
     secret = (
         settings.secret_key.encode()
@@ -155,6 +187,7 @@ def _init_runtime(app: Flask, settings: config.Settings) -> runtime.Runtime:
             rotation_days=settings.key_rotation_days,
         ),
         failure_log=ratelimit.failure_log(settings),
+        use_counter=ratelimit.use_counter(settings),
         key_prefix=settings.redis_prefix,
         id_keystores={
             alg: KeyStore(

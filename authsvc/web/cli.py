@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 
@@ -29,12 +30,21 @@ _CLI = Client(ip=None, user_agent="authsvc-cli")
 @click.option(
     "--password-stdin",
     is_flag=True,
-    required=True,
-    help="Read the password from standard input (never from the command line).",
+    help="Read the password from standard input; without it, it is asked for (hidden).",
 )
 def create_user_command(email: str, admin: bool, scopes: str | None, password_stdin: bool) -> None:
-    """Create a user, reading the password from standard input."""
-    password = sys.stdin.readline().rstrip("\r\n")
+    """Create a user. The password is asked for, never taken from the command line."""
+    email = _checked_email(email)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = click.prompt(
+            f"Password for {email}", hide_input=True, confirmation_prompt=True, err=True
+        )
+    else:
+        raise click.UsageError(
+            "no terminal to ask for the password: pipe it in with --password-stdin"
+        )
     try:
         user = users.create_user(
             email,
@@ -48,25 +58,53 @@ def create_user_command(email: str, admin: bool, scopes: str | None, password_st
     click.echo(f"created {user.email} (id {user.id}{', admin' if admin else ''})")
 
 
+def _checked_email(email: str) -> str:
+    """The rule of `POST /users` (its field itself), checked before a password is asked for."""
+    from marshmallow import ValidationError
+
+    from authsvc.web.api.fields import Email
+
+    try:
+        return str(Email().deserialize(email))
+    except ValidationError:
+        raise click.BadParameter(
+            f"{email!r} is not an email address this service accepts", param_hint="EMAIL"
+        ) from None
+
+
+def served_url() -> str:
+    """Where this server is reached: what `make run` serves, else the issuer."""
+    from authsvc.config import served_issuer
+
+    return served_issuer(os.environ.get("AUTHSVC_SERVED_URL", "")) or settings().issuer
+
+
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
-    """Set up the instance (done by starting the app) and say how to create the first user."""
+    """Set up the instance (done by starting the app), say where the console is, which
+    issuer is in force, and how to create the first user."""
     app = current_app
     key = keystore().signing_key()
     count = users.count_users()
+    base = served_url()
     click.echo(f"instance folder: {app.instance_path}")
     click.echo(f"database:        {make_url(settings().database_url or '').render_as_string()}")
     click.echo(f"signing key:     {key.kid} ({key.alg})")
+    click.echo(f"issuer:          {settings().issuer} (from {app.config.get('ISSUER_FROM')})")
     click.echo(f"users:           {count}")
+    click.echo(f"console:         {base}/console/")
+    if base != settings().issuer:
+        click.echo(
+            f"\nTokens name {settings().issuer} as their issuer, but this server is reached at "
+            f"{base}: verifiers checking `iss` will refuse them. Set AUTHSVC_ISSUER "
+            "(docs/configuration.md)."
+        )
     if count == 0:
         click.echo(
-            "\nCreate the first user (an administrator) with:\n"
-            "  echo 'a-long-unguessable-passphrase' | "
-            ".venv/bin/flask --app authsvc create-user you@example.com --admin --password-stdin\n"
-            "then log in:\n"
-            "  curl -s http://127.0.0.1:5000/api/v1/auth/login -H 'Content-Type: application/json' \\\n"
-            '       -d \'{"email": "you@example.com", "password": "a-long-unguessable-passphrase"}\''
+            "\nCreate the first user (an administrator); the password is asked for:\n"
+            "  .venv/bin/flask --app authsvc create-user you@example.com --admin\n"
+            f"then sign in at {base}/console/"
         )
 
 

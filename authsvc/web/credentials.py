@@ -13,7 +13,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import unquote_plus
 
-from flask import g, request
+from flask import Response, g, request
 
 from authsvc.core import bearer, tokens
 from authsvc.core.errors import (
@@ -24,7 +24,7 @@ from authsvc.core.errors import (
     PermissionDenied,
 )
 from authsvc.core.oauth import OAuthError, invalid_client
-from authsvc.core.principal import Principal
+from authsvc.core.principal import Client, Principal
 from authsvc.core.tokens import ALL_KINDS, BEARER_KINDS
 from authsvc.models import OAuthClient
 from authsvc.services.authentication import check_state, verify
@@ -51,9 +51,22 @@ def authenticate(kinds: Collection[str] = BEARER_KINDS) -> Principal:
                 "Private tokens cannot be used for this action; use an access token."
             )
         raise tokens.WrongType()
-    principal = check_state(v)
+    principal = check_state(
+        v, Client(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+    )
     g.principal = principal
     return principal
+
+
+def rate_limit_headers(response: Response) -> Response:
+    """A rate-limited key's budget after this use, on whatever route it was used (issue 22)."""
+    principal = g.get("principal")
+    budget = principal.budget if isinstance(principal, Principal) else None
+    if budget is not None:
+        response.headers["X-RateLimit-Limit"] = str(budget.limit)
+        response.headers["X-RateLimit-Remaining"] = str(budget.remaining)
+        response.headers["X-RateLimit-Reset"] = str(budget.reset_after)
+    return response
 
 
 def require_token(kinds: Collection[str] = BEARER_KINDS) -> Callable[[F], F]:

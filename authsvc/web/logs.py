@@ -46,6 +46,19 @@ def _end(response: Response) -> Response:
     return response
 
 
+# werkzeug's development server's own access line: `127.0.0.1 - - [date] "GET / HTTP/1.1" 200 -`
+_WERKZEUG_ACCESS = re.compile(r'^\S+ - - \[[^]]*\] "[^"]*" \d{3} ')
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours the line on a terminal
+
+
+class _NoWerkzeugAccessLines(logging.Filter):
+    """`flask run` logs every request itself; this app already does, in JSON. Everything
+    else werkzeug says (the address it serves, errors) still goes through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _WERKZEUG_ACCESS.match(_ANSI.sub("", record.getMessage()))
+
+
 def init_app(app: Flask) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
@@ -58,5 +71,8 @@ def init_app(app: Flask) -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(logging.INFO)
         logger.propagate = False
+    werkzeug = logging.getLogger("werkzeug")
+    if not any(isinstance(f, _NoWerkzeugAccessLines) for f in werkzeug.filters):
+        werkzeug.addFilter(_NoWerkzeugAccessLines())
     app.before_request(_begin)
     app.after_request(_end)

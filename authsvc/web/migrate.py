@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from authsvc.config import ConfigError
 from authsvc.extensions import db
 
-HEAD = "0007"  # the newest revision in migrations/versions (tests/test_app.py checks it)
+HEAD = "0009"  # the newest revision in migrations/versions (tests/test_app.py checks it)
 MIGRATIONS = str(Path(__file__).parent.parent / "migrations")
 _PG_LOCK = 0x617574687376  # any constant shared by every authsvc host
 

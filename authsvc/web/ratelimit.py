@@ -25,6 +25,7 @@ from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from authsvc.config import Settings
 from authsvc.core import errors
 from authsvc.services.failure_log import DatabaseFailureLog, FailureLog, RedisFailureLog
+from authsvc.services.use_counts import DatabaseUseCounter, RedisUseCounter, UseCounter
 from authsvc.web.errors import render
 
 _EXTENSION = "authsvc.ratelimit"
@@ -89,6 +90,16 @@ def failure_log(settings: Settings) -> FailureLog:
             redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
         )
     return DatabaseFailureLog()
+
+
+def use_counter(settings: Settings) -> UseCounter:
+    """The per-key use counts (issue 22): where the failed-login log lives."""
+    if settings.redis_url:
+        return RedisUseCounter(
+            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2),
+            settings.redis_prefix,
+        )
+    return DatabaseUseCounter()
 
 
 def _rate_limited(error: RateLimitExceeded) -> Response:

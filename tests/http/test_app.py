@@ -159,3 +159,84 @@ def test_serving_app_does_not_load_alembic_or_zxcvbn(tmp_path):
         [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --- the issuer follows the address `make run` serves (issue 21 item 13) -------------------
+
+
+@pytest.fixture
+def no_issuer(config, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTHSVC_INSTANCE_PATH", str(tmp_path / "inst"))
+    monkeypatch.delenv("AUTHSVC_ISSUER", raising=False)
+    return {k: v for k, v in config.items() if k != "AUTHSVC_ISSUER"}
+
+
+@pytest.mark.parametrize(
+    "served,issuer",
+    [
+        ("http://127.0.0.1:5123", "http://127.0.0.1:5123"),
+        ("http://0.0.0.0:8080/", "http://127.0.0.1:8080"),
+        ("http://[::]:8080", "http://[::1]:8080"),
+        ("http://auth.local:5000", "http://auth.local:5000"),
+        ("", "http://127.0.0.1:5000"),
+    ],
+)
+def test_the_issuer_follows_the_served_address_when_set_nowhere(
+    no_issuer, monkeypatch, served, issuer
+):
+    monkeypatch.setenv("AUTHSVC_SERVED_URL", served)
+    app = create_app(no_issuer)
+    assert app.extensions["authsvc"].settings.issuer == issuer
+    meta = app.test_client().get("/.well-known/oauth-authorization-server").get_json()
+    assert meta["issuer"] == issuer
+
+
+def test_an_issuer_set_anywhere_wins_over_the_served_address(no_issuer, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTHSVC_SERVED_URL", "http://127.0.0.1:5123")
+    (tmp_path / "inst").mkdir()
+    (tmp_path / "inst" / "config.py").write_text('AUTHSVC_ISSUER = "https://from-config.test"\n')
+    app = create_app(no_issuer)
+    assert app.extensions["authsvc"].settings.issuer == "https://from-config.test"
+    assert app.config["ISSUER_FROM"].endswith("config.py")
+    monkeypatch.setenv("AUTHSVC_ISSUER", "https://from-env.test")
+    app = create_app(no_issuer)
+    assert app.extensions["authsvc"].settings.issuer == "https://from-env.test"
+    assert app.config["ISSUER_FROM"] == "AUTHSVC_ISSUER"
+
+
+@pytest.mark.parametrize("served", ["127.0.0.1:5000", "ftp://x", "http://h:port", "http://h/x"])
+def test_a_bad_served_address_names_itself(no_issuer, monkeypatch, served):
+    monkeypatch.setenv("AUTHSVC_SERVED_URL", served)
+    with pytest.raises(ConfigError, match=r"^AUTHSVC_SERVED_URL must read like"):
+        create_app(no_issuer)
+
+
+def test_init_says_where_the_console_is_and_which_issuer_is_in_force(no_issuer, monkeypatch):
+    monkeypatch.setenv("AUTHSVC_SERVED_URL", "http://127.0.0.1:5123")
+    app = create_app(no_issuer)
+    out = app.test_cli_runner().invoke(args=["init"]).output
+    assert "issuer:          http://127.0.0.1:5123 (from AUTHSVC_SERVED_URL" in out
+    assert "console:         http://127.0.0.1:5123/console/" in out
+    assert "sign in at http://127.0.0.1:5123/console/" in out
+    assert "will refuse them" not in out
+    # an issuer that differs from where the server is reached is pointed out
+    monkeypatch.setenv("AUTHSVC_ISSUER", "https://auth.example.test")
+    out = create_app(no_issuer).test_cli_runner().invoke(args=["init"]).output
+    assert "issuer:          https://auth.example.test (from AUTHSVC_ISSUER)" in out
+    assert "console:         http://127.0.0.1:5123/console/" in out
+    assert "Set AUTHSVC_ISSUER" in out
+
+
+def test_make_run_serves_and_names_the_same_address():
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run(
+        ["make", "-n", "run", "HOST=0.0.0.0", "PORT=5123"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "AUTHSVC_SERVED_URL=http://0.0.0.0:5123" in out
+    assert "--host 0.0.0.0 --port 5123" in out

@@ -275,6 +275,10 @@ def unstatable(error: dict[str, Any], case: Any) -> bool:
         return True
     if (code, attr) == ("invalid", "expires_at"):  # not in the future, or too far: the clock's
         return True
+    if code == "invalid" and (attr == "rate_limit" or (attr or "").startswith("allowed_ips.")):
+        return True  # issue 22: a range too broad or with host bits set, a limit out of bounds
+    if (code, attr) == ("invalid", "client_ip"):  # digits and colons that make no address
+        return True
     if (code, attr) == ("invalid", "expires_in_days"):  # over the configured maximum
         limit = case.operation.schema.app.extensions["authsvc"].settings.private_token_max_days
         return isinstance(case.body, dict) and case.body.get("expires_in_days", 0) > limit

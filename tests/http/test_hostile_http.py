@@ -154,6 +154,12 @@ BEARER_ROUTES = [
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),
     ("PATCH", "/api/v1/users/{user_id}"),
+    ("GET", "/api/v1/users/{user_id}"),
+    ("GET", "/api/v1/users/{user_id}/sessions"),
+    ("DELETE", "/api/v1/users/{user_id}/sessions"),
+    ("DELETE", "/api/v1/users/{user_id}/sessions/{session_id}"),
+    ("GET", "/api/v1/users/{user_id}/private-tokens"),
+    ("DELETE", "/api/v1/users/{user_id}/private-tokens/{key_id}"),
     ("GET", "/api/v1/audit-events"),
     ("POST", "/api/v1/auth/introspect"),
 ] + [

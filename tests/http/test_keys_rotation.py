@@ -376,7 +376,7 @@ def _secret_strings(app: Any, instance_secret: bytes) -> set[str]:
 @pytest.mark.parametrize("alg", ALGS)
 def test_no_route_body_and_no_log_line_carries_key_material(configure, request, caplog, capfd, alg):
     caplog.set_level(logging.DEBUG)
-    # One login per write: more routes than the per-address budget of /auth/login.
+    # a fresh login per write: more routes than the per-address login limit allows a minute
     c = configure(AUTHSVC_SIGNING_ALG=alg, AUTHSVC_ADDRESS_RATE="1000 per minute")
     admin = request.getfixturevalue("admin")
     with c.app.app_context():

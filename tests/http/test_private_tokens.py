@@ -31,6 +31,9 @@ FIELDS = {
     "last_used_at",
     "status",
     "rotated_to",
+    "allowed_ips",  # issue 22
+    "rate_limit",
+    "last_used_ip",
 }
 
 

@@ -39,7 +39,7 @@ SERVER_ONLY = {"sqlalchemy", "flask_sqlalchemy", "flask_migrate", "alembic", "fl
                "marshmallow", "webargs", "apispec", "argon2", "zxcvbn", "pyotp", "segno",
                "flask_limiter", "redis", "psycopg", "gunicorn", "prometheus_client"}
 ALLOWED = {"authsvc", "authsvc.core", "authsvc.core.bearer", "authsvc.core.envelope", "authsvc.core.errors",
-           "authsvc.core.tokens", "authsvc.core.status_list", "authsvc.verifier",
+           "authsvc.core.restrictions", "authsvc.core.tokens", "authsvc.core.status_list", "authsvc.verifier",
            "authsvc.verifier.flask", "authsvc.verifier.status"}
 
 class Refuse(importlib.abc.MetaPathFinder):
@@ -63,7 +63,7 @@ def test_importable_with_only_pyjwt_cryptography_and_flask():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         "['authsvc', 'authsvc.core', 'authsvc.core.bearer', 'authsvc.core.envelope', 'authsvc.core.errors', "
-        "'authsvc.core.status_list', 'authsvc.core.tokens', 'authsvc.verifier', "
+        "'authsvc.core.restrictions', 'authsvc.core.status_list', 'authsvc.core.tokens', 'authsvc.verifier', "
         "'authsvc.verifier.flask', 'authsvc.verifier.status']"
     )
 
@@ -81,7 +81,8 @@ def test_verify_needs_only_pyjwt_and_cryptography():
     assert result.returncode == 0, result.stderr
     assert (
         result.stdout.strip()
-        == "['authsvc', 'authsvc.core', 'authsvc.core.status_list', 'authsvc.core.tokens', "
+        == "['authsvc', 'authsvc.core', 'authsvc.core.envelope', 'authsvc.core.errors', "
+        "'authsvc.core.restrictions', 'authsvc.core.status_list', 'authsvc.core.tokens', "
         "'authsvc.verifier', 'authsvc.verifier.status']"
     )
 
@@ -723,3 +724,26 @@ def test_a_rotated_out_keys_token_keeps_working_until_its_expiry(live):
     exp = jwt.decode(old, options={"verify_signature": False})["exp"]
     rs.time.advance(exp + 10 - rs.time.now().timestamp())
     assert reason_at(call("GET", rs.url + "/notes", old)) == "expired"
+
+
+# --- the example runs offline-only without an introspection token (issue 21 item 19) -------
+
+
+def test_the_example_runs_offline_only_without_an_introspection_token(
+    app, client, user, login, live_server, monkeypatch
+):
+    import examples.resource_server as example
+    from authsvc.services.runtime import settings
+
+    monkeypatch.delenv("AUTHSVC_INTROSPECT_TOKEN", raising=False)
+    with app.app_context():
+        issuer = settings().issuer
+    rs = example.create_app(live_server, issuer=issuer).test_client()
+    token = login(user)["access_token"]
+    r = rs.get("/notes", headers=bearer(token))
+    assert r.status_code == 200 and r.get_json()["owner"] == user.id
+    assert rs.get("/notes").status_code == 401
+    r = rs.post("/payments", headers=bearer(token))
+    assert r.status_code == 503
+    (item,) = r.get_json()["errors"]
+    assert item["code"] == "service_unavailable" and "AUTHSVC_INTROSPECT_TOKEN" in item["detail"]

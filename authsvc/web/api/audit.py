@@ -25,6 +25,7 @@ class AuditQuerySchema(Schema):
     user_id = f.Str(max_length=64)
     type = f.Str(max_length=64)
     since = f.DateTime(metadata={"description": "RFC 3339 with an offset; events at or after it."})
+    until = f.DateTime(metadata={"description": "RFC 3339 with an offset; events before it."})
     limit = ma.fields.Integer(
         load_default=50,
         validate=ma.validate.Range(min=1, error="invalid"),

@@ -9,7 +9,7 @@ import marshmallow as ma
 from flask import g, request
 
 from authsvc.services import introspection, oauth_clients
-from authsvc.web.api import Blueprint, F
+from authsvc.web.api import Blueprint, F, client
 from authsvc.web.api import fields as f
 from authsvc.web.api.schemas import Schema
 from authsvc.web.credentials import authenticate, authenticate_client, current_principal
@@ -32,6 +32,15 @@ class IntrospectRequestSchema(Schema):
     token = f.Str(required=True, max_length=1 << 20)
     token_type_hint = ma.fields.String(
         load_default=None, metadata={"description": "Accepted and ignored, as RFC 7662 allows."}
+    )
+    client_ip = f.Str(
+        load_default=None,
+        max_length=64,
+        metadata={
+            "pattern": r"^\s*[0-9A-Fa-f:.]+\s*$",
+            "description": "The address of whoever presented the token to the caller, checked "
+            "against a key's `allowed_ips` (default: this request's address).",
+        },
     )
 
 
@@ -81,9 +90,14 @@ def _bearer_or_client(view: F) -> F:
     requestBody={"content": {"application/x-www-form-urlencoded": {"schema": IntrospectFormSchema}}}
 )
 @bp.response(200, IntrospectionSchema)
-@bp.errors(403, 415)
+@bp.errors(400, 403, 415, 429)
 def introspect(body: dict[str, Any]) -> dict[str, Any]:
-    """`{"active": true, ...}` for a token accepted now, else `{"active": false}` and nothing more."""
+    """`{"active": true, ...}` for a token accepted now, else `{"active": false}` and nothing more.
+
+    A private token whose restrictions refuse this use is `403`/`429` with `extra.introspected`.
+    """
     if g.introspecting_client is not None:
-        return introspection.introspect_as_client(g.introspecting_client, body["token"])
-    return introspection.introspect(current_principal(), body["token"])
+        return introspection.introspect_as_client(
+            g.introspecting_client, body["token"], client(), body["client_ip"]
+        )
+    return introspection.introspect(current_principal(), body["token"], client(), body["client_ip"])

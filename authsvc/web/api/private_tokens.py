@@ -25,6 +25,23 @@ bp = Blueprint(
 )
 
 
+# What a schema can say of an address or range and of a limit; the rest (a range's breadth,
+# host bits, an amount or window out of bounds) is `400 invalid` from the use case.
+IP_PATTERN = r"^\s*[0-9A-Fa-f:.]+(/[0-9]{1,3})?\s*$"
+RATE_PATTERN = r"^\s*[0-9]+\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?\s*$"
+RATE_LIMIT = f.Str(
+    load_default=None,
+    allow_none=True,
+    max_length=64,
+    metadata={
+        "pattern": RATE_PATTERN,
+        "description": 'Uses per window in the `limits` syntax ("1000/hour", "10 per 2 '
+        'minutes"), windows of a second up to a day; over it: `429 rate_limited`. Null: none.',
+        "examples": ["1000/hour"],
+    },
+)
+
+
 class CreateSchema(SudoSchema):
     class Meta(SudoSchema.Meta):
         # Exactly one of the two, said with if/then/not rather than a schema-level oneOf:
@@ -65,6 +82,19 @@ class CreateSchema(SudoSchema):
             "AUTHSVC_PRIVATE_TOKEN_MAX_DAYS days from now."
         },
     )
+    allowed_ips = f.List(
+        f.Str(max_length=64, metadata={"pattern": IP_PATTERN}),
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "minItems": 1,
+            "maxItems": 50,
+            "description": "IPv4/IPv6 addresses or CIDR ranges (at most /8 and /32 wide) the "
+            "key may be used from; fixed now and signed into the token (`allowed_ips` claim). "
+            "Absent or null: any address.",
+        },
+    )
+    rate_limit = RATE_LIMIT
 
     @ma.validates_schema
     def _one_expiry(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -81,6 +111,12 @@ class UpdateSchema(Schema):
     description = f.Str(
         allow_none=True, allow_blank=True, max_length=private_tokens.DESCRIPTION_MAX
     )
+    rate_limit = f.Str(
+        allow_none=True,
+        max_length=64,
+        metadata={"pattern": RATE_PATTERN, "description": "A new limit; null lifts it."},
+    )
+    allowed_ips = f.ReadOnly()
     expires_at = f.ReadOnly()
     expires_in_days = f.ReadOnly()
     scopes = f.ReadOnly()
@@ -95,12 +131,22 @@ class PrivateTokenSchema(Schema):
     created_at = f.Timestamp(required=True)
     expires_at = f.Timestamp(required=True)
     last_used_at = f.Timestamp(allow_none=True, required=True)
+    last_used_ip = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "Written with `last_used_at`."}
+    )
     status = ma.fields.String(required=True, metadata={"enum": ["active", "expired", "revoked"]})
     rotated_to = ma.fields.String(
         allow_none=True,
         required=True,
         metadata={"description": "The id of the key this one was rotated to; null otherwise."},
     )
+    allowed_ips = ma.fields.List(
+        ma.fields.String(),
+        allow_none=True,
+        required=True,
+        metadata={"description": "Null: any address."},
+    )
+    rate_limit = ma.fields.String(allow_none=True, required=True)
 
 
 class CreatedSchema(PrivateTokenSchema):
@@ -176,7 +222,7 @@ def get(token_id: str) -> private_tokens.TokenInfo:
 @bp.response(200, PrivateTokenSchema)
 @bp.errors(400, 404, 415)
 def update(body: dict[str, Any], token_id: str) -> private_tokens.TokenInfo:
-    """Rename or redescribe; expiry and scopes are signed into the token and never change."""
+    """Rename, redescribe or set `rate_limit`; expiry, scopes and `allowed_ips` never change."""
     return private_tokens.update_token(current_principal(), token_id, changes=body, client=client())
 
 

@@ -7,9 +7,11 @@ from typing import Any, cast
 
 import marshmallow as ma
 
-from authsvc.services import users
+from authsvc.services import administration, users
 from authsvc.web.api import Blueprint, F, client
 from authsvc.web.api import fields as f
+from authsvc.web.api.auth import SessionListSchema
+from authsvc.web.api.private_tokens import PrivateTokenListSchema
 from authsvc.web.api.schemas import Schema, UserSchema
 from authsvc.web.credentials import current_principal
 
@@ -105,3 +107,63 @@ def update_user(body: dict[str, Any], user_id: str) -> Any:
     A deactivated user's tokens, of every kind, are refused from the next request on.
     """
     return users.update_user(current_principal(), user_id, body, client())
+
+
+@bp.route("/<user_id>", methods=["GET"])
+@bp.authenticated()
+@admin_only
+@bp.response(200, AdminUserSchema)
+@bp.errors(403, 404)
+def get_user(user_id: str) -> Any:
+    """One user (admins only)."""
+    return administration.get_user(current_principal(), user_id)
+
+
+@bp.route("/<user_id>/sessions", methods=["GET"])
+@bp.authenticated()
+@admin_only
+@bp.response(200, SessionListSchema)
+@bp.errors(403, 404)
+def list_user_sessions(user_id: str) -> dict[str, Any]:
+    """A user's live sessions, newest first (admins only); `current` is the caller's own."""
+    return {"items": administration.list_sessions(current_principal(), user_id)}
+
+
+@bp.route("/<user_id>/sessions", methods=["DELETE"])
+@bp.authenticated()
+@admin_only
+@bp.response(204)
+@bp.errors(403, 404)
+def revoke_user_sessions(user_id: str) -> None:
+    """Sign a user out everywhere (admins only); their API keys keep working."""
+    administration.revoke_all_sessions(current_principal(), user_id, client())
+
+
+@bp.route("/<user_id>/sessions/<session_id>", methods=["DELETE"])
+@bp.authenticated()
+@admin_only
+@bp.response(204)
+@bp.errors(403, 404)
+def revoke_user_session(user_id: str, session_id: str) -> None:
+    """End one of a user's sessions (admins only); an unknown or someone else's is 404."""
+    administration.revoke_session(current_principal(), user_id, session_id, client())
+
+
+@bp.route("/<user_id>/private-tokens", methods=["GET"])
+@bp.authenticated()
+@admin_only
+@bp.response(200, PrivateTokenListSchema)
+@bp.errors(403, 404)
+def list_user_keys(user_id: str) -> dict[str, Any]:
+    """A user's personal API keys, newest first, revoked and expired ones too (admins only)."""
+    return {"items": administration.list_keys(current_principal(), user_id)}
+
+
+@bp.route("/<user_id>/private-tokens/<key_id>", methods=["DELETE"])
+@bp.authenticated()
+@admin_only
+@bp.response(204)
+@bp.errors(403, 404)
+def revoke_user_key(user_id: str, key_id: str) -> None:
+    """Revoke one of a user's API keys at once (admins only); the row stays, as `revoked`."""
+    administration.revoke_key(current_principal(), user_id, key_id, client())

@@ -8,11 +8,15 @@ pages need nothing that the app's HTML Content-Security-Policy (`authsvc.HTML_CS
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
 from authsvc.services.private_tokens import DESCRIPTION_MAX, NAME_MAX
 from authsvc.services.runtime import settings
+from authsvc.web import errors
 from authsvc.web.console import session
 
 PAGES = {
@@ -26,12 +30,38 @@ PAGES = {
     "authorize": ("Allow access", "console/authorize.html"),
     "connected-apps": ("Connected apps", "console/connected_apps.html"),
     "oauth-apps": ("OAuth apps", "console/oauth_apps.html"),
+    "admin-users": ("Users", "console/admin_users.html"),
+    "admin-user": ("User", "console/admin_user.html"),
+    "audit": ("Audit log", "console/audit.html"),
+    "admin-teams": ("All teams", "console/admin_teams.html"),
 }
 
 bp = Blueprint(
     "console", __name__, url_prefix="/console", template_folder="templates", static_folder="static"
 )
 bp.register_blueprint(session.bp)
+# Outside /console: `/` and `/favicon.ico`, which browsers ask for first.
+root = Blueprint("console_root", __name__)
+
+
+def wants_html() -> bool:
+    """A browser navigating (it lists text/html), not a JSON client or curl's `*/*`."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html" and request.accept_mimetypes["text/html"] > 0
+
+
+@root.get("/")
+def home() -> BaseResponse:
+    """A browser opening the service's address lands on the console; anything else gets
+    the API's 404 envelope, as for every unknown path."""
+    if not wants_html():
+        abort(404)
+    return redirect(url_for("console.page", name="keys"))  # relative: no Host header in it
+
+
+@root.get("/favicon.ico")
+def favicon() -> BaseResponse:
+    return redirect(url_for("console.static", filename="favicon.svg"), code=301)
 
 
 @bp.get("/")
@@ -42,10 +72,10 @@ def index() -> BaseResponse:
 
 
 @bp.get("/<name>")
-def page(name: str) -> str:
+def page(name: str) -> str | tuple[str, int]:
     """Every page is the same kind of shell; its module (`static/pages/<name>.js`) does the rest."""
     if name not in PAGES:
-        abort(404)
+        return not_found()
     title, template = PAGES[name]
     return render_template(
         template,
@@ -55,3 +85,19 @@ def page(name: str) -> str:
         name_max_length=NAME_MAX,
         description_max_length=DESCRIPTION_MAX,
     )
+
+
+def not_found() -> tuple[str, int]:
+    """A person who mistyped a console address gets a page with a way back, not JSON."""
+    if not wants_html():
+        abort(404)
+    return render_template("console/not_found.html", title="Page not found", path=request.path), 404
+
+
+@bp.app_errorhandler(404)
+def _unknown_path(error: NotFound) -> Any:
+    """Paths no route matches: under /console/ a browser gets the console's 404 page; every
+    other client and path the API's envelope (`web.errors`)."""
+    if request.path.startswith(bp.url_prefix or "/console") and wants_html():
+        return not_found()
+    return errors.handle_http_exception(error)

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, after_this_request, jsonify, request
 
-from authsvc.core.errors import NotAuthenticated, PermissionDenied
+from authsvc.core.errors import PermissionDenied
 from authsvc.core.tokens import ACCESS_ONLY
 from authsvc.services import sessions
 from authsvc.services.runtime import settings
@@ -95,10 +95,14 @@ def login(body: dict[str, Any]) -> Response:
 
 @bp.post("/refresh")
 def refresh() -> Response:
-    """POST /auth/refresh with the cookie's token: rotation and reuse detection as there."""
+    """POST /auth/refresh with the cookie's token: rotation and reuse detection as there.
+
+    Without a cookie there is nothing to refresh: `204`, not an error, so a first visit to
+    the sign-in page shows no failed request in the browser's console.
+    """
     token = request.cookies.get(cookie_name())
     if not token:
-        raise NotAuthenticated("Not signed in to the console.")
+        return Response(status=204)
     after_this_request(_forget_if_refused)
     return _answer(sessions.refresh(token, client()))
 

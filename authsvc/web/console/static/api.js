@@ -44,6 +44,9 @@ const EARLY = 30_000; // refresh this long before the access token expires
  * @property {string | null} last_used_at
  * @property {"active" | "expired" | "revoked"} status
  * @property {string | null} rotated_to the id of the key this one was rotated to
+ * @property {string[] | null} [allowed_ips] addresses and ranges it may be used from; null: any
+ * @property {string | null} [rate_limit] e.g. "1000/hour"; null: none
+ * @property {string | null} [last_used_ip]
  */
 /**
  * @typedef {object} KeyRules GET /private-tokens/settings
@@ -200,7 +203,9 @@ export function refresh() {
   if (!refreshing) {
     const run = async () => {
       try {
-        keep(/** @type {TokenPair} */ (await send(`${SESSION}/refresh`, { method: "POST", headers: GUARD })));
+        const pair = /** @type {TokenPair | null} */ (await send(`${SESSION}/refresh`, { method: "POST", headers: GUARD }));
+        if (!pair) { access = null; return false; } // 204: no session cookie, nothing to refresh
+        keep(pair);
         return true;
       } catch (error) {
         if (error instanceof ApiError && error.status === 401) { access = null; return false; }

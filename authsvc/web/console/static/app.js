@@ -91,6 +91,7 @@ async function runPage({ focus = false } = {}) {
   if (name !== "signin" && !context.me && (signedIn() || !open)) await loadMe();
   chrome();
   const main = mainEl();
+  if (main.hasAttribute("data-admin") && !context.me?.is_admin) { refuse(main); return; }
   const module = /** @type {PageModule} */ (await import(`./pages/${name}.js`));
   current = (await module.init(main, context)) ?? null;
   armed(main);
@@ -100,6 +101,29 @@ async function runPage({ focus = false } = {}) {
     heading?.setAttribute("tabindex", "-1");
     (heading ?? main).focus();
   }
+}
+
+/**
+ * An administrators' page opened by someone else: say so, load nothing, link back.
+ * The API would refuse every call anyway; this only spares the visitor a page of errors.
+ * @param {HTMLElement} main
+ */
+function refuse(main) {
+  const heading = document.createElement("h1");
+  heading.textContent = "Administrators only";
+  const text = document.createElement("p");
+  text.className = "lede";
+  text.textContent = "This page is for the service's administrators, and your account is not one.";
+  const back = document.createElement("a");
+  back.href = `${BASE}keys`;
+  back.dataset.nav = "";
+  back.textContent = "Go to your API keys";
+  const section = document.createElement("section");
+  section.className = "card narrow";
+  section.dataset.refused = "";
+  section.append(heading, text, back);
+  main.replaceChildren(section);
+  document.title = "Administrators only · authsvc";
 }
 
 /**

@@ -6,6 +6,7 @@ import { api } from "../api.js";
 import { confirm, copyText, open } from "../dialogs.js";
 import { field, find } from "../dom.js";
 import { busy, clearErrors, message, proof, proofFields, showErrors, showMessage, timeEl } from "../forms.js";
+import { lastUsedFrom, restrictionBody, restrictionSummary } from "./key-restrictions.js";
 /** @import { KeyRules, Me, Page, PrivateToken } from "../api.js" */
 /** @import { Context } from "../app.js" */
 /** @import { Proof } from "../forms.js" */
@@ -144,11 +145,15 @@ function keyRow(page, key, byId) {
     d.textContent = key.description;
     name.append(d);
   }
+  const restricted = restrictionSummary(key);
+  if (restricted) { row.classList.add("restricted"); name.append(restricted); }
   row.append(name);
   cell(row, "Scopes", key.scopes.length ? key.scopes.join(" ") : "none").className = "scopes";
   cell(row, "Created", timeEl(key.created_at));
   cell(row, "Expires", timeEl(key.expires_at));
-  cell(row, "Last used", timeEl(key.last_used_at, { withTime: true, fallback: "Never" }));
+  const used = cell(row, "Last used", timeEl(key.last_used_at, { withTime: true, fallback: "Never" }));
+  const from = lastUsedFrom(key);
+  if (from) used.append(" ", from);
   const status = document.createElement("span");
   const badge = document.createElement("span");
   badge.className = `badge ${key.status}`;
@@ -271,7 +276,8 @@ function editInPlace(page, row, key) {
 
 /**
  * @typedef {Proof & { name: string, description: string | null, scopes: string[],
- *   expires_in_days?: number, expires_at?: string | null }} NewKey
+ *   expires_in_days?: number, expires_at?: string | null, allowed_ips?: string[],
+ *   rate_limit?: string }} NewKey
  */
 
 /** @param {KeysPage} page */
@@ -294,6 +300,7 @@ function wireCreate(page) {
     const description = field(form, "description", HTMLTextAreaElement).value.trim();
     return {
       ...proof(form),
+      ...restrictionBody(form),
       name: field(form, "name", HTMLInputElement).value.trim(),
       description: description || null,
       scopes: [...form.querySelectorAll('input[name="scopes"]:checked')]
