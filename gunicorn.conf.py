@@ -82,6 +82,16 @@ def on_starting(server):
         raise SystemExit(done.returncode)
 
 
+def post_worker_init(worker):
+    # A gevent worker accepts up to 100 waiting connections per wake-up, so the first worker
+    # to wake can take all of a client's kept-alive connections while the others idle (seen
+    # once in six runs, docs/performance.md). One per wake-up spreads them; no measured cost.
+    if type(worker).__module__.endswith("ggevent"):
+        from gevent.baseserver import BaseServer
+
+        BaseServer.max_accept = 1
+
+
 def when_ready(server):
     address = os.environ.get("AUTHSVC_METRICS_BIND", "").strip()
     if not address:

@@ -245,6 +245,16 @@ class StatusIndexCounter(Model):
     next_idx: Mapped[int] = mapped_column(BigInteger)
 
 
+class StatusListVersion(Model):
+    """A list's version, bumped by database triggers (0008) in every transaction that changes
+    one of its statuses; the served list is cached per (list, version)."""
+
+    __tablename__ = "status_list_versions"
+
+    list_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditEvent(Model):
     __tablename__ = "audit_events"
 

@@ -3,8 +3,8 @@
 Pure functions shared by the server (which signs lists) and `authsvc.verifier` (which reads
 them). A list holds `bits` = 2 per token: 0 valid, 1 invalid (revoked), 2 suspended (its
 user is deactivated). Index 0 is the least significant two bits of the first byte, as the
-draft's section 4.1 says; the byte array is compressed with ZLIB (RFC 1950) at the highest
-level and then base64url-encoded without padding.
+draft's section 4.1 says; the byte array is compressed with ZLIB (RFC 1950) and then
+base64url-encoded without padding.
 """
 
 from __future__ import annotations
@@ -59,7 +59,11 @@ def status_at(raw: bytes, idx: int, bits: int = BITS) -> int:
 
 
 def encode_lst(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(zlib.compress(raw, 9)).rstrip(b"=").decode("ascii")
+    """ZLIB with the run-length strategy: a list is long runs of zeros, and Z_RLE gets
+    within ~10 % of level 9's size at about 1/100 of its time (bench/status_lists.py)."""
+    deflater = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    packed = deflater.compress(raw) + deflater.flush()
+    return base64.urlsafe_b64encode(packed).rstrip(b"=").decode("ascii")
 
 
 def decode_lst(lst: str, limit: int = _MAX_INFLATED) -> bytes:
@@ -87,6 +91,11 @@ def etag(statuses: Iterable[tuple[int, int]]) -> str:
 
 def sign(*, uri: str, raw: bytes, key: tokens.Key, now: datetime, ttl: int, lifetime: int) -> str:
     """The Status List Token: typ statuslist+jwt, sub = its uri, signed like every token."""
+    return sign_lst(uri=uri, lst=encode_lst(raw), key=key, now=now, ttl=ttl, lifetime=lifetime)
+
+
+def sign_lst(*, uri: str, lst: str, key: tokens.Key, now: datetime, ttl: int, lifetime: int) -> str:
+    """As `sign`, from an already encoded `lst`: re-signing a cached list skips compression."""
     if key.signing is None:
         raise ValueError("this key can no longer sign")
     iat = int(now.timestamp())
@@ -95,7 +104,7 @@ def sign(*, uri: str, raw: bytes, key: tokens.Key, now: datetime, ttl: int, life
         "iat": iat,
         "exp": iat + lifetime,
         "ttl": ttl,
-        "status_list": {"bits": BITS, "lst": encode_lst(raw)},
+        "status_list": {"bits": BITS, "lst": lst},
     }
     token = jwt.encode(
         payload, key.signing, algorithm=key.alg, headers={"kid": key.kid, "typ": TYP}

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 
 from authsvc.core import clock
 from authsvc.core.errors import ValidationFailed
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db
 from authsvc.models import AuditEvent
-from authsvc.services import metrics
+from authsvc.services import metrics, probe
 
 
 def record(
@@ -43,6 +43,45 @@ def record(
             detail=_plain(detail),
         )
     )
+
+
+INSERT = probe.Statement(
+    insert(AuditEvent.__table__).values(
+        at=bindparam("a_at"),
+        type=bindparam("a_type"),
+        user_id=bindparam("a_user_id"),
+        actor_id=bindparam("a_actor_id"),
+        ip=bindparam("a_ip"),
+        user_agent=bindparam("a_user_agent"),
+        detail=bindparam("a_detail"),
+    )
+)
+
+
+def insert_params(
+    event_type: str,
+    *,
+    client: Client | None,
+    user_id: str | None = None,
+    actor_id: str | None = None,
+    **detail: Any,
+) -> dict[str, Any]:
+    """`record`'s event as parameters of `INSERT`, for a write run by `probe.transaction`
+    (the refresh path); `counted` once it is committed."""
+    client = client or Client()
+    return {
+        "a_at": clock.now(),
+        "a_type": event_type,
+        "a_user_id": user_id,
+        "a_actor_id": actor_id,
+        "a_ip": client.ip,
+        "a_user_agent": client.user_agent,
+        "a_detail": _plain(detail),
+    }
+
+
+def counted(params: dict[str, Any]) -> None:
+    metrics.observe_event(params["a_type"])
 
 
 def _plain(value: Any) -> Any:

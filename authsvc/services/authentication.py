@@ -34,7 +34,7 @@ from authsvc.models import (
     User,
     effective_scopes,
 )
-from authsvc.services import audiences, audit, use_counts
+from authsvc.services import audiences, audit, probe, use_counts
 from authsvc.services.runtime import keystore, settings, use_counter
 from authsvc.services.transaction import transaction
 
@@ -91,16 +91,18 @@ def _state_query(kind: str) -> Any:
     return stmt
 
 
-_STATE_QUERIES = {kind: _state_query(kind) for kind in ("access", "private")}
+_STATE_QUERIES = {kind: probe.Statement(_state_query(kind)) for kind in ("access", "private")}
 
 
-_CLIENT_STATE = select(
-    OAuthClient.__table__.c.scopes,
-    exists().where(RevokedToken.__table__.c.jti == bindparam("jti")).label("jti_revoked"),
-).where(OAuthClient.__table__.c.id == bindparam("sub"))
+_CLIENT_STATE = probe.Statement(
+    select(
+        OAuthClient.__table__.c.scopes,
+        exists().where(RevokedToken.__table__.c.jti == bindparam("jti")).label("jti_revoked"),
+    ).where(OAuthClient.__table__.c.id == bindparam("sub"))
+)
 
 
-_TEAM_KEY_STATE = (
+_TEAM_KEY_STATE = probe.Statement(
     select(
         PrivateToken.__table__.c.id.label("holder_id"),
         PrivateToken.__table__.c.revoked_at,
@@ -189,8 +191,7 @@ def _audit_refusal(
 def _check_team_state(v: tokens.Verified, team_id: str, client: Client) -> Principal:
     """A team key lives while its row is unrevoked and its team undeleted; no user is read,
     so it outlives its creator's membership and account. Its scopes narrow with the team's."""
-    with db.engine.connect() as conn:
-        row = conn.execute(_TEAM_KEY_STATE, {"jti": v.jti, "team_id": team_id}).first()
+    row = probe.first(_TEAM_KEY_STATE, {"jti": v.jti, "team_id": team_id})
     if row is None or row.revoked_at is not None or row.deleted_at is not None:
         raise tokens.Revoked()
     budget = _restrict(v, row, client, team_id)
@@ -219,8 +220,7 @@ def is_client_token(v: tokens.Verified) -> bool:
 
 def _check_client_state(v: tokens.Verified) -> Principal:
     """A client's own token lives while the client exists and its jti is not revoked."""
-    with db.engine.connect() as conn:
-        row = conn.execute(_CLIENT_STATE, {"sub": v.sub, "jti": v.jti}).first()
+    row = probe.first(_CLIENT_STATE, {"sub": v.sub, "jti": v.jti})
     if row is None or row.jti_revoked:
         raise tokens.Revoked()
     allowed = set(row.scopes)
@@ -252,8 +252,7 @@ def check_state(v: tokens.Verified, client: Client | None = None) -> Principal:
         if v.kind == "private"
         else {"sub": v.sub, "sid": v.sid, "jti": v.jti}
     )
-    with db.engine.connect() as conn:  # Core, not the ORM session: nothing to track or flush
-        row = conn.execute(_STATE_QUERIES[v.kind], params).first()
+    row = probe.first(_STATE_QUERIES[v.kind], params)  # no ORM, no pool checkout
     if row is None or not row.is_active:
         raise tokens.InactiveUser()
     if row.holder_id is None or row.revoked_at is not None:

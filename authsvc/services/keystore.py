@@ -29,7 +29,7 @@ from authsvc.core.principal import Client
 from authsvc.core.tokens import Key
 from authsvc.extensions import db, rowcount
 from authsvc.models import LoginSession, PrivateToken, SigningKey
-from authsvc.services import audit
+from authsvc.services import audit, probe
 from authsvc.services.transaction import transaction
 
 _PURPOSE = "signing-key"
@@ -65,9 +65,10 @@ def _signing_now(stmt: Any) -> Any:
     )
 
 
-_CURRENT_KID = _signing_now(select(SigningKey.kid))  # built once: asked on every login and refresh
-_PUBLISHED_UNTIL = select(SigningKey.alg, SigningKey.publish_until).where(
-    SigningKey.kid == bindparam("kid")
+# Built once: asked on every login and refresh, and on every verification.
+_CURRENT_KID = probe.Statement(_signing_now(select(SigningKey.kid)))
+_PUBLISHED_UNTIL = probe.Statement(
+    select(SigningKey.alg, SigningKey.publish_until).where(SigningKey.kid == bindparam("kid"))
 )
 
 
@@ -167,12 +168,12 @@ class KeyStore:
 
     def signing_key(self) -> Key:
         """The key to sign with now; one indexed query, the key itself from the cache."""
-        kid = db.session.scalar(_CURRENT_KID, {"alg": self.label, "now": clock.now()})
-        if kid is None:
+        found = probe.first(_CURRENT_KID, {"alg": self.label, "now": clock.now()})
+        if found is None:
             return self.ensure()
-        entry = self._cache.get(kid)
+        entry = self._cache.get(found.kid)
         if entry is None:
-            row = db.session.get(SigningKey, kid)
+            row = db.session.get(SigningKey, found.kid)
             assert row is not None
             entry = self._open(row)
         return entry.key
@@ -183,7 +184,7 @@ class KeyStore:
         call, so a revocation on any host is seen by the next request here."""
         if len(kid) > _KID_MAX:
             return None
-        row = db.session.execute(_PUBLISHED_UNTIL, {"kid": kid}).first()
+        row = probe.first(_PUBLISHED_UNTIL, {"kid": kid})
         if row is None or row.alg != self.label:
             self._cache.pop(kid, None)
             return None
@@ -278,7 +279,7 @@ class KeyStore:
         if row.revoked_at is not None:
             return False, None
         moment = clock.now()
-        was_signing = db.session.scalar(_CURRENT_KID, {"alg": row.alg, "now": moment}) == kid
+        was_signing = db.session.scalar(_CURRENT_KID.stmt, {"alg": row.alg, "now": moment}) == kid
         with transaction():
             row.revoked_at = moment
             row.publish_until = moment
@@ -364,7 +365,7 @@ class KeyStore:
     def listing(self, *, everything: bool = False) -> list[KeyInfo]:
         """What `keys list` shows: the published keys, or with `everything` every stored one."""
         now = clock.now()
-        current = db.session.scalar(_CURRENT_KID, {"alg": self.label, "now": now})
+        current = db.session.scalar(_CURRENT_KID.stmt, {"alg": self.label, "now": now})
         rows = (
             self.published()
             if not everything

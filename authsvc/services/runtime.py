@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from authsvc.config import Settings
 from authsvc.services.failure_log import FailureLog
 from authsvc.services.keystore import KeyStore
+from authsvc.services.status_cache import SignedLists
 from authsvc.services.use_counts import MemoryUseCounter, UseCounter
 
 
@@ -27,6 +28,7 @@ class Runtime:
     id_keystores: Mapping[str, KeyStore] = field(default_factory=dict)
     # Per-key rate limits (issue 22): the same storage as the failure log.
     use_counter: UseCounter = field(default_factory=MemoryUseCounter)
+    status_lists: SignedLists = field(default_factory=SignedLists)
 
 
 _active: ContextVar[tuple[Runtime, ...]] = ContextVar("authsvc_runtime", default=())
@@ -56,6 +58,10 @@ def settings() -> Settings:
 
 def keystore() -> KeyStore:
     return current().keystore
+
+
+def signed_lists() -> SignedLists:
+    return current().status_lists
 
 
 def id_keystore(alg: str) -> KeyStore:

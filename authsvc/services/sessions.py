@@ -20,7 +20,7 @@ from authsvc.core.oauth import FIRST_PARTY_CLIENT, IDENTITY_SCOPES, format_scope
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import LoginSession, PrivateToken, RevokedToken, User, effective_scopes, new_id
-from authsvc.services import audit, lockout, status_lists
+from authsvc.services import audit, lockout, probe, status_lists
 from authsvc.services.authentication import is_client_token, team_of, verify
 from authsvc.services.runtime import keystore, settings
 from authsvc.services.transaction import transaction
@@ -267,6 +267,8 @@ _CLAIM_REUSE = (
         revoked_at=func.coalesce(_sessions.c.revoked_at, bindparam("b_now")),
     )
 )
+_REFRESH_STATE_PROBE = probe.Statement(_REFRESH_STATE)
+_ROTATE_PROBE = probe.Statement(_ROTATE)
 _ATTEMPTS = 3  # a failed swap re-reads: the token is then the predecessor, or the session is closed
 
 
@@ -315,8 +317,8 @@ def _try_refresh(
 ) -> TokenPair | None:
     """One read and at most one decision; None when a concurrent rotation won the swap."""
     s = settings()
-    state = db.session.execute(_REFRESH_STATE, {"sid": sid, "sub": v.sub}).first()
-    db.session.rollback()  # end the read; a write below is one short transaction of its own
+    # Outside any transaction (probe): the write below is one short transaction of its own.
+    state = probe.first(_REFRESH_STATE_PROBE, {"sid": sid, "sub": v.sub})
     now = clock.now()  # after the read: a rotation this read sees is never in our future
     if state is None:
         raise tokens.Revoked()
@@ -351,9 +353,17 @@ def _try_refresh(
         audience=state.audience,
         status_idx=state.status_idx,
     )
-    with transaction():
-        swapped = db.session.execute(
-            _ROTATE,
+    event = audit.insert_params(
+        "token.refreshed",
+        client=client,
+        user_id=v.sub,
+        session_id=sid,
+        **({"client_id": client_id} if client_id else {}),
+    )
+    # Signed and built before: the write lock is held for these two statements only.
+    with probe.transaction() as write:
+        swapped = write.run(
+            _ROTATE_PROBE,
             {
                 "b_sid": sid,
                 "b_jti": v.jti,
@@ -365,15 +375,11 @@ def _try_refresh(
                 "b_expires_at": now + s.refresh_ttl,
             },
         )
-        if rowcount(swapped) != 1:  # rotated by a concurrent refresh, or closed: read again
-            return None  # the UPDATE matched nothing: nothing is written
-        audit.record(
-            "token.refreshed",
-            client=client,
-            user_id=v.sub,
-            session_id=sid,
-            **({"client_id": client_id} if client_id else {}),
-        )
+        if swapped == 1:
+            write.run(audit.INSERT, event)
+    if swapped != 1:  # rotated by a concurrent refresh, or closed: read again
+        return None
+    audit.counted(event)
     return pair
 
 

@@ -15,11 +15,12 @@ from typing import Any, cast
 
 from sqlalchemy import and_, or_, select, text, update
 
-from authsvc.core import clock, status_list
+from authsvc.core import clock, status_list, tokens
 from authsvc.core.errors import NotFound
 from authsvc.extensions import db
 from authsvc.models import LoginSession, OAuthClient, PrivateToken, RevokedToken, User
-from authsvc.services.runtime import keystore, settings
+from authsvc.services.runtime import keystore, settings, signed_lists
+from authsvc.services.status_cache import Signed
 
 PATH = "/api/v1/status-lists/"
 LIST_LIFETIME = 3600  # a list JWT's exp - iat: verifiers refresh every ttl, long before
@@ -138,25 +139,61 @@ def statuses(list_id: int) -> dict[int, int]:
     return found
 
 
-def _allocated_lists() -> int:
-    """How many lists exist: those up to the highest index handed out."""
+def _taken() -> int:
+    """How many indices have been handed out (on any host)."""
     if db.engine.dialect.name == "postgresql":
         row = db.session.execute(text("SELECT last_value, is_called FROM status_index_seq")).first()
-        taken = (row.last_value + 1) if row is not None and row.is_called else 0
-    else:
-        taken = (
-            db.session.execute(
-                text("SELECT next_idx FROM status_index_counter WHERE id = 1")
-            ).scalar()
-            or 0
-        )
+        return (row.last_value + 1) if row is not None and row.is_called else 0
+    taken = db.session.execute(
+        text("SELECT next_idx FROM status_index_counter WHERE id = 1")
+    ).scalar()
+    return int(taken or 0)
+
+
+def _lists(taken: int) -> int:
     return max(1, -(-int(taken) // status_list.LIST_SIZE))
 
 
 def all_uris() -> list[str]:
-    count = _allocated_lists()
+    count = _lists(_taken())
     db.session.rollback()
     return [uri(list_id) for list_id in range(count)]
+
+
+# The probe every fetch makes, in one round trip on a connection of its own (no ORM session,
+# no statement compilation: a 304 is this alone): whether the list exists and its version.
+# Triggers (migration 0008) bump a list's version in the transaction of every write that
+# changes one of its statuses, so an unchanged version means unchanged statuses.
+_PROBES = {
+    "postgresql": (
+        "SELECT CASE WHEN s.is_called THEN s.last_value + 1 ELSE 0 END, "
+        "(SELECT v.version FROM status_list_versions v WHERE v.list_id = %(id)s) "
+        "FROM status_index_seq s"
+    ),
+    "sqlite": (
+        "SELECT (SELECT next_idx FROM status_index_counter WHERE id = 1), "
+        "(SELECT version FROM status_list_versions WHERE list_id = :id)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Probe:
+    exists: bool
+    version: int | None  # None until a first status of the list changed
+
+
+def probe(list_id: int) -> Probe:
+    with db.engine.connect() as conn:
+        taken, current = conn.exec_driver_sql(
+            _PROBES[db.engine.dialect.name], {"id": list_id}
+        ).one()
+    return Probe(list_id < _lists(taken or 0), current)
+
+
+def _etag(list_id: int, version: int | None) -> str:
+    """A weak validator of the list's statuses: its version, the same on every host."""
+    return f'W/"{list_id}.{"0" if version is None else version}"'
 
 
 @dataclass(frozen=True)
@@ -167,23 +204,59 @@ class Rendered:
 
 
 def render(list_id: int, if_none_match: tuple[str, ...]) -> Rendered:
-    """List `list_id` as a signed Status List Token, or only its ETag when it matches."""
-    if list_id >= _allocated_lists():
-        db.session.rollback()
+    """List `list_id` as a signed Status List Token, or only its ETag when it matches.
+
+    An unchanged list costs the probe alone (a 304), or the probe, the signing kid and the
+    cached bytes; only a new version, a new signing key or an aging JWT signs again."""
+    seen = probe(list_id)
+    if not seen.exists:
         raise NotFound()
-    found = statuses(list_id)
-    db.session.rollback()  # read only
-    tag = status_list.etag(found.items())
-    s = settings()
-    ttl = s.status_list_ttl
+    ttl = settings().status_list_ttl
+    tag = _etag(list_id, seen.version)
     if tag in if_none_match or "*" in if_none_match:
         return Rendered(tag, None, ttl)
-    token = status_list.sign(
-        uri=uri(list_id),
-        raw=status_list.pack(found),
-        key=keystore().signing_key(),
-        now=clock.now(),
-        ttl=ttl,
-        lifetime=max(LIST_LIFETIME, ttl * 2),
+    cache = signed_lists()
+    now = clock.now()
+    key = keystore().signing_key()
+    hit = cache.signed.get(list_id)
+    if not _usable(hit, seen.version, key.kid, ttl, now):
+        with cache.build_lock(list_id):
+            hit = cache.signed.get(list_id)
+            if not _usable(hit, seen.version, key.kid, ttl, now):
+                hit = _sign(list_id, seen.version, key, now, ttl, hit)
+                cache.signed[list_id] = hit
+    db.session.rollback()  # read only
+    assert hit is not None
+    return Rendered(tag, hit.token, hit.ttl)
+
+
+def _usable(hit: Signed | None, current: int | None, kid: str, ttl: int, now: datetime) -> bool:
+    return (
+        hit is not None
+        and hit.version == current
+        and hit.kid == kid
+        and hit.ttl == ttl
+        and now.timestamp() < hit.renew_after
     )
-    return Rendered(tag, token, ttl)
+
+
+def _sign(
+    list_id: int,
+    current: int | None,
+    key: tokens.Key,
+    now: datetime,
+    ttl: int,
+    old: Signed | None,
+) -> Signed:
+    """Sign list `list_id` at `current`; the statuses are read (and compressed) again only
+    when the version moved, not when only the key or the JWT's age did."""
+    if old is not None and old.version == current:
+        lst = old.lst
+    else:
+        lst = status_list.encode_lst(status_list.pack(statuses(list_id)))
+        signed_lists().builds += 1
+    lifetime = max(LIST_LIFETIME, ttl * 2)
+    token = status_list.sign_lst(
+        uri=uri(list_id), lst=lst, key=key, now=now, ttl=ttl, lifetime=lifetime
+    )
+    return Signed(current, lst, key.kid, ttl, token, now.timestamp() + lifetime / 2)

@@ -6,6 +6,7 @@ back. Nothing from headers or bodies is logged, so no token or password can leak
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -30,19 +31,62 @@ def _begin() -> None:
     g.log_started = time.perf_counter()
 
 
+_ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "remote_addr")
+
+
+class AccessFormatter(logging.Formatter):
+    """The access line, as `JsonFormatter` wrote it (same members, same order), built
+    directly: one `json.dumps` of a known shape instead of a scan of every record attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:  # one strftime per second, not per line
+            self._second, self._stamp = second, super().formatTime(record)[:-4]
+        return f"{self._stamp},{int(record.msecs):03d}"
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "asctime": self.formatTime(record),
+            "levelname": record.levelname,
+            "name": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        for name in _ACCESS_FIELDS:
+            line[name] = getattr(record, name, None)
+        return json.dumps(line, default=str)
+
+
 def _end(response: Response) -> Response:
-    response.headers["X-Request-ID"] = g.get("request_id", "")
+    request_id = g.get("request_id", "")
+    response.headers["X-Request-ID"] = request_id
+    if not access_log.isEnabledFor(logging.INFO):
+        return response
     started = g.get("log_started")
-    access_log.info(
+    # makeRecord + handle: the line without `Logger.info`'s caller lookup (a stack walk).
+    record = access_log.makeRecord(
+        access_log.name,
+        logging.INFO,
+        "",
+        0,
         "request",
+        (),
+        None,
         extra={
             "method": request.method,
             "path": request.path,
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
             "remote_addr": request.remote_addr,
+            "request_id": request_id or None,
         },
     )
+    access_log.handle(record)
     return response
 
 
@@ -67,8 +111,10 @@ def init_app(app: Flask) -> None:
         )
     )
     handler.addFilter(_RequestIdFilter())
-    for logger in (app.logger, access_log):
-        logger.handlers[:] = [handler]
+    access = logging.StreamHandler()  # the same stream; its records carry their request id
+    access.setFormatter(AccessFormatter())
+    for logger, chosen in ((app.logger, handler), (access_log, access)):
+        logger.handlers[:] = [chosen]
         logger.setLevel(logging.INFO)
         logger.propagate = False
     werkzeug = logging.getLogger("werkzeug")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -13,12 +14,17 @@ def _start() -> None:
     g.metrics_started = time.perf_counter()
 
 
+_BOUND: dict[tuple[str, str], Any] = {}  # (method, rule) -> its histogram child, bound once
+
+
 def _finish(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     if started is not None:
-        LATENCY.labels(
-            request.method, request.url_rule.rule if request.url_rule else "unmatched"
-        ).observe(time.perf_counter() - started)
+        key = (request.method, request.url_rule.rule if request.url_rule else "unmatched")
+        child = _BOUND.get(key)
+        if child is None:
+            child = _BOUND[key] = LATENCY.labels(*key)
+        child.observe(time.perf_counter() - started)
     return response
 
 

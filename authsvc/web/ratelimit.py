@@ -17,8 +17,8 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
+from typing import TYPE_CHECKING
 
-import redis
 from flask import Flask, Response, current_app, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 
@@ -27,6 +27,9 @@ from authsvc.core import errors
 from authsvc.services.failure_log import DatabaseFailureLog, FailureLog, RedisFailureLog
 from authsvc.services.use_counts import DatabaseUseCounter, RedisUseCounter, UseCounter
 from authsvc.web.errors import render
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 _EXTENSION = "authsvc.ratelimit"
 ADDRESS_LIMITED = (
@@ -79,27 +82,32 @@ def init_app(app: Flask, settings: Settings) -> None:
     limiter.init_app(app)
     app.extensions[_EXTENSION] = limiter
     app.register_error_handler(RateLimitExceeded, _rate_limited)
-    app.register_error_handler(redis.RedisError, _storage_down)
+    if url:  # redis-py (several MB per worker) is imported only where Redis is configured
+        import redis
+
+        app.register_error_handler(redis.RedisError, _storage_down)
 
 
 def failure_log(settings: Settings) -> FailureLog:
     """The failed-login log: in Redis when one is configured, else in the database (shared by
     every worker and host without Redis)."""
     if settings.redis_url:
-        return RedisFailureLog(
-            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
-        )
+        return RedisFailureLog(_redis(settings.redis_url))
     return DatabaseFailureLog()
 
 
 def use_counter(settings: Settings) -> UseCounter:
     """The per-key use counts (issue 22): where the failed-login log lives."""
     if settings.redis_url:
-        return RedisUseCounter(
-            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2),
-            settings.redis_prefix,
-        )
+        return RedisUseCounter(_redis(settings.redis_url), settings.redis_prefix)
     return DatabaseUseCounter()
+
+
+def _redis(url: str) -> Redis[bytes]:
+    """A client with short timeouts: a Redis that hangs must not hang the request."""
+    import redis  # redis-py (several MB per worker) only where Redis is configured
+
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
 
 
 def _rate_limited(error: RateLimitExceeded) -> Response:
@@ -109,7 +117,7 @@ def _rate_limited(error: RateLimitExceeded) -> Response:
     return render(errors.RateLimited(retry_after))
 
 
-def _storage_down(error: redis.RedisError) -> Response:
+def _storage_down(error: Exception) -> Response:
     """Limits that cannot be checked are not waived: the request is refused, as for a database outage."""
     current_app.logger.error("rate-limit storage error: %s", type(error).__name__)
     return render(errors.ServiceUnavailable())

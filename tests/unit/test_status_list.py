@@ -20,17 +20,21 @@ URI = "https://authsvc.test/api/v1/status-lists/0"
 
 def test_two_bit_example_of_the_draft():
     # draft-ietf-oauth-status-list section 4.1, 2 bits: 12 statuses -> c9 44 f9 -> this lst.
+    # Our deflate strategy (Z_RLE) writes another ZLIB header byte than the draft's level 9;
+    # any inflater reads both, and ours inflates to the same bytes.
     example = [1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3]
     raw = status_list.pack(dict(enumerate(example)), size=12)
     assert raw == bytes([0xC9, 0x44, 0xF9])
-    assert status_list.encode_lst(raw) == "eNo76fITAAPfAgc"
+    assert status_list.decode_lst("eNo76fITAAPfAgc") == raw
+    assert status_list.decode_lst(status_list.encode_lst(raw)) == raw
     assert [status_list.status_at(raw, i) for i in range(12)] == example
 
 
 def test_one_bit_example_of_the_draft():
     example = [1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1]
     raw = status_list.pack(dict(enumerate(example)), size=16, bits=1)
-    assert raw == bytes([0xB9, 0xA3]) and status_list.encode_lst(raw) == "eNrbuRgAAhcBXQ"
+    assert raw == bytes([0xB9, 0xA3]) and status_list.decode_lst("eNrbuRgAAhcBXQ") == raw
+    assert status_list.decode_lst(status_list.encode_lst(raw)) == raw
 
 
 def test_index_zero_is_the_least_significant_bits_of_the_first_byte():

@@ -1,14 +1,14 @@
 """Per-key restrictions (issue 22): allowlists, rate limits, last_used_ip, use counts
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

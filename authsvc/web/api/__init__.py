@@ -278,6 +278,13 @@ class Api(flask_smorest.Api):  # type: ignore[misc]  # untyped base (see Bluepri
         return errors.handle_http_exception(error)
 
 
+def json_response(body: dict[str, Any], status: int = 200) -> Response:
+    """The bytes `jsonify` writes (compact, sorted keys, a newline), without its machinery:
+    for hot routes whose `@bp.response` schema documents what the view renders itself."""
+    text = json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+    return Response(text + "\n", status=status, mimetype="application/json")
+
+
 def client() -> Client:
     return Client(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
 

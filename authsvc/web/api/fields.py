@@ -192,7 +192,12 @@ class Timestamp(ma.fields.DateTime):
     ) -> str | None:
         if value is None:
             return None
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return rfc3339(value)
+
+
+def rfc3339(value: datetime) -> str:
+    """A time as the contract writes it: RFC 3339, UTC, whole seconds, `Z`."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")

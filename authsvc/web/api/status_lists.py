@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask import Response, request
 
 from authsvc.core import status_list
-from authsvc.core.errors import NotFound
+from authsvc.core.errors import BadRequest, NotFound
 from authsvc.services import status_lists
 from authsvc.web.api import Blueprint
 from authsvc.web.api.schemas import Schema
@@ -25,18 +25,26 @@ _MAX_IF_NONE_MATCH = 1024
 
 
 def _if_none_match() -> tuple[str, ...]:
-    """The entity tags of If-None-Match (RFC 9110 13.1.2), weak comparison; a header that is
-    not a list of entity tags matches nothing (the full list is sent, never an error)."""
-    raw = request.headers.get("If-None-Match", "")
-    if not raw or len(raw) > _MAX_IF_NONE_MATCH:
+    """The entity tags of If-None-Match (RFC 9110 13.1.2), weak comparison. A header that is
+    not a list of entity tags (or longer than 1 KiB) is bad input: `400` in the envelope, so
+    a client that mangles the ETag it was given learns it instead of downloading the list on
+    every poll. (Empty list elements are skipped, as RFC 9110 5.6.1 asks of recipients.)"""
+    raw = request.headers.get("If-None-Match")
+    if raw is None:
         return ()
+    if len(raw) > _MAX_IF_NONE_MATCH:
+        raise BadRequest("If-None-Match is longer than 1 KiB.", attr="If-None-Match")
     tags = []
     for part in raw.split(","):
+        if not part.strip(" \t"):
+            continue
         found = _ENTITY_TAG.fullmatch(part)
         if found is None:
-            return ()
+            raise BadRequest("If-None-Match is not a list of entity tags.", attr="If-None-Match")
         tag = found.group(1)
         tags.append(tag if tag == "*" or tag.startswith("W/") else "W/" + tag)
+    if not tags:
+        raise BadRequest("If-None-Match is not a list of entity tags.", attr="If-None-Match")
     return tuple(tags)
 
 
@@ -63,7 +71,7 @@ def aggregation() -> dict[str, list[str]]:
         "304": {"description": "Unchanged since the ETag sent in If-None-Match."},
     }
 )
-@bp.errors(404)
+@bp.errors(400, 404)
 def get_list(list_id: str) -> Response:
     """One status list: 2 bits per token (0 valid, 1 revoked, 2 suspended). No credentials
     needed: a list tells nothing but which anonymous indices are not valid."""
