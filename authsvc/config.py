@@ -11,6 +11,7 @@ line naming the setting; nothing is checked at first use.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -75,6 +76,28 @@ def _words(raw: Any) -> tuple[str, ...]:
     raise ValueError("must be space-separated words")
 
 
+def _descriptions(raw: Any) -> tuple[tuple[str, str], ...]:
+    """A JSON object, or `scope=text` lines (environment); a dict in `config.py`."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("{"):
+            try:
+                raw = json.loads(text)
+            except ValueError:
+                raise ValueError("must be a JSON object of scope: text") from None
+        else:
+            pairs = [line.partition("=") for line in text.splitlines() if line.strip()]
+            if any(not sep for _, sep, _ in pairs):
+                raise ValueError("must be a JSON object or scope=text lines")
+            raw = {k.strip(): v.strip() for k, _, v in pairs}
+    if isinstance(raw, Mapping) and all(
+        isinstance(k, str) and k.strip() and " " not in k.strip() and isinstance(v, str)
+        for k, v in raw.items()
+    ):
+        return tuple((k.strip(), v.strip()) for k, v in raw.items())
+    raise ValueError("must be a JSON object of scope: text")
+
+
 def _text(raw: Any) -> str:
     if not isinstance(raw, str):
         raise ValueError("must be text")
@@ -117,7 +140,7 @@ def _secret_key(value: str | None) -> str | None:
     return None if value is None or len(value) >= 32 else "must be at least 32 characters"
 
 
-_TEXT_PARSERS = (_text, _optional_text, _words)
+_TEXT_PARSERS = (_text, _optional_text, _words, _descriptions)
 _EXPECTED = {
     _int: "must be a whole number",
     _seconds: "must be a whole number",
@@ -162,6 +185,18 @@ class Settings:
     )
     default_scopes: tuple[str, ...] = setting(
         ("read", "write"), "scopes of new users", parse=_words
+    )
+    private_token_base_scopes: tuple[str, ...] = setting(
+        ("read",),
+        "scopes in every private token, which a key cannot leave out (of those its holder "
+        "has); a key created without `scopes` gets only these; empty: none",
+        parse=_words,
+    )
+    scope_descriptions: tuple[tuple[str, str], ...] = setting(
+        (),
+        "one line per scope of what it grants, shown when keys are made and on the OAuth "
+        "consent page: a JSON object, or `scope=text` lines; over the built-in ones",
+        parse=_descriptions,
     )
     access_ttl: timedelta = setting(
         timedelta(seconds=3600), "access-token lifetime, seconds", parse=_seconds, check=_positive

@@ -95,6 +95,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def rotations(event_type: str, old_ids: list[str], user_id: str | None = None) -> dict[str, str]:
+    """{old token id: its successor's id} from the rotate events, which record both ids in
+    the transaction of the rotation: the link needs no column of its own."""
+    if not old_ids:
+        return {}
+    stmt = select(AuditEvent.detail).where(
+        AuditEvent.type == event_type,
+        AuditEvent.detail["old_token_id"].as_string().in_(old_ids),
+    )
+    if user_id is not None:
+        stmt = stmt.where(AuditEvent.user_id == user_id)
+    found: dict[str, str] = {}
+    for detail in db.session.scalars(stmt):
+        old, new = detail.get("old_token_id"), detail.get("token_id")
+        if isinstance(old, str) and isinstance(new, str):
+            found[old] = new
+    return found
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[AuditEvent]

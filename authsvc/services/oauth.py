@@ -37,6 +37,7 @@ from authsvc.services import audit, sessions, status_lists
 from authsvc.services.authentication import verify
 from authsvc.services.oauth_clients import ClientAuth, authenticate
 from authsvc.services.runtime import id_keystore, keystore, settings
+from authsvc.services.scopes import describe as describe_scope
 from authsvc.services.transaction import transaction
 
 REQUEST_TTL = 600  # seconds the console has to sign the user in and ask
@@ -254,7 +255,7 @@ def consent_view(principal: Principal, sealed: str) -> dict[str, Any]:
             "name": client.name,
             "redirect_host": urlsplit(req.redirect_uri).netloc,
         },
-        "scopes": [{"name": s, "description": oauth.scope_words(s)} for s in scopes],
+        "scopes": [{"name": s, "description": describe_scope(s)} for s in scopes],
         "remembered": remembered,
         "prompt": req.prompt,
         "skip": remembered and req.prompt not in ("consent", "login"),
@@ -350,7 +351,7 @@ def list_consents(principal: Principal) -> list[dict[str, Any]]:
             "client_id": c.client_id,
             "name": name,
             "granted_at": c.granted_at,
-            "scopes": [{"name": s, "description": oauth.scope_words(s)} for s in c.scopes],
+            "scopes": [{"name": s, "description": describe_scope(s)} for s in c.scopes],
         }
         for c, name in rows
     ]

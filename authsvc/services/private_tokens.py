@@ -24,15 +24,17 @@ from authsvc.core.errors import (
 )
 from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
-from authsvc.models import ADMIN_SCOPE, PrivateToken, User, new_id
+from authsvc.models import PrivateToken, User, new_id
 from authsvc.services import audit, status_lists, use_counts
 from authsvc.services.authentication import TEAM_SUBJECT_PREFIX
 from authsvc.services.reauth import require_recent_proof
 from authsvc.services.runtime import keystore, settings
+from authsvc.services.scopes import base_scopes, descriptions
 from authsvc.services.transaction import transaction
 from authsvc.services.users import get_me
 
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
+NAME_MAX, DESCRIPTION_MAX = 100, 1000
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class TokenInfo:
     expires_at: datetime
     last_used_at: datetime | None
     status: str
+    rotated_to: str | None
     allowed_ips: list[str] | None
     rate_limit: str | None
     last_used_ip: str | None
@@ -112,7 +115,7 @@ def status_of(row: PrivateToken, now: datetime) -> str:
     return EXPIRED if row.expires_at <= now else ACTIVE
 
 
-def _info(row: PrivateToken, now: datetime) -> TokenInfo:
+def _info(row: PrivateToken, now: datetime, rotated_to: str | None = None) -> TokenInfo:
     return TokenInfo(
         id=row.id,
         name=row.name,
@@ -122,10 +125,18 @@ def _info(row: PrivateToken, now: datetime) -> TokenInfo:
         expires_at=row.expires_at,
         last_used_at=row.last_used_at,
         status=status_of(row, now),
+        rotated_to=rotated_to,
         allowed_ips=row.allowed_ips.split() if row.allowed_ips else None,
         rate_limit=row.rate_limit,
         last_used_ip=row.last_used_ip,
     )
+
+
+def _successors(holder: Holder, rows: Sequence[PrivateToken]) -> dict[str, str]:
+    """Which of these revoked rows were rotated, and to which token."""
+    revoked = [row.id for row in rows if row.revoked_at is not None]
+    personal = holder.user_id if holder.team_id is None else None
+    return audit.rotations(holder.event("rotated"), revoked, user_id=personal)
 
 
 def _minted(row: PrivateToken, token: str, now: datetime) -> MintedToken:
@@ -285,11 +296,11 @@ def create(
     now = _now()
     _check_totp(principal.user_id)
     expiry = _expiry(now, expires_in_days, expires_at)
-    default = [s for s in holder.scopes if s != ADMIN_SCOPE]  # `admin` only when asked for
-    chosen = list(dict.fromkeys(default if scopes is None else scopes))
+    asked = list(scopes or ())
     networks = None if allowed_ips is None else restrictions.parse_allowlist(allowed_ips)
     limit = None if rate_limit is None else use_counts.parse_limit(rate_limit)
-    _check_scopes(holder, chosen)
+    _check_scopes(holder, asked)
+    chosen = list(dict.fromkeys([*base_scopes(holder.scopes), *asked]))
     _prove(principal, current_password, totp_code, client, holder.event("create"))
     with transaction():
         row, token = mint(
@@ -317,19 +328,46 @@ def create(
     return minted
 
 
+@dataclass(frozen=True)
+class KeyRules:
+    """What a key form needs to know before it asks: the rules `create` will apply."""
+
+    base_scopes: list[str]
+    scope_descriptions: dict[str, str]
+    max_days: int
+    name_max_length: int
+    description_max_length: int
+
+
+def rules(principal: Principal) -> KeyRules:
+    s = settings()
+    return KeyRules(
+        base_scopes=list(s.private_token_base_scopes),
+        scope_descriptions=descriptions(principal.scopes),
+        max_days=s.private_token_max_days,
+        name_max_length=NAME_MAX,
+        description_max_length=DESCRIPTION_MAX,
+    )
+
+
 def list_tokens(principal: Principal, holder: Holder | None = None) -> list[TokenInfo]:
     holder = holder or Holder.personal(principal)
     now = clock.now()
-    rows = db.session.scalars(
-        select(PrivateToken)
-        .where(holder.owns())
-        .order_by(PrivateToken.created_at.desc(), PrivateToken.id)
+    rows = list(
+        db.session.scalars(
+            select(PrivateToken)
+            .where(holder.owns())
+            .order_by(PrivateToken.created_at.desc(), PrivateToken.id)
+        )
     )
-    return [_info(row, now) for row in rows]
+    successors = _successors(holder, rows)
+    return [_info(row, now, successors.get(row.id)) for row in rows]
 
 
 def get(principal: Principal, token_id: str, holder: Holder | None = None) -> TokenInfo:
-    return _info(_own(holder or Holder.personal(principal), token_id), clock.now())
+    holder = holder or Holder.personal(principal)
+    row = _own(holder, token_id)
+    return _info(row, clock.now(), _successors(holder, [row]).get(row.id))
 
 
 def update_token(
@@ -360,7 +398,7 @@ def update_token(
         if "rate_limit" in changes and limit != row.rate_limit:
             row.rate_limit = limit
             changed.append("rate_limit")
-        info = _info(row, clock.now())
+        info = _info(row, clock.now(), _successors(holder, [row]).get(row.id))
         if changed:
             extra = {"rate_limit": limit} if "rate_limit" in changed else {}
             holder.audit("updated", client, token_id=row.id, jti=row.jti, fields=changed, **extra)

@@ -873,3 +873,24 @@ def test_metadata_documents_validate_with_authlib(https_issuer: str, client: Fla
         assert doc["registration_endpoint"] == base + "/api/v1/auth/oauth2/register"
     assert provider["userinfo_endpoint"] == base + "/api/v1/auth/oauth2/userinfo"
     assert "RS256" in provider["id_token_signing_alg_values_supported"]
+
+
+@pytest.fixture
+def described(config: dict[str, Any]) -> None:
+    config["AUTHSVC_SCOPE_DESCRIPTIONS"] = {"read": "Look at your projects, never change them."}
+
+
+def test_the_consent_page_says_the_configured_scope_words(described: None, flow: Flow) -> None:
+    """Issue 21 item 2: the words the key dialog shows are the consent page's too."""
+    partner = flow.register()
+    _, challenge = pkce()
+    sealed = flow.sealed(flow.authorize_params(partner, challenge))
+    view = flow.client.get(
+        "/api/v1/auth/oauth2/consent",
+        query_string={"request": sealed},
+        headers=bearer(flow.user_token),
+    )
+    assert view.status_code == 200
+    words = {s["name"]: s["description"] for s in view.get_json()["scopes"]}
+    assert words["read"] == "Look at your projects, never change them."
+    assert words["email"] == "See your email address."

@@ -30,6 +30,7 @@ FIELDS = {
     "expires_at",
     "last_used_at",
     "status",
+    "rotated_to",
     "allowed_ips",  # issue 22
     "rate_limit",
     "last_used_ip",
@@ -121,7 +122,7 @@ def test_create_shows_the_token_once_and_stores_only_its_jti(
     body = r.get_json()
     assert set(body) == FIELDS | {"token"}
     assert body["name"] == "deploy bot" and body["description"] == "GitHub Actions"
-    assert body["scopes"] == ["read", "write"]
+    assert body["scopes"] == ["read"]  # least privilege: AUTHSVC_PRIVATE_TOKEN_BASE_SCOPES only
     assert body["created_at"] == "2026-11-22T10:00:00Z"
     assert body["expires_at"] == "2026-12-22T10:00:00Z"
     assert body["last_used_at"] is None and body["status"] == "active"
@@ -131,7 +132,7 @@ def test_create_shows_the_token_once_and_stores_only_its_jti(
     claims = jwt.decode(token, options={"verify_signature": False})
     assert header["typ"] == "authsvc-pat+jwt"
     assert claims["iss"] == "http://authsvc.test" and claims["aud"] == "authsvc"
-    assert claims["sub"] == user.id and claims["scope"] == "read write" and "sid" not in claims
+    assert claims["sub"] == user.id and claims["scope"] == "read" and "sid" not in claims
     assert claims["iat"] == int(T0.timestamp())
     assert claims["exp"] == int((T0 + timedelta(days=30)).timestamp())
 
@@ -169,7 +170,7 @@ def test_create_with_a_subset_of_scopes(client, tokens):
 
 def test_create_with_no_scopes_is_allowed(client, tokens):
     body = create(client, tokens["access_token"], scopes=[])
-    assert body["scopes"] == []
+    assert body["scopes"] == ["read"]  # the base scopes cannot be left out
 
 
 def test_scopes_outside_the_callers_are_refused_and_nothing_is_minted(app, client, tokens):

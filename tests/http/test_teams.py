@@ -214,7 +214,7 @@ def test_team_key_scopes_stay_within_the_teams(client, world):
     )
     assert r.status_code == 200 and r.get_json()["scopes"] == ["read", "write", "deploy"]
     r = new_key(client, world.access["admin"], world.team, scopes=["deploy"])
-    assert r.status_code == 201 and r.get_json()["scopes"] == ["deploy"]
+    assert r.status_code == 201 and r.get_json()["scopes"] == ["read", "deploy"]
     r = client.patch(
         f"{TEAMS}/{world.team}",
         json={"scopes": ["admin"]},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 
 from authsvc.core import totp
 from authsvc.core.errors import Conflict, NotFound
@@ -62,20 +62,70 @@ def enable(
     require_recent_proof(
         user, current_password, code, client, action="totp.enable", pending_secret=pending
     )
-    recovery_codes = totp.new_recovery_codes()
-    key = codes.recovery_key()
     with transaction():
         user.totp_secret = pending
         user.totp_pending_secret = None
         user.totp_enabled = True
-        db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-        db.session.add_all(
-            RecoveryCode(user_id=user.id, code_hash=totp.hash_recovery_code(key, user.id, c))
-            for c in recovery_codes
-        )
+        recovery_codes = _replace_recovery_codes(user)
         audit.record(
             "totp.enabled", client=client, user_id=user.id, recovery_codes=len(recovery_codes)
         )
+    return recovery_codes
+
+
+@dataclass(frozen=True)
+class Status:
+    enabled: bool
+    recovery_codes_left: int | None
+
+
+def status(principal: Principal) -> Status:
+    """Whether two-factor is on and how many recovery codes are unused (None when off)."""
+    user = _user(principal)
+    if not user.totp_enabled:
+        return Status(enabled=False, recovery_codes_left=None)
+    left = db.session.scalar(
+        select(func.count())
+        .select_from(RecoveryCode)
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+    )
+    return Status(enabled=True, recovery_codes_left=int(left or 0))
+
+
+def regenerate_recovery_codes(
+    principal: Principal, current_password: str | None, totp_code: str | None, client: Client
+) -> list[str]:
+    """Ten new recovery codes, shown once; every earlier one, used or not, stops working.
+
+    Sudo mode: the password and a current code (or an unused recovery code, which is spent
+    before the set is replaced). `409` when two-factor is off: there is nothing to recover.
+    """
+    user = _user(principal)
+    if not user.totp_enabled:
+        raise Conflict("Two-factor authentication is not on.")
+    method = require_recent_proof(
+        user, current_password, totp_code, client, action="totp.recovery_codes"
+    )
+    with transaction():
+        recovery_codes = _replace_recovery_codes(user)
+        audit.record(
+            "totp.recovery_codes_regenerated",
+            client=client,
+            user_id=user.id,
+            method=method,
+            recovery_codes=len(recovery_codes),
+        )
+    return recovery_codes
+
+
+def _replace_recovery_codes(user: User) -> list[str]:
+    recovery_codes = totp.new_recovery_codes()
+    key = codes.recovery_key()
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    db.session.add_all(
+        RecoveryCode(user_id=user.id, code_hash=totp.hash_recovery_code(key, user.id, c))
+        for c in recovery_codes
+    )
     return recovery_codes
 
 

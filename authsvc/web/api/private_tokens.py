@@ -54,9 +54,21 @@ class CreateSchema(SudoSchema):
             "not": {"required": ["expires_in_days", "expires_at"]},
         }
 
-    name = f.Str(required=True, max_length=100)
-    description = f.Str(load_default=None, allow_none=True, allow_blank=True, max_length=1000)
-    scopes = f.Scopes(load_default=None, allow_none=False)
+    name = f.Str(required=True, max_length=private_tokens.NAME_MAX)
+    description = f.Str(
+        load_default=None,
+        allow_none=True,
+        allow_blank=True,
+        max_length=private_tokens.DESCRIPTION_MAX,
+    )
+    scopes = f.Scopes(
+        load_default=None,
+        allow_none=False,
+        metadata={
+            "description": "Added to AUTHSVC_PRIVATE_TOKEN_BASE_SCOPES (default `read`), "
+            "which every key carries; without it the key gets only those."
+        },
+    )
     expires_in_days = f.Int(
         load_default=None,
         allow_none=False,
@@ -95,8 +107,10 @@ class CreateSchema(SudoSchema):
 
 
 class UpdateSchema(Schema):
-    name = f.Str(max_length=100)
-    description = f.Str(allow_none=True, allow_blank=True, max_length=1000)
+    name = f.Str(max_length=private_tokens.NAME_MAX)
+    description = f.Str(
+        allow_none=True, allow_blank=True, max_length=private_tokens.DESCRIPTION_MAX
+    )
     rate_limit = f.Str(
         allow_none=True,
         max_length=64,
@@ -121,6 +135,11 @@ class PrivateTokenSchema(Schema):
         allow_none=True, required=True, metadata={"description": "Written with `last_used_at`."}
     )
     status = ma.fields.String(required=True, metadata={"enum": ["active", "expired", "revoked"]})
+    rotated_to = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The id of the key this one was rotated to; null otherwise."},
+    )
     allowed_ips = ma.fields.List(
         ma.fields.String(),
         allow_none=True,
@@ -135,6 +154,27 @@ class CreatedSchema(PrivateTokenSchema):
         required=True,
         metadata={"description": "Shown in this answer only; the service keeps no copy."},
     )
+
+
+class KeyRulesSchema(Schema):
+    base_scopes = ma.fields.List(
+        ma.fields.String(),
+        required=True,
+        metadata={
+            "description": "AUTHSVC_PRIVATE_TOKEN_BASE_SCOPES: in every key its holder may give them."
+        },
+    )
+    scope_descriptions = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        required=True,
+        metadata={
+            "description": "One line per scope of what it grants (AUTHSVC_SCOPE_DESCRIPTIONS)."
+        },
+    )
+    max_days = ma.fields.Integer(required=True)
+    name_max_length = ma.fields.Integer(required=True)
+    description_max_length = ma.fields.Integer(required=True)
 
 
 class PrivateTokenListSchema(Schema):
@@ -157,6 +197,14 @@ def create(body: dict[str, Any]) -> private_tokens.MintedToken:
 def list_tokens() -> dict[str, Any]:
     """The caller's private tokens, newest first, revoked and expired ones included."""
     return {"items": private_tokens.list_tokens(current_principal())}
+
+
+@bp.route("/settings", methods=["GET"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.response(200, KeyRulesSchema)
+def key_rules() -> private_tokens.KeyRules:
+    """The rules a key form needs before it asks: base scopes, scope descriptions, limits."""
+    return private_tokens.rules(current_principal())
 
 
 @bp.route("/<token_id>", methods=["GET"])

@@ -10,7 +10,7 @@ from authsvc.core.tokens import ACCESS_ONLY
 from authsvc.services.two_factor import enrolment
 from authsvc.web.api import Blueprint, client
 from authsvc.web.api import fields as f
-from authsvc.web.api.schemas import SUDO, Schema
+from authsvc.web.api.schemas import SUDO, Schema, SudoSchema
 from authsvc.web.credentials import current_principal
 
 bp = Blueprint(
@@ -44,6 +44,15 @@ class TotpEnableSchema(Schema):
 
 class RecoveryCodesSchema(Schema):
     recovery_codes = ma.fields.List(ma.fields.String(), required=True)
+
+
+class TotpStatusSchema(Schema):
+    enabled = ma.fields.Boolean(required=True)
+    recovery_codes_left = ma.fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Unused recovery codes; null while two-factor is off."},
+    )
 
 
 class TotpDisableSchema(Schema):
@@ -80,6 +89,14 @@ class TotpDisableSchema(Schema):
             )
 
 
+@bp.route("", methods=["GET"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.response(200, TotpStatusSchema)
+def status() -> enrolment.Status:
+    """Whether two-factor is on, and how many recovery codes are left unused."""
+    return enrolment.status(current_principal())
+
+
 @bp.route("/setup", methods=["POST"])
 @bp.authenticated(ACCESS_ONLY)
 @bp.arguments(TotpSetupBodySchema)
@@ -101,6 +118,20 @@ def enable(body: dict[str, Any]) -> dict[str, Any]:
     Sudo mode: the password and that code; a wrong one of either gets the same answer."""
     return {
         "recovery_codes": enrolment.enable(
+            current_principal(), body["current_password"], body["totp_code"], client()
+        )
+    }
+
+
+@bp.route("/recovery-codes", methods=["POST"])
+@bp.authenticated(ACCESS_ONLY)
+@bp.arguments(SudoSchema)
+@bp.response(200, RecoveryCodesSchema)
+@bp.errors(400, 409, 415, 429)
+def recovery_codes(body: dict[str, Any]) -> dict[str, Any]:
+    """Ten new recovery codes, shown once; the old ones stop working (sudo mode: password + code)."""
+    return {
+        "recovery_codes": enrolment.regenerate_recovery_codes(
             current_principal(), body["current_password"], body["totp_code"], client()
         )
     }

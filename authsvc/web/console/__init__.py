@@ -14,6 +14,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
+from authsvc.services.private_tokens import DESCRIPTION_MAX, NAME_MAX
 from authsvc.services.runtime import settings
 from authsvc.web import errors
 from authsvc.web.console import session
@@ -77,7 +78,12 @@ def page(name: str) -> str | tuple[str, int]:
         return not_found()
     title, template = PAGES[name]
     return render_template(
-        template, page=name, title=title, private_token_max_days=settings().private_token_max_days
+        template,
+        page=name,
+        title=title,
+        private_token_max_days=settings().private_token_max_days,
+        name_max_length=NAME_MAX,
+        description_max_length=DESCRIPTION_MAX,
     )
 
 

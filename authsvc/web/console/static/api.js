@@ -43,10 +43,20 @@ const EARLY = 30_000; // refresh this long before the access token expires
  * @property {string} expires_at
  * @property {string | null} last_used_at
  * @property {"active" | "expired" | "revoked"} status
+ * @property {string | null} rotated_to the id of the key this one was rotated to
  * @property {string[] | null} [allowed_ips] addresses and ranges it may be used from; null: any
  * @property {string | null} [rate_limit] e.g. "1000/hour"; null: none
  * @property {string | null} [last_used_ip]
  */
+/**
+ * @typedef {object} KeyRules GET /private-tokens/settings
+ * @property {string[]} base_scopes in every key (of those its holder has), locked in the form
+ * @property {Record<string, string>} scope_descriptions what each scope grants, in one line
+ * @property {number} max_days
+ * @property {number} name_max_length
+ * @property {number} description_max_length
+ */
+/** @typedef {{ enabled: boolean, recovery_codes_left: number | null }} TotpStatus */
 /**
  * @typedef {object} Session
  * @property {string} id

@@ -17,6 +17,8 @@ import { field, find, findAll } from "./dom.js";
  * @property {typeof navigate} navigate
  * @property {() => Promise<Me>} loadMe
  * @property {() => Promise<void>} signOut
+ * @property {(reason: string | null) => void} holdLeaving while a show-once secret is on
+ *   screen, leaving (reload, Back, closing the tab) asks first; null lets go
  */
 /**
  * A page module (static/pages/<name>.js); init may return its teardown.
@@ -25,7 +27,23 @@ import { field, find, findAll } from "./dom.js";
 
 const BASE = "/console/";
 /** @type {Context} */
-const context = { me: null, navigate, loadMe, signOut };
+const context = { me: null, navigate, loadMe, signOut, holdLeaving };
+/** @type {string | null} */
+let holding = null; // why leaving would lose something, while it would
+let here = location.pathname + location.search; // the page shown, for a refused Back
+
+/** @param {BeforeUnloadEvent} event */
+function askBeforeUnload(event) {
+  event.preventDefault();
+  event.returnValue = holding ?? "";
+}
+
+/** @param {string | null} reason */
+function holdLeaving(reason) {
+  if (reason && !holding) window.addEventListener("beforeunload", askBeforeUnload);
+  if (!reason && holding) window.removeEventListener("beforeunload", askBeforeUnload);
+  holding = reason;
+}
 /** @type {(() => void) | null} */
 let current = null; // the running page's teardown, if any
 
@@ -145,6 +163,7 @@ export async function navigate(url, { push = true, replace = false } = {}) {
   if (replace) history.replaceState({}, "", url);
   else if (push) history.pushState({}, "", url);
   window.scrollTo(0, 0);
+  here = location.pathname + location.search;
   await runPage({ focus: true });
 }
 
@@ -164,7 +183,12 @@ document.addEventListener("click", (event) => {
   if (url.pathname !== location.pathname) navigate(url.pathname + url.search);
 });
 
-window.addEventListener("popstate", () => { navigate(location.pathname + location.search, { push: false }); });
+// Back inside the console is no unload: ask as the browser would, and stay if told to.
+window.addEventListener("popstate", () => {
+  if (holding && !window.confirm(holding)) { history.pushState({}, "", here); return; }
+  holdLeaving(null);
+  navigate(location.pathname + location.search, { push: false });
+});
 
 find(document, "#sign-out", HTMLButtonElement).addEventListener("click", signOut);
 armed(find(document, "header", HTMLElement));

@@ -5,7 +5,8 @@ import { field, findAll } from "./dom.js";
 
 /**
  * What showErrors shows: an API error, or anything with `errors` in the envelope's shape.
- * @typedef {{ detail: string, attr?: string | null }} Shown
+ * @typedef {{ detail: string, code?: string, attr?: string | null,
+ *             extra?: { retry_after?: number, [key: string]: unknown } | null }} Shown
  */
 
 /**
@@ -46,6 +47,90 @@ function sentence(text) {
 }
 
 /**
+ * "15 minutes", "40 seconds": how long `seconds` is, rounded up to what a person reads.
+ * @param {number} seconds
+ * @returns {string}
+ */
+export function duration(seconds) {
+  const s = Math.max(1, Math.ceil(seconds));
+  if (s < 60) return `${s} second${s === 1 ? "" : "s"}`;
+  const m = Math.ceil(s / 60);
+  if (m < 60) return `${m} minute${m === 1 ? "" : "s"}`;
+  const h = Math.ceil(m / 60);
+  return `${h} hour${h === 1 ? "" : "s"}`;
+}
+
+/**
+ * What the person is told about a field: its slot's `data-label`, else its label's text.
+ * @param {HTMLFormElement} form
+ * @param {string} name
+ * @param {HTMLElement | undefined} slot
+ * @returns {string}
+ */
+function labelOf(form, name, slot) {
+  const given = slot?.closest("[data-label]");
+  if (given instanceof HTMLElement && given.dataset.label) return given.dataset.label;
+  const control = form.querySelector(`[name="${CSS.escape(name)}"]`);
+  const label = control instanceof HTMLElement && control.id
+    ? form.querySelector(`label[for="${CSS.escape(control.id)}"]`)
+    : form.querySelector(`label[data-for="${CSS.escape(name)}"]`);
+  const text = (label?.firstChild?.textContent ?? "").trim();
+  return text || "This field";
+}
+
+/**
+ * The limit a `too_long` names: the control's `data-max-length` (the API's limit, which
+ * the templates also set as `maxlength`), else its `maxlength`.
+ * @param {HTMLFormElement} form
+ * @param {string} name
+ * @returns {number | null}
+ */
+function maxLengthOf(form, name) {
+  const control = form.querySelector(`[name="${CSS.escape(name)}"]`);
+  if (!(control instanceof HTMLInputElement || control instanceof HTMLTextAreaElement)) return null;
+  const n = Number(control.dataset.maxLength) || control.maxLength;
+  return n > 0 ? n : null;
+}
+
+// marshmallow's own sentences, which say nothing a person can act on.
+const DEVELOPER = /^(Not a valid|This value is not valid|This field|Missing data|Field may not|Unknown field|Invalid)/;
+
+/**
+ * The contract's code and `attr` in plain words; a sentence the API wrote for people
+ * (e.g. "Must be at most 365 days from now.") is kept.
+ * @param {HTMLFormElement} form
+ * @param {Shown} item
+ * @param {HTMLElement | undefined} slot
+ * @returns {string}
+ */
+export function plainWords(form, item, slot) {
+  const name = (item.attr ?? "").split(".")[0];
+  const retry = item.extra?.retry_after;
+  if (item.code === "rate_limited") {
+    return typeof retry === "number"
+      ? `Too many attempts. Wait ${duration(retry)}, then try again.`
+      : "Too many attempts. Wait a while, then try again.";
+  }
+  if (!name) return sentence(item.detail);
+  const label = labelOf(form, name, slot);
+  switch (item.code) {
+    case "required": case "null": case "blank":
+      return slot?.dataset.required ?? `${label} is required.`;
+    case "too_long": {
+      const max = maxLengthOf(form, name);
+      return max ? `${label} can be at most ${max} characters.` : `${label} is too long.`;
+    }
+    case "read_only":
+      return `${label} cannot be changed.`;
+    case "invalid":
+      if (!DEVELOPER.test(item.detail ?? "")) return sentence(item.detail);
+      return slot?.dataset.invalid ?? `${label} is not valid.`;
+    default:
+      return sentence(item.detail);
+  }
+}
+
+/**
  * The entries to show for `error`: its envelope's, or one made of its message.
  * @param {unknown} error
  * @returns {Shown[]}
@@ -67,8 +152,9 @@ export function showErrors(form, error) {
     let targets = slots(form, item.attr);
     const inputs = controls(form, item.attr);
     if (!targets.length) targets = slots(form, null);
+    const words = plainWords(form, item, targets[0]);
     for (const el of targets) {
-      el.textContent = el.textContent ? `${el.textContent} ${sentence(item.detail)}` : sentence(item.detail);
+      if (!el.textContent?.includes(words)) el.textContent = el.textContent ? `${el.textContent} ${words}` : words;
       el.hidden = false;
     }
     for (const input of inputs) input.setAttribute("aria-invalid", "true");
@@ -76,8 +162,9 @@ export function showErrors(form, error) {
   // The first bad field in the form's order, whatever order the API listed them in.
   const first = findAll(form, '[aria-invalid="true"]', HTMLElement)
     .find((el) => !("disabled" in el && el.disabled)) ?? null;
-  if (first) first.focus();
-  else slots(form, null)[0]?.focus?.();
+  if (first) { first.focus(); return; }
+  const top = slots(form, null).find((el) => !el.hidden);
+  if (top) { top.tabIndex = -1; top.focus(); }
 }
 
 /**
