@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.test_console_e2e import copy_shown_key, sign_in  # skips without a browser
-from tests.helpers import PASSWORD
+from tests.browser.test_console_e2e import copy_shown_key, row, sign_in  # skips without a browser
+from tests.helpers import PASSWORD, bearer
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -42,3 +42,48 @@ def test_create_a_restricted_key_and_see_it_marked(
     assert client.get("/api/v1/auth/verify", headers={"X-API-Key": key}).status_code == 200
     page.reload()
     expect(line.locator('td[data-label="Last used"]')).to_contain_text("from 127.0.0.1")
+
+
+def test_a_keys_limit_is_set_changed_and_lifted_in_its_row(
+    tab: BrowserTab, client: FlaskClient, user: TestUser, login: Any
+) -> None:
+    access = login(user)["access_token"]
+    made = client.post(
+        "/api/v1/private-tokens",
+        headers=bearer(access),
+        json={"name": "deploy", "expires_in_days": 30, "current_password": PASSWORD},
+    ).get_json()
+    page = tab.page
+    sign_in(tab, user)
+    line = row(tab, "deploy")
+    expect(line.locator(".badge.restricted")).to_have_count(0)
+
+    line.get_by_role("button", name="Edit key deploy").click()
+    edit = page.get_by_role("form", name="Edit key deploy")
+    edit.get_by_label("Rate limit").fill("5")
+    edit.get_by_label("per", exact=True).select_option("minute")
+    edit.get_by_role("button", name="Save").click()
+    expect(page.locator("#keys-status")).to_have_text("Key “deploy” saved.")
+    expect(row(tab, "deploy")).to_contain_text("at most 5 per minute")
+    assert stored(client, access, made["id"])["rate_limit"] == "5/minute"
+
+    row(tab, "deploy").get_by_role("button", name="Edit key deploy").click()  # a rename only
+    expect(edit.get_by_label("Rate limit")).to_have_value("5")
+    edit.get_by_label("Name").fill("deploy bot")
+    edit.get_by_role("button", name="Save").click()
+    expect(row(tab, "deploy bot")).to_contain_text("at most 5 per minute")
+    assert stored(client, access, made["id"])["rate_limit"] == "5/minute"
+
+    row(tab, "deploy bot").get_by_role("button", name="Edit key deploy bot").click()
+    edit = page.get_by_role("form", name="Edit key deploy bot")
+    edit.get_by_label("Rate limit").fill("")
+    edit.get_by_role("button", name="Save").click()
+    expect(page.locator("#keys-status")).to_have_text("Key “deploy bot” saved.")
+    expect(row(tab, "deploy bot").locator(".badge.restricted")).to_have_count(0)
+    assert stored(client, access, made["id"])["rate_limit"] is None
+
+
+def stored(client: FlaskClient, access: str, key_id: str) -> dict[str, Any]:
+    r = client.get(f"/api/v1/private-tokens/{key_id}", headers=bearer(access))
+    assert r.status_code == 200
+    return r.get_json()

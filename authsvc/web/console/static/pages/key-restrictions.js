@@ -47,3 +47,34 @@ export function restrictionSummary(key) {
 export function lastUsedFrom(key) {
   return key.last_used_ip ? `from ${key.last_used_ip}` : "";
 }
+
+/**
+ * The edit form's limit as PATCH takes it: the new value (null: none), or undefined when
+ * unchanged, so that saving a rename sends nothing about the limit.
+ * @param {HTMLFormElement} form
+ * @param {PrivateToken} key
+ * @returns {string | null | undefined}
+ */
+export function editedRateLimit(form, key) {
+  const amount = field(form, "rate_limit", HTMLInputElement).value.trim();
+  const wanted = amount ? `${amount}/${field(form, "rate_unit", HTMLSelectElement).value}` : null;
+  return wanted === (key.rate_limit ?? null) ? undefined : wanted;
+}
+
+/**
+ * Fill the edit form's limit from the key's (`"100/minute"`); a limit the console cannot show
+ * as a number per hour or minute (set through the API) is shown as it is, and kept unless changed.
+ * @param {HTMLFormElement} form
+ * @param {PrivateToken} key
+ */
+export function fillRateLimit(form, key) {
+  const amount = field(form, "rate_limit", HTMLInputElement);
+  const unit = field(form, "rate_unit", HTMLSelectElement);
+  const match = /^(\d+)\/(hour|minute)$/.exec(key.rate_limit ?? "");
+  if (match) {
+    amount.value = match[1];
+    unit.value = match[2];
+  } else if (key.rate_limit) {
+    amount.placeholder = key.rate_limit;
+  }
+}

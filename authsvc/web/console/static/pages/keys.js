@@ -6,7 +6,7 @@ import { api } from "../api.js";
 import { confirm, copyText, open } from "../dialogs.js";
 import { field, find } from "../dom.js";
 import { busy, clearErrors, message, proof, proofFields, showErrors, showMessage, timeEl } from "../forms.js";
-import { lastUsedFrom, restrictionBody, restrictionSummary } from "./key-restrictions.js";
+import { editedRateLimit, fillRateLimit, lastUsedFrom, restrictionBody, restrictionSummary } from "./key-restrictions.js";
 /** @import { KeyRules, Me, Page, PrivateToken } from "../api.js" */
 /** @import { Context } from "../app.js" */
 /** @import { Proof } from "../forms.js" */
@@ -232,13 +232,14 @@ function editInPlace(page, row, key) {
   const nameInput = field(form, "name", HTMLInputElement);
   const description = field(form, "description", HTMLTextAreaElement);
   // Labels tied to this row's own controls.
-  for (const control of [nameInput, description]) {
+  for (const control of [nameInput, description, field(form, "rate_limit", HTMLInputElement), field(form, "rate_unit", HTMLSelectElement)]) {
     control.id = `edit-${key.id}-${control.name}`;
     const label = form.querySelector(`label[data-for="${control.name}"]`);
     if (label instanceof HTMLLabelElement) label.htmlFor = control.id;
   }
   nameInput.value = key.name;
   description.value = key.description ?? "";
+  fillRateLimit(form, key);
   // Wired now: the shell's copy of this form starts disabled, as every form does.
   for (const b of form.querySelectorAll("button[data-needs-js]")) {
     if (b instanceof HTMLButtonElement) { b.disabled = false; b.removeAttribute("data-needs-js"); }
@@ -256,10 +257,13 @@ function editInPlace(page, row, key) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
+    /** @type {{ name: string, description: string | null, rate_limit?: string | null }} */
+    const body = { name: nameInput.value.trim(), description: description.value.trim() || null };
+    const limit = editedRateLimit(form, key);
+    if (limit !== undefined) body.rate_limit = limit;
     try {
       const saved = /** @type {PrivateToken} */ (await busy(form, () => api(
-        `${page.base}/${encodeURIComponent(key.id)}`,
-        { method: "PATCH", body: { name: nameInput.value.trim(), description: description.value.trim() || null } })));
+        `${page.base}/${encodeURIComponent(key.id)}`, { method: "PATCH", body })));
       await page.load();
       showMessage(page.$("#keys-status"), `Key “${saved.name}” saved.`);
       const again = page.main.querySelector(`#key-${CSS.escape(key.id)} .row-actions button`);
