@@ -44,6 +44,9 @@ from tests.helpers import (
     empty_database,
     empty_tables,
     free_port,
+    launch,
+    server_env,
+    stop,
 )
 
 
@@ -231,67 +234,38 @@ def serve(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     Every server of one test shares the database, the instance secret and the issuer,
     as hosts behind one load balancer do. Waits (bounded) until /api/v1/health answers.
     """
-    import signal
-    import subprocess
     import sys
-    import time
-    import urllib.request
 
     started: list[Server] = []
     root = Path(__file__).resolve().parent.parent
 
     def start(workers: int = 1, **env: str) -> Server:
         port = free_port()
-        server_env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
-        server_env.update(
-            {
-                "AUTHSVC_DATABASE_URL": database_url,
-                "AUTHSVC_SECRET_KEY": SECRET,
-                "AUTHSVC_ISSUER": "http://authsvc.test",
-                "AUTHSVC_INSTANCE_PATH": str(tmp_path / f"instance-{port}"),
-                "AUTHSVC_BIND": f"127.0.0.1:{port}",
-                "WEB_CONCURRENCY": str(workers),
-                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"),
-                **env,
-            }
+        environment = server_env(
+            database_url,
+            tmp_path / f"instance-{port}",
+            AUTHSVC_BIND=f"127.0.0.1:{port}",
+            WEB_CONCURRENCY=str(workers),
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / f"metrics-{port}"),
+            **env,
         )
-        os.makedirs(server_env["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
-        with open(tmp_path / f"server-{port}.log", "wb") as log:  # the server keeps its copy
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-c",
-                    str(root / "gunicorn.conf.py"),
-                    "wsgi:app",
-                ],
-                cwd=root,
-                env=server_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        server = Server(f"http://127.0.0.1:{port}", server_env, process)
+        os.makedirs(environment["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(root / "gunicorn.conf.py"),
+            "wsgi:app",
+        ]
+        server = launch(
+            command, port=port, cwd=root, env=environment, log=tmp_path / f"server-{port}.log"
+        )
         started.append(server)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError((tmp_path / f"server-{port}.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(server.url + "/api/v1/health", timeout=1):
-                    return server
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"authsvc did not start on port {port}")
+        return server
 
     yield start
-    for server in started:
-        server.process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
-    for server in started:
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+    stop(started)
 
 
 # --- accounts, audit log and abuse limits (issue 6) ---

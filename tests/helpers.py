@@ -6,9 +6,14 @@ Fixtures live in `conftest.py`; everything a test imports by name lives here.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -118,6 +123,52 @@ class Server:
     url: str
     env: dict[str, str]
     process: Any
+
+
+def server_env(database_url: str, instance: Path, **env: str) -> dict[str, str]:
+    """The environment of an authsvc process over the test database: this process's own
+    minus its AUTHSVC_* settings, plus the secret and issuer every server of a test shares."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
+    out.update(
+        {
+            "AUTHSVC_DATABASE_URL": database_url,
+            "AUTHSVC_SECRET_KEY": SECRET,
+            "AUTHSVC_ISSUER": "http://authsvc.test",
+            "AUTHSVC_INSTANCE_PATH": str(instance),
+            **env,
+        }
+    )
+    return out
+
+
+def launch(command: list[str], *, port: int, cwd: Path, env: dict[str, str], log: Path) -> Server:
+    """Start a server process and wait (30 s at most) until its /api/v1/health answers; a
+    process that dies first raises with the tail of its log."""
+    with open(log, "wb") as out:  # the process keeps its own copy of the descriptor
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", env, process)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(log.read_text()[-3000:])
+        try:
+            with urllib.request.urlopen(server.url + "/api/v1/health", timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{command[2]} did not start on port {port}")
+
+
+def stop(servers: list[Server]) -> None:
+    """SIGINT to all (gunicorn's quick shutdown, werkzeug's Ctrl-C), then wait or kill."""
+    for server in servers:
+        server.process.send_signal(signal.SIGINT)
+    for server in servers:
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
 
 
 def http(

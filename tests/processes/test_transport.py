@@ -8,10 +8,7 @@ gunicorn configuration, `/metrics` on its own address, and slow clients.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -22,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SECRET, Server, free_port, http
+from tests.helpers import Server, free_port, http, launch, server_env, stop
 
 pytestmark = pytest.mark.slow
 
@@ -38,56 +35,17 @@ def serve_dev(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Serve
 
     def start(**env: str) -> Server:
         port = free_port()
-        server_env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
-        server_env.update(
-            {
-                "AUTHSVC_DATABASE_URL": database_url,
-                "AUTHSVC_SECRET_KEY": SECRET,
-                "AUTHSVC_ISSUER": "http://authsvc.test",
-                "AUTHSVC_INSTANCE_PATH": str(tmp_path / f"instance-{port}"),
-                **env,
-            }
+        environment = server_env(database_url, tmp_path / f"instance-{port}", **env)
+        command = [sys.executable, "-m", "flask", "--app", "authsvc", "run"]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
+        server = launch(
+            command, port=port, cwd=ROOT, env=environment, log=tmp_path / f"dev-{port}.log"
         )
-        with open(tmp_path / f"dev-{port}.log", "wb") as log:  # the server keeps its copy
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "flask",
-                    "--app",
-                    "authsvc",
-                    "run",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                cwd=ROOT,
-                env=server_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        server = Server(f"http://127.0.0.1:{port}", server_env, process)
         started.append(server)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError((tmp_path / f"dev-{port}.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(server.url + "/api/v1/health", timeout=1):
-                    return server
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"flask run did not start on port {port}")
+        return server
 
     yield start
-    for server in started:
-        server.process.send_signal(signal.SIGINT)
-    for server in started:
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+    stop(started)
 
 
 @pytest.fixture(params=["werkzeug", "gunicorn"])
