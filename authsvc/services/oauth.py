@@ -515,37 +515,18 @@ def _authorization_code(
             if row is not None and row.redeemed_at is not None:
                 _replayed(row, client)
             raise OAuthError("invalid_grant", "The code is invalid or expired.")
-        s = settings()
-        status_idx = status_lists.allocate()
-        pair, claims = sessions.mint(
+        refreshable = "refresh_token" in app.grant_types
+        pair = sessions.open_session(
             session_id,
             user.id,
             scopes,
             now,
-            client_id=app.id,
+            client,
+            amr=row.amr,
+            oauth_client_id=app.id,
+            granted=list(scopes),
             audience=row.audience,
-            status_idx=status_idx,
-        )
-        refreshable = "refresh_token" in app.grant_types
-        # Without the refresh grant the session holds no refresh token: none was handed out.
-        db.session.add(
-            LoginSession(
-                id=session_id,
-                status_idx=status_idx,
-                user_id=user.id,
-                created_at=now,
-                last_used_at=now,
-                expires_at=now + s.refresh_ttl,
-                ip=client.ip,
-                user_agent=client.user_agent,
-                client_id=app.id,
-                scopes=list(scopes),
-                audience=row.audience,
-                amr=row.amr,
-                refresh_jti=claims["jti"] if refreshable else None,
-                refresh_iat=claims["iat"] if refreshable else None,
-                refresh_exp=claims["exp"] if refreshable else None,
-            )
+            refreshable=refreshable,
         )
         body = _answer(pair, refresh=refreshable)
         if openid:

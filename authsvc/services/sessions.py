@@ -182,25 +182,64 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
         if passwords.needs_rehash(user.password_hash, s.hash_params):
             user.password_hash = passwords.hash_password(password, s.hash_params)
         session_id = new_id()
-        status_idx = status_lists.allocate()
-        pair, claims = mint(session_id, user.id, user.effective_scopes, now, status_idx=status_idx)
-        db.session.add(
-            LoginSession(
-                id=session_id,
-                status_idx=status_idx,
-                user_id=user.id,
-                created_at=now,
-                last_used_at=now,
-                expires_at=now + s.refresh_ttl,
-                ip=client.ip,
-                user_agent=client.user_agent,
-                refresh_jti=claims["jti"],
-                refresh_iat=claims["iat"],
-                refresh_exp=claims["exp"],
-                amr="pwd otp" if user.totp_enabled else "pwd",
-            )
+        pair = open_session(
+            session_id,
+            user.id,
+            user.effective_scopes,
+            now,
+            client,
+            amr="pwd otp" if user.totp_enabled else "pwd",
         )
         audit.record("login.succeeded", client=client, user_id=user.id, session_id=session_id)
+    return pair
+
+
+def open_session(
+    session_id: str,
+    user_id: str,
+    scopes: list[str],
+    now: datetime,
+    client: Client,
+    *,
+    amr: str | None,
+    oauth_client_id: str | None = None,
+    granted: list[str] | None = None,
+    audience: str | None = None,
+    refreshable: bool = True,
+) -> TokenPair:
+    """A new session row and its first pair, in the caller's transaction: the one place a
+    session is made, for a password login and an OAuth code exchange alike. `granted` is
+    what an OAuth consent allowed (None: the user's own scopes, read at every refresh);
+    without `refreshable` the row keeps no refresh token, since none is handed out."""
+    status_idx = status_lists.allocate()
+    pair, claims = mint(
+        session_id,
+        user_id,
+        scopes,
+        now,
+        client_id=oauth_client_id,
+        audience=audience,
+        status_idx=status_idx,
+    )
+    db.session.add(
+        LoginSession(
+            id=session_id,
+            status_idx=status_idx,
+            user_id=user_id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + settings().refresh_ttl,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            client_id=oauth_client_id,
+            scopes=granted,
+            audience=audience,
+            amr=amr,
+            refresh_jti=claims["jti"] if refreshable else None,
+            refresh_iat=claims["iat"] if refreshable else None,
+            refresh_exp=claims["exp"] if refreshable else None,
+        )
+    )
     return pair
 
 
