@@ -165,15 +165,19 @@ def test_audit_log_filters_pages_and_details(
     expect(detail).to_be_visible()
     expect(detail.locator("#event-detail")).to_contain_text('"session_id"')
     detail.get_by_role("button", name="Close").click()
+    expect(detail).to_be_hidden()  # a modal dialog leaves the page behind it inert until then
 
     page.get_by_label("Type").fill("")
+    expect(page.get_by_label("Type")).to_have_value("")
     page.get_by_label("User", exact=True).select_option(label=user.email)
     page.get_by_label("Until").fill("2020-01-01T00:00")
     page.get_by_role("button", name="Show events").click()
+    expect(page).to_have_url(re.compile(r"\?user_id=\w+&until="))
     expect(page.get_by_text("No event matches.")).to_be_visible()
     page.get_by_label("Until").fill("")
     page.get_by_label("From").fill("2020-01-01T00:00")
     page.get_by_role("button", name="Show events").click()
+    expect(page).to_have_url(re.compile(r"\?user_id=\w+&since="))
     expect(rows).to_have_count(50)
 
 

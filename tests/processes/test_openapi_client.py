@@ -151,7 +151,7 @@ def test_the_generated_client_types_every_write_body(generated):
         inspect.signature(create).parameters
     )
     patch = getattr(models, bodies["patch_api_v1_private_tokens_token_id"][0])
-    assert set(inspect.signature(patch).parameters) == {"name", "description"}
+    assert set(inspect.signature(patch).parameters) == {"name", "description", "rate_limit"}
     update_user = getattr(models, bodies["patch_api_v1_users_user_id"][0])
     assert not {"id", "email", "password", "totp_enabled", "created_at"} & set(
         inspect.signature(update_user).parameters
