@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ClauseElement
@@ -131,7 +131,20 @@ def _kept(engine: Engine) -> _Kept:
     kept = _KEPT_BY_ENGINE.get(engine)
     if kept is None:
         kept = _KEPT_BY_ENGINE[engine] = _Kept(engine)
+        if not event.contains(engine, "engine_disposed", _release):
+            event.listen(engine, "engine_disposed", _release)
     return kept
+
+
+def _release(engine: Engine) -> None:
+    """`Engine.dispose()` closes the pool's idle connections but not those checked out, which
+    the kept ones are: close them too, or each disposed engine would hold its connections
+    open until it is collected (PostgreSQL counts them against max_connections)."""
+    kept = _KEPT_BY_ENGINE.pop(engine, None)
+    if kept is None:
+        return
+    while kept.free:
+        kept.drop(kept.free.pop())
 
 
 def _wrap(engine: Engine, sql: str, params: Any, exc: Exception) -> Exception:
