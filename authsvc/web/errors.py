@@ -8,7 +8,7 @@ Flask itself.
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, jsonify
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from authsvc.core import tokens
@@ -71,6 +71,17 @@ def handle_storage_error(error: DBAPIError) -> Response:
     return render(ServiceUnavailable())
 
 
+READ_ONLY_SQL_TRANSACTION = "25006"  # PostgreSQL's SQLSTATE, e.g. a standby after a failover
+
+
+def handle_refused_write(error: InternalError) -> Response:
+    """A PostgreSQL that refuses writes (read-only transactions: a standby, a failover under
+    way) cannot answer either; any other internal error is a fault and is not hidden."""
+    if getattr(error.orig, "sqlstate", None) == READ_ONLY_SQL_TRANSACTION:
+        return handle_storage_error(error)
+    raise error
+
+
 def handle_oauth_error(error: OAuthError) -> Response:
     """RFC 6749 5.2 / RFC 7591 / RFC 6750 answers: `{"error", "error_description"}`, never cached."""
     response = jsonify(error.body())
@@ -87,3 +98,4 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(tokens.InvalidToken, handle_invalid_token)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(OperationalError, handle_storage_error)
+    app.register_error_handler(InternalError, handle_refused_write)
