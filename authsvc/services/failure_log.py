@@ -101,18 +101,9 @@ class MemoryFailureLog:
             del self._pending[key]
 
 
-class DatabaseFailureLog:
-    """The log in `login_failures`, shared by every worker and host over one database.
-
-    Each reservation is one short transaction on its own connection (never the request's),
-    serialised per key: on PostgreSQL by a transaction-scoped advisory lock on the key, on
-    SQLite by starting with a write (SQLite has one writer at a time). A key never holds
-    more than `limit` live rows (a reservation beyond them is refused); its rows past the
-    window are deleted at its next reservation; and every reservation also deletes up to
-    `SWEEP_BATCH` rows of any key that are past the window (`SKIP LOCKED`, so the sweep
-    never waits for, or deadlocks with, another key's transaction). Rows therefore never
-    outlive the window by much, whatever keys an anonymous caller makes up.
-    """
+class DatabaseBound:
+    """A store over an engine given now, later (a callable), or the app's (None), so a store
+    built before the app's engine exists still finds it."""
 
     def __init__(self, engine: Engine | Callable[[], Engine] | None = None) -> None:
         self._engine = engine
@@ -124,6 +115,20 @@ class DatabaseFailureLog:
 
             return db.engine
         return self._engine if isinstance(self._engine, Engine) else self._engine()
+
+
+class DatabaseFailureLog(DatabaseBound):
+    """The log in `login_failures`, shared by every worker and host over one database.
+
+    Each reservation is one short transaction on its own connection (never the request's),
+    serialised per key: on PostgreSQL by a transaction-scoped advisory lock on the key, on
+    SQLite by starting with a write (SQLite has one writer at a time). A key never holds
+    more than `limit` live rows (a reservation beyond them is refused); its rows past the
+    window are deleted at its next reservation; and every reservation also deletes up to
+    `SWEEP_BATCH` rows of any key that are past the window (`SKIP LOCKED`, so the sweep
+    never waits for, or deadlocks with, another key's transaction). Rows therefore never
+    outlive the window by much, whatever keys an anonymous caller makes up.
+    """
 
     @staticmethod
     def _table() -> Any:

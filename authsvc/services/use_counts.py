@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import limits
 from sqlalchemy import delete
-from sqlalchemy.engine import Engine
 
 from authsvc.core.errors import ValidationFailed
+from authsvc.services.failure_log import DatabaseBound
 
 MAX_WINDOW = 86400  # a day: longer windows would hold a thief's budget for weeks
 MAX_AMOUNT = 1_000_000
@@ -120,7 +119,7 @@ class MemoryUseCounter:
             return used + 1
 
 
-class DatabaseUseCounter:
+class DatabaseUseCounter(DatabaseBound):
     """Counts in `key_use_counts`, one row per key and window, on a connection of its own.
 
     The increment is one `INSERT ... ON CONFLICT DO UPDATE ... WHERE count < limit
@@ -129,17 +128,6 @@ class DatabaseUseCounter:
     earlier windows, so a key never holds more than two rows; `flask prune` removes the
     rows of keys no longer used.
     """
-
-    def __init__(self, engine: Engine | Callable[[], Engine] | None = None) -> None:
-        self._engine = engine
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            from authsvc.extensions import db
-
-            return db.engine
-        return self._engine if isinstance(self._engine, Engine) else self._engine()
 
     @staticmethod
     def _table() -> Any:
