@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import CTE, Insert, bindparam, insert, select
 
 from authsvc.core import clock
 from authsvc.core.errors import ValidationFailed
@@ -45,6 +45,7 @@ def record(
     )
 
 
+_EVENT_COLUMNS = ("at", "type", "user_id", "actor_id", "ip", "user_agent", "detail")
 INSERT = probe.Statement(
     insert(AuditEvent.__table__).values(
         at=bindparam("a_at"),
@@ -56,6 +57,16 @@ INSERT = probe.Statement(
         detail=bindparam("a_detail"),
     )
 )
+
+
+def insert_for_each(source: CTE) -> Insert:
+    """`INSERT`'s event once per row of `source`, in the same statement: with `source` a
+    data-modifying CTE (PostgreSQL's `WITH changed AS (UPDATE ... RETURNING ...)`), a change
+    and its event are written together or not at all, in one round trip
+    (`probe.write_alone`). Takes `insert_params`; its row count is how many events were written."""
+    table = AuditEvent.__table__
+    values = select(*(bindparam(f"a_{name}", type_=table.c[name].type) for name in _EVENT_COLUMNS))
+    return insert(table).from_select(_EVENT_COLUMNS, values.select_from(source))
 
 
 def insert_params(

@@ -229,3 +229,33 @@ def writing() -> Iterator[Writer]:
         raise
     cursor.close()
     kept.give(fairy)
+
+
+def write_alone(statement: Statement, params: Mapping[str, Any]) -> int:
+    """One write statement that is a whole transaction by itself; answers its row count.
+
+    On PostgreSQL it runs in autocommit: its implicit transaction commits as the statement
+    ends, so the statement and its COMMIT are one round trip (`writing` takes four for
+    BEGIN, two statements and COMMIT). A data-modifying CTE makes several writes one such
+    statement. Not retried: a connection lost after the server committed cannot be told
+    from one lost before it, so the caller answers as for a failed COMMIT. On SQLite (no
+    round trips to save) it is a `writing` transaction of the one statement.
+    """
+    engine = db.engine
+    kept = _kept(engine)
+    if not kept.postgres:
+        with writing() as write:
+            return write.run(statement, params)
+    c = statement.compiled(engine.dialect)
+    bound = _params(c, params)
+    fairy = kept.take()
+    try:
+        cursor = fairy.driver_connection.cursor()
+        cursor.execute(c.sql, bound)
+        count = int(cursor.rowcount)
+        cursor.close()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        kept.drop(fairy)
+        raise _wrap(engine, c.sql, bound, exc) from exc
+    kept.give(fairy)
+    return count

@@ -51,14 +51,16 @@ def _sign_refresh(
     jti: str | None = None,
     client_id: str | None = None,
     status_idx: int | None = None,
+    key: tokens.Key | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """A refresh token of a session: aud is the issuer (`tokens.audience_for`)."""
+    """A refresh token of a session: aud is the issuer (`tokens.audience_for`). `key`: the
+    signing key already read for the access token beside it (one read per pair)."""
     s = settings()
     return tokens.encode(
         "refresh",
         subject=user_id,
         scopes=scopes,
-        key=keystore().signing_key(),
+        key=key or keystore().signing_key(),
         issuer=s.issuer,
         audience=tokens.audience_for("refresh", issuer=s.issuer, audience=s.audience),
         now=datetime.fromtimestamp(iat, UTC),
@@ -78,6 +80,7 @@ def _sign_access(
     client_id: str | None = None,
     audience: str | None = None,
     status_idx: int | None = None,
+    key: tokens.Key | None = None,
 ) -> str:
     """An access token of a session (RFC 9068): it names the session's client (first-party
     logins: "authsvc"), and its `aud` is the session's granted audience (RFC 8707) or the default."""
@@ -86,7 +89,7 @@ def _sign_access(
         "access",
         subject=user_id,
         scopes=scopes,
-        key=keystore().signing_key(),
+        key=key or keystore().signing_key(),
         issuer=s.issuer,
         audience=audience or s.audience,
         now=now,
@@ -109,10 +112,12 @@ def mint(
 ) -> tuple[TokenPair, dict[str, Any]]:
     """Sign an access and a new refresh token of a session: CPU only, nothing written yet.
 
-    Both carry the session's status-list index (`status_idx`, docs/status-lists.md).
+    Both carry the session's status-list index (`status_idx`, docs/status-lists.md), and are
+    signed with the same key, read once (on PostgreSQL each read is a round trip).
     Returns the pair and the refresh token's claims (what the session row keeps of it).
     """
     s = settings()
+    key = keystore().signing_key()
     access = _sign_access(
         session_id,
         user_id,
@@ -121,6 +126,7 @@ def mint(
         client_id=client_id,
         audience=audience,
         status_idx=status_idx,
+        key=key,
     )
     refresh, claims = _sign_refresh(
         session_id,
@@ -130,6 +136,7 @@ def mint(
         exp=int((now + s.refresh_ttl).timestamp()),
         client_id=client_id,
         status_idx=status_idx,
+        key=key,
     )
     return TokenPair(
         access, refresh, int(s.access_ttl.total_seconds()), scope=format_scope(scopes)
@@ -308,6 +315,10 @@ _CLAIM_REUSE = (
 )
 _REFRESH_STATE_PROBE = probe.Statement(_REFRESH_STATE)
 _ROTATE_PROBE = probe.Statement(_ROTATE)
+# PostgreSQL: the swap and its audit event in one statement (`_rotate`).
+_ROTATE_RECORDED = probe.Statement(
+    audit.insert_for_each(_ROTATE.returning(_sessions.c.id).cte("rotated"))
+)
 _ATTEMPTS = 3  # a failed swap re-reads: the token is then the predecessor, or the session is closed
 
 
@@ -399,27 +410,44 @@ def _try_refresh(
         session_id=sid,
         **({"client_id": client_id} if client_id else {}),
     )
-    # Signed and built before: the write lock is held for these two statements only.
-    with probe.writing() as write:
-        swapped = write.run(
-            _ROTATE_PROBE,
-            {
-                "b_sid": sid,
-                "b_jti": v.jti,
-                "b_new_jti": claims["jti"],
-                "b_iat": claims["iat"],
-                "b_exp": claims["exp"],
-                "b_now": now,
-                "b_ip": client.ip,
-                "b_expires_at": now + s.refresh_ttl,
-            },
-        )
-        if swapped == 1:
-            write.run(audit.INSERT, event)
-    if swapped != 1:  # rotated by a concurrent refresh, or closed: read again
+    # Signed and built before: the write holds its locks for the two writes only.
+    swapped = _rotate(
+        {
+            "b_sid": sid,
+            "b_jti": v.jti,
+            "b_new_jti": claims["jti"],
+            "b_iat": claims["iat"],
+            "b_exp": claims["exp"],
+            "b_now": now,
+            "b_ip": client.ip,
+            "b_expires_at": now + s.refresh_ttl,
+        },
+        event,
+    )
+    if not swapped:  # rotated by a concurrent refresh, or closed: read again
         return None
     audit.counted(event)
     return pair
+
+
+def _rotate(swap: dict[str, Any], event: dict[str, Any]) -> bool:
+    """The compare-and-swap and, if it matched, its audit event, as one transaction.
+
+    PostgreSQL: one statement (`WITH rotated AS (UPDATE ...) INSERT ... SELECT ... FROM
+    rotated`) in autocommit, one round trip where BEGIN, UPDATE, INSERT and COMMIT took four.
+    The UPDATE's row lock and its re-check of `refresh_jti` and `revoked_at` against the
+    latest committed row (READ COMMITTED) are those of the plain UPDATE, so of concurrent
+    rotations exactly one matches and a revocation committed first makes it match nothing.
+    SQLite has no writes in a CTE and no round trips: `BEGIN IMMEDIATE`, both statements,
+    COMMIT. True if this request rotated the token (the event is then written with it).
+    """
+    if db.engine.dialect.name == "postgresql":
+        return probe.write_alone(_ROTATE_RECORDED, {**swap, **event}) == 1
+    with probe.writing() as write:
+        if write.run(_ROTATE_PROBE, swap) != 1:
+            return False
+        write.run(audit.INSERT, event)
+    return True
 
 
 def _replay(
@@ -427,6 +455,7 @@ def _replay(
 ) -> TokenPair:
     """The predecessor within the window: the stored successor, re-signed, and a new access token."""
     s = settings()
+    key = keystore().signing_key()
     refresh, _ = _sign_refresh(
         sid,
         v.sub,
@@ -436,6 +465,7 @@ def _replay(
         jti=state.refresh_jti,
         client_id=state.client_id,
         status_idx=status_lists.index_of(v.claims),  # the same successor: the same claims
+        key=key,
     )
     access = _sign_access(
         sid,
@@ -445,6 +475,7 @@ def _replay(
         client_id=state.client_id,
         audience=state.audience,
         status_idx=state.status_idx,
+        key=key,
     )
     if not state.replay_recorded:
         with transaction():
