@@ -67,6 +67,15 @@ def _signing_now(stmt: Any) -> Any:
 
 # Built once: asked on every login and refresh, and on every verification.
 _CURRENT_KID = probe.Statement(_signing_now(select(SigningKey.kid)))
+
+
+def current_kid() -> Any:
+    """`signing_key`'s query as a column (parameters `KeyStore.signing_params`): a hot path
+    that reads a row anyway (a refresh reads its session) reads the kid with it, and saves
+    the round trip of a query of its own; `KeyStore.signing_key_named` gives the key."""
+    return _signing_now(select(SigningKey.kid)).scalar_subquery()
+
+
 _PUBLISHED_UNTIL = probe.Statement(
     select(SigningKey.alg, SigningKey.publish_until).where(SigningKey.kid == bindparam("kid"))
 )
@@ -168,12 +177,20 @@ class KeyStore:
 
     def signing_key(self) -> Key:
         """The key to sign with now; one indexed query, the key itself from the cache."""
-        found = probe.first(_CURRENT_KID, {"alg": self.label, "now": clock.now()})
-        if found is None:
+        found = probe.first(_CURRENT_KID, self.signing_params())
+        return self.signing_key_named(None if found is None else found.kid)
+
+    def signing_params(self) -> dict[str, Any]:
+        """The parameters of `current_kid()`, read now."""
+        return {"alg": self.label, "now": clock.now()}
+
+    def signing_key_named(self, kid: str | None) -> Key:
+        """The key that `current_kid()` named (None: no key signs yet, so one is made)."""
+        if kid is None:
             return self.ensure()
-        entry = self._cache.get(found.kid)
+        entry = self._cache.get(kid)
         if entry is None:
-            row = db.session.get(SigningKey, found.kid)
+            row = db.session.get(SigningKey, kid)
             assert row is not None
             entry = self._open(row)
         return entry.key

@@ -217,6 +217,11 @@ def writing() -> Iterator[Writer]:
         yield Writer(cursor, engine.dialect)
         cursor.execute("COMMIT")
     except engine.dialect.loaded_dbapi.Error as exc:
+        # The cursor first: a closed sqlite3 connection whose cursor still holds the failed
+        # statement stays open underneath (sqlite3_close_v2), keeping the write lock, until
+        # the exception's frames are collected.
+        with contextlib.suppress(Exception):
+            cursor.close()
         kept.drop(fairy)
         raise _wrap(engine, "COMMIT", (), exc) from exc
     except BaseException:
@@ -255,7 +260,7 @@ def write_alone(statement: Statement, params: Mapping[str, Any]) -> int:
         count = int(cursor.rowcount)
         cursor.close()
     except engine.dialect.loaded_dbapi.Error as exc:
-        kept.drop(fairy)
+        kept.drop(fairy)  # the transaction ended with the statement: nothing is left open
         raise _wrap(engine, c.sql, bound, exc) from exc
     kept.give(fairy)
     return count

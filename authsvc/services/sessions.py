@@ -22,6 +22,7 @@ from authsvc.extensions import db, rowcount
 from authsvc.models import LoginSession, PrivateToken, RevokedToken, User, effective_scopes, new_id
 from authsvc.services import audit, lockout, probe, status_lists
 from authsvc.services.authentication import is_client_token, team_of, verify
+from authsvc.services.keystore import current_kid
 from authsvc.services.runtime import keystore, settings
 from authsvc.services.transaction import transaction
 from authsvc.services.two_factor import codes as two_factor
@@ -109,15 +110,17 @@ def mint(
     client_id: str | None = None,
     audience: str | None = None,
     status_idx: int | None = None,
+    key: tokens.Key | None = None,
 ) -> tuple[TokenPair, dict[str, Any]]:
     """Sign an access and a new refresh token of a session: CPU only, nothing written yet.
 
     Both carry the session's status-list index (`status_idx`, docs/status-lists.md), and are
-    signed with the same key, read once (on PostgreSQL each read is a round trip).
-    Returns the pair and the refresh token's claims (what the session row keeps of it).
+    signed with the same key, read once (on PostgreSQL each read is a round trip): `key`,
+    or the one `signing_key()` reads. Returns the pair and the refresh token's claims (what
+    the session row keeps of it).
     """
     s = settings()
-    key = keystore().signing_key()
+    key = key or keystore().signing_key()
     access = _sign_access(
         session_id,
         user_id,
@@ -268,6 +271,8 @@ _REFRESH_STATE = (
         User.is_active,
         User.is_admin,
         User.scopes,
+        # the key to sign the new pair with, read with the state (one round trip, not two)
+        current_kid().label("signing_kid"),
     )
     .join(User, User.id == _sessions.c.user_id)
     .where(_sessions.c.id == bindparam("sid"), _sessions.c.user_id == bindparam("sub"))
@@ -368,7 +373,9 @@ def _try_refresh(
     """One read and at most one decision; None when a concurrent rotation won the swap."""
     s = settings()
     # Outside any transaction (probe): the write below is one short transaction of its own.
-    state = probe.first(_REFRESH_STATE_PROBE, {"sid": sid, "sub": v.sub})
+    state = probe.first(
+        _REFRESH_STATE_PROBE, {"sid": sid, "sub": v.sub, **keystore().signing_params()}
+    )
     now = clock.now()  # after the read: a rotation this read sees is never in our future
     if state is None:
         raise tokens.Revoked()
@@ -402,6 +409,7 @@ def _try_refresh(
         client_id=state.client_id,
         audience=state.audience,
         status_idx=state.status_idx,
+        key=keystore().signing_key_named(state.signing_kid),
     )
     event = audit.insert_params(
         "token.refreshed",
@@ -455,7 +463,7 @@ def _replay(
 ) -> TokenPair:
     """The predecessor within the window: the stored successor, re-signed, and a new access token."""
     s = settings()
-    key = keystore().signing_key()
+    key = keystore().signing_key_named(state.signing_kid)
     refresh, _ = _sign_refresh(
         sid,
         v.sub,

@@ -210,6 +210,55 @@ def test_refresh_fails_whole_and_the_old_refresh_token_still_works(app, make_app
     assert r.status_code == 200, r.get_json()
 
 
+def test_refresh_whose_connection_dies_before_the_rotation_is_503_and_writes_nothing(
+    app, make_app, tokens, monkeypatch
+):
+    """PostgreSQL: the swap and its audit event are one statement on a kept connection
+    (sessions._rotate); its backend is terminated between the state read and that statement.
+    The statement is not retried (a reply lost after the commit looks the same), so the
+    answer is 503, nothing is written, and the old refresh token still rotates."""
+    if not on_postgresql(app):
+        pytest.skip("SQLite has no connection to lose: the read-only twin test covers it")
+    from authsvc.services import probe, sessions
+
+    with app.app_context():
+        engine = db.engine
+    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    real_mint = sessions.mint
+    killed: list[int] = []
+
+    def mint_then_lose_the_connections(*args: Any, **kwargs: Any) -> Any:
+        pair = real_mint(*args, **kwargs)  # after the state read, before the write
+        pids = [f.driver_connection.info.backend_pid for f in probe._kept(engine).free]
+        with admin.connect() as other:
+            for pid in pids:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            deadline = time.monotonic() + 5
+            while (
+                time.monotonic() < deadline
+                and other.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                    {"pids": pids},
+                ).scalar()
+            ):
+                time.sleep(0.01)
+        killed.extend(pids)
+        return pair
+
+    before = stored(app)
+    monkeypatch.setattr(sessions, "mint", mint_then_lose_the_connections)
+    try:
+        r = app.test_client().post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    finally:
+        monkeypatch.undo()
+        admin.dispose()
+    assert killed, "no kept connection was there to lose"
+    assert_unavailable(r)
+    assert stored(app) == before
+    r = app.test_client().post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 200, r.get_json()
+
+
 @pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
 def test_revoke_that_was_not_stored_is_not_answered_as_done(app, make_app, tokens, kind):
     before = stored(app)
