@@ -73,6 +73,27 @@ def _decode(
     )
 
 
+def verify_opened(token: object, kinds: Collection[str]) -> tokens.Verified:
+    """`verify` with the key as this process opened it (`KeyStore.opened_key`), its state not
+    read: for a caller whose own statement selects `published_column()` and refuses with
+    `unknown_key` when it is false (the refresh path reads it with the session's state). A
+    refusal of a token whose key is gone says `unknown_key`, as `verify` would first."""
+    opened: list[str] = []
+
+    def key_of(kid: str) -> tokens.Key | None:
+        key = keystore().opened_key(kid)
+        if key is not None:
+            opened.append(kid)
+        return key
+
+    try:
+        return _decode(token, kinds, key_of)
+    except tokens.InvalidToken as refusal:
+        if opened and keystore().verification_key(opened[0]) is None:
+            raise tokens.UnknownKey() from refusal
+        raise
+
+
 def authenticate(token: object, kinds: Collection[str], client: Client) -> Principal:
     """The principal a bearer `token` of one of `kinds` stands for, or the refusal.
 

@@ -21,8 +21,8 @@ from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import LoginSession, PrivateToken, RevokedToken, User, effective_scopes, new_id
 from authsvc.services import audit, lockout, probe, status_lists
-from authsvc.services.authentication import is_client_token, team_of, verify
-from authsvc.services.keystore import current_kid
+from authsvc.services.authentication import is_client_token, team_of, verify, verify_opened
+from authsvc.services.keystore import current_kid, published_column
 from authsvc.services.runtime import keystore, settings
 from authsvc.services.transaction import transaction
 from authsvc.services.two_factor import codes as two_factor
@@ -271,8 +271,10 @@ _REFRESH_STATE = (
         User.is_active,
         User.is_admin,
         User.scopes,
-        # the key to sign the new pair with, read with the state (one round trip, not two)
+        # the key to sign the new pair with, and whether the presented token's key is still
+        # published, read with the state (one round trip, not three)
         current_kid().label("signing_kid"),
+        published_column(),
     )
     .join(User, User.id == _sessions.c.user_id)
     .where(_sessions.c.id == bindparam("sid"), _sessions.c.user_id == bindparam("sub"))
@@ -329,8 +331,9 @@ _ATTEMPTS = 3  # a failed swap re-reads: the token is then the predecessor, or t
 
 def refresh(refresh_token: str, client: Client, *, client_id: str | None = None) -> TokenPair:
     """POST /auth/refresh, the console's cookie refresh and the OAuth refresh_token grant:
-    verify, then `refresh_session`."""
-    return refresh_session(verify(refresh_token, {"refresh"}), client, client_id=client_id)
+    verify, then `refresh_session`. The token's key is taken as this process opened it; whether it is still published is
+    read with the session's state (`_try_refresh`), as the verify path does."""
+    return refresh_session(verify_opened(refresh_token, {"refresh"}), client, client_id=client_id)
 
 
 def refresh_session(
@@ -373,12 +376,17 @@ def _try_refresh(
     """One read and at most one decision; None when a concurrent rotation won the swap."""
     s = settings()
     # Outside any transaction (probe): the write below is one short transaction of its own.
+    kid: str = v.header["kid"]  # a well-formed string: `decode` checked it
+    store = keystore()
     state = probe.first(
-        _REFRESH_STATE_PROBE, {"sid": sid, "sub": v.sub, **keystore().signing_params()}
+        _REFRESH_STATE_PROBE,
+        {"sid": sid, "sub": v.sub, "kid": kid, "key_label": store.label, **store.signing_params()},
     )
     now = clock.now()  # after the read: a rotation this read sees is never in our future
-    if state is None:
-        raise tokens.Revoked()
+    if state is None:  # `unknown_key` first when the key is gone too, as `verify` says
+        raise tokens.UnknownKey() if store.verification_key(kid) is None else tokens.Revoked()
+    if not state.key_published:
+        raise tokens.UnknownKey()
     if state.client_id != client_id:
         raise tokens.WrongType("This refresh token was issued to another client.")
     current = v.jti == state.refresh_jti

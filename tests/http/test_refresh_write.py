@@ -125,3 +125,21 @@ def test_the_pair_is_signed_by_the_key_that_signs_now(
     (new_kid,) = kids(second)
     assert new_kid != old_kid
     assert kids(replay) == {new_kid}  # the same successor, signed again by the key of now
+
+
+def test_a_key_revoked_on_another_host_refuses_its_refresh_tokens_here(
+    app: Flask, make_app: Any, tokens: dict[str, Any]
+) -> None:
+    """The key is taken as this process opened it; its state is read with the session's."""
+    client = app.test_client()
+    first = client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]}).get_json()
+    kid = jwt.get_unverified_header(first["refresh_token"])["kid"]  # opened and cached here
+    other = make_app()
+    assert other.test_cli_runner().invoke(args=["keys", "revoke", kid]).exit_code == 0
+    before, events = chain(app), refreshed_events(app)
+
+    r = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+
+    assert r.status_code == 401
+    assert r.get_json()["errors"][0]["extra"]["reason"] == "unknown_key"
+    assert chain(app) == before and refreshed_events(app) == events
