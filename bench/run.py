@@ -458,9 +458,27 @@ class Bench:
         self.started.append(server[1])
         return server
 
-    def measure(self, name: str, url: str, **options: object) -> Row:
-        connections = options.pop("connections", self.args.connections)
-        row = wrk(url, self.args.seconds, connections, **options)  # type: ignore[arg-type]
+    def measure(
+        self,
+        name: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        script: Path | None = None,
+        env: dict[str, str] | None = None,
+        server: subprocess.Popen[bytes] | None = None,
+        connections: int | None = None,
+    ) -> Row:
+        """One wrk row, kept under `name` and shown at once (a run takes minutes)."""
+        row = wrk(
+            url,
+            self.args.seconds,
+            connections or self.args.connections,
+            headers,
+            script,
+            env,
+            server,
+        )
         self.results[name] = row
         print(f"  {name}: {row['rps']:.0f}/s, {row['cpu_us']:.0f} µs CPU", flush=True)
         return row
