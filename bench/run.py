@@ -753,10 +753,13 @@ def main() -> None:
     load_before = os.getloadavg()
     started_at = time.gmtime()
     print(f"preparing in {work} ...", flush=True)
-    prepared = prepare(env, refresh_count=24_000, revoked=0, status_list=True)
+    # Tokens for 1,200 refreshes/s per authsvc row (pairs: 2,400/s) and 300/s per simplejwt
+    # row; past that a row would wrap round to spent tokens and count non-2xx answers.
+    per_row = 1_200 * args.seconds
+    prepared = prepare(env, refresh_count=3 * per_row, revoked=0, status_list=True)
     tokens = split_lines(
         prepared["refresh_lines"].split("\n"),
-        {"refresh-0": 6_000, "refresh-1": 6_000, "refresh-pairs": 12_000},
+        {"refresh-0": per_row, "refresh-1": per_row, "refresh-pairs": per_row},
         work,
     )
     env["BENCH_PUBLIC_KEY_PEM"], env["BENCH_ISSUER"] = prepared["pem"], ISSUER
@@ -766,7 +769,7 @@ def main() -> None:
     try:
         floor = bench.start(gunicorn("bench.bare_app:app", env, args.workers, work / "bare.log"))
         authsvc = bench.start(gunicorn("wsgi:app", env, args.workers, work / "authsvc.log"))
-        simplejwt = None if args.no_simplejwt else start_simplejwt(bench, 2, 6_000)
+        simplejwt = None if args.no_simplejwt else start_simplejwt(bench, 2, 300 * args.seconds)
         wait_up(floor[0] + "/json", floor[1])
         wait_up(authsvc[0] + "/api/v1/health", authsvc[1])
         if simplejwt:
