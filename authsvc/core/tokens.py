@@ -251,10 +251,10 @@ def _require_aware(*moments: datetime) -> None:
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    names = [name for name, _ in pairs]
-    if len(set(names)) != len(names):
+    members = dict(pairs)
+    if len(members) != len(pairs):
         raise ValueError("duplicate member name")
-    return dict(pairs)
+    return members
 
 
 def _reject_constant(name: str) -> Any:
@@ -271,33 +271,55 @@ def _b64decode(segment: str) -> bytes:
 
 def _parse_header(token: object) -> dict[str, Any]:
     """The JOSE header, read before anything is trusted; every segment canonical base64url."""
+    return _split(token)[0]
+
+
+def _split(token: object) -> tuple[dict[str, Any], bytes, bytes]:
+    """Header, payload and signature of a compact JWS, each segment decoded once.
+
+    PyJWT's decode would split and decode all three again; `decode` only needs its
+    signature check, so the token is parsed here, once, by the strict rules above.
+    """
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
         raise Malformed()
     if not token.isascii() or not _SHAPE.fullmatch(token):
         raise Malformed()
     head, payload, signature = token.split(".")
     try:
-        for part in (payload, signature):
-            _b64decode(part)
+        raw_payload, raw_signature = _b64decode(payload), _b64decode(signature)
         raw = _b64decode(head)
     except (binascii.Error, ValueError) as exc:
         raise Malformed() from exc
-    return _json_object(raw)
+    return _json_object(raw), raw_payload, raw_signature
+
+
+# One decoder, built once: `json.loads` with hooks builds a new one per call.
+_STRICT_JSON = json.JSONDecoder(
+    object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+)
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
     """Strict JSON (RFC 8259 + RFC 7515/7519 uniqueness): UTF-8, one object, no NaN, no repeats."""
     try:
-        value = json.loads(
-            raw.decode("utf-8"),
-            object_pairs_hook=_reject_duplicates,
-            parse_constant=_reject_constant,
-        )
+        value = _STRICT_JSON.decode(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise Malformed() from exc
     if not isinstance(value, dict):
         raise Malformed()
     return value
+
+
+_JWS = jwt.PyJWS()
+
+
+def _signature_valid(algorithm: str, key: Key, signing_input: bytes, signature: bytes) -> bool:
+    """PyJWT's own signature check for `algorithm`, on the segments already decoded."""
+    verifier = _JWS.get_algorithm_by_name(algorithm)
+    try:
+        return bool(verifier.verify(signing_input, verifier.prepare_key(key.verifying), signature))
+    except (ValueError, TypeError) as exc:  # a signature of the wrong length for the key
+        raise BadSignature() from exc
 
 
 def decode(
@@ -321,7 +343,7 @@ def decode(
     _require_aware(now)
     if not isinstance(token, str):
         raise Malformed()
-    header = _parse_header(token)
+    header, payload, signature = _split(token)
 
     alg = header.get("alg")
     if not isinstance(alg, str) or alg.lower() == "none" or alg != algorithm:
@@ -338,19 +360,12 @@ def decode(
         raise UnknownKey()
     if key.alg != algorithm:
         raise BadAlgorithm()
-    if token.endswith("."):
+    if not signature:
         raise BadSignature()
-    if algorithm == "ES256" and not is_low_s(_b64decode(token.rpartition(".")[2])):
+    if algorithm == "ES256" and not is_low_s(signature):
         raise BadSignature()  # (r, n - s) of a genuine (r, s): malleated, refused
-
-    try:
-        payload = jwt.api_jws.decode_complete(token, key.verifying, algorithms=[algorithm])[
-            "payload"
-        ]
-    except jwt.InvalidSignatureError as exc:
-        raise BadSignature() from exc
-    except (jwt.PyJWTError, UnicodeError, ValueError, TypeError) as exc:
-        raise Malformed() from exc
+    if not _signature_valid(algorithm, key, token.rpartition(".")[0].encode(), signature):
+        raise BadSignature()
     claims = _json_object(payload)
 
     typ = header.get("typ")

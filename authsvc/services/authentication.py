@@ -1,9 +1,9 @@
 """The authenticated path: verify a token, then check its state once.
 
-`verify` + `check_state` is what every protected route runs (through
+`authenticate` (`verify` + `check_state`) is what every protected route runs (through
 `authsvc.web.credentials.authenticate`), so it stays lean: one signature
-check, then one SQL statement that answers "user active? session or private token
-alive? jti revoked?" by primary-key probes, no ORM object loaded. It writes only to
+check, then one SQL statement that answers "signing key still published? user active?
+session or private token alive? jti revoked?" by primary-key probes, no ORM object loaded. It writes only to
 move `last_used_at`, at most once per `AUTHSVC_LAST_USED_RESOLUTION` per token.
 
 A private token's restrictions (issue 22) ride on the same statement: its allowlist is a
@@ -14,14 +14,14 @@ nothing but one audit row per key per minute.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
 from authsvc.core import clock, restrictions, tokens
-from authsvc.core.errors import ApiError, RateLimited
+from authsvc.core.errors import ApiError, PermissionDenied, RateLimited
 from authsvc.core.oauth import IDENTITY_SCOPES
 from authsvc.core.principal import Budget, Client, Principal
 from authsvc.extensions import db, rowcount
@@ -35,6 +35,7 @@ from authsvc.models import (
     effective_scopes,
 )
 from authsvc.services import audiences, audit, probe, use_counts
+from authsvc.services.keystore import published_column
 from authsvc.services.runtime import keystore, settings, use_counter
 from authsvc.services.transaction import transaction
 
@@ -49,11 +50,17 @@ def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
     RFC 8707 `resource`, one of the registered clients' audiences: authsvc issued them, so
     it verifies and introspects them too.
     """
+    return _decode(token, kinds, keystore().verification_key)
+
+
+def _decode(
+    token: object, kinds: Collection[str], keys: Callable[[str], tokens.Key | None]
+) -> tokens.Verified:
     s = settings()
     return tokens.decode(
         token,
         kinds=kinds,
-        keys=keystore().verification_key,
+        keys=keys,
         algorithm=s.signing_alg,
         issuer=s.issuer,
         audience=lambda aud: aud == s.audience or audiences.known(aud),
@@ -64,6 +71,54 @@ def verify(token: object, kinds: Collection[str]) -> tokens.Verified:
         # the upgrade. Never by authsvc.verifier.
         refresh_audiences=(s.audience,),
     )
+
+
+def authenticate(token: object, kinds: Collection[str], client: Client) -> Principal:
+    """The principal a bearer `token` of one of `kinds` stands for, or the refusal.
+
+    The signature is checked with the key as this process opened it; whether the key is
+    still published is read by `check_state`'s one statement, with the token's state, so
+    the hot path makes one query, not two, and a key revoked anywhere is refused here by
+    the next request all the same.
+    """
+    opened: list[str] = []  # the kid, once the key is found: later refusals check it first
+
+    def key_of(kid: str) -> tokens.Key | None:
+        key = keystore().opened_key(kid)
+        if key is not None:
+            opened.append(kid)
+        return key
+
+    try:
+        v = _decode(token, tokens.ALL_KINDS, key_of)
+    except tokens.InvalidToken as refusal:
+        if opened and keystore().verification_key(opened[0]) is None:
+            raise tokens.UnknownKey() from refusal  # what `verify` says first
+        raise
+    if v.kind not in kinds:
+        if keystore().verification_key(_kid(v)) is None:
+            raise tokens.UnknownKey()  # as `verify` would have said, before the kind
+        if v.kind == "private":
+            raise PermissionDenied(
+                "Private tokens cannot be used for this action; use an access token."
+            )
+        raise tokens.WrongType()
+    return check_state(v, client)
+
+
+def _kid(v: tokens.Verified) -> str:
+    kid: str = v.header["kid"]  # a well-formed string: `decode` checked it
+    return kid
+
+
+def _key_params(v: tokens.Verified) -> dict[str, Any]:
+    return {"kid": _kid(v), "key_label": keystore().label, "now": clock.now()}
+
+
+def _unless_key_gone(v: tokens.Verified, refusal: tokens.InvalidToken) -> tokens.InvalidToken:
+    """`refusal` for a token whose state row is missing, or `unknown_key` when its signing
+    key is gone too (a probe of its own, on this refusal path only), as `verify` would say."""
+    return tokens.UnknownKey() if keystore().verification_key(_kid(v)) is None else refusal
 
 
 def _state_query(kind: str) -> Any:
@@ -77,7 +132,12 @@ def _state_query(kind: str) -> Any:
         holder = LoginSession.__table__
         on = and_(holder.c.id == bindparam("sid"), holder.c.user_id == users.c.id)
     stmt = (
-        stmt.add_columns(holder.c.id.label("holder_id"), holder.c.revoked_at, holder.c.last_used_at)
+        stmt.add_columns(
+            holder.c.id.label("holder_id"),
+            holder.c.revoked_at,
+            holder.c.last_used_at,
+            published_column(),
+        )
         .select_from(users.outerjoin(holder, on))
         .where(users.c.id == bindparam("sub"))
     )
@@ -98,6 +158,7 @@ _CLIENT_STATE = probe.Statement(
     select(
         OAuthClient.__table__.c.scopes,
         exists().where(RevokedToken.__table__.c.jti == bindparam("jti")).label("jti_revoked"),
+        published_column(),
     ).where(OAuthClient.__table__.c.id == bindparam("sub"))
 )
 
@@ -111,6 +172,7 @@ _TEAM_KEY_STATE = probe.Statement(
         PrivateToken.__table__.c.refused_at,
         Team.__table__.c.scopes,
         Team.__table__.c.deleted_at,
+        published_column(),
     )
     .select_from(
         PrivateToken.__table__.join(
@@ -191,8 +253,12 @@ def _audit_refusal(
 def _check_team_state(v: tokens.Verified, team_id: str, client: Client) -> Principal:
     """A team key lives while its row is unrevoked and its team undeleted; no user is read,
     so it outlives its creator's membership and account. Its scopes narrow with the team's."""
-    row = probe.first(_TEAM_KEY_STATE, {"jti": v.jti, "team_id": team_id})
-    if row is None or row.revoked_at is not None or row.deleted_at is not None:
+    row = probe.first(_TEAM_KEY_STATE, {"jti": v.jti, "team_id": team_id, **_key_params(v)})
+    if row is None:
+        raise _unless_key_gone(v, tokens.Revoked())
+    if not row.key_published:
+        raise tokens.UnknownKey()
+    if row.revoked_at is not None or row.deleted_at is not None:
         raise tokens.Revoked()
     budget = _restrict(v, row, client, team_id)
     _touch(v.kind, row.holder_id, row.last_used_at, client.ip)
@@ -220,8 +286,12 @@ def is_client_token(v: tokens.Verified) -> bool:
 
 def _check_client_state(v: tokens.Verified) -> Principal:
     """A client's own token lives while the client exists and its jti is not revoked."""
-    row = probe.first(_CLIENT_STATE, {"sub": v.sub, "jti": v.jti})
-    if row is None or row.jti_revoked:
+    row = probe.first(_CLIENT_STATE, {"sub": v.sub, "jti": v.jti, **_key_params(v)})
+    if row is None:
+        raise _unless_key_gone(v, tokens.Revoked())
+    if not row.key_published:
+        raise tokens.UnknownKey()
+    if row.jti_revoked:
         raise tokens.Revoked()
     allowed = set(row.scopes)
     return Principal(
@@ -239,8 +309,9 @@ def _check_client_state(v: tokens.Verified) -> Principal:
 
 
 def check_state(v: tokens.Verified, client: Client | None = None) -> Principal:
-    """Refuse a token whose user is inactive or whose session, private token or jti is revoked,
-    and a private token's use that its restrictions refuse (`client`: who uses it)."""
+    """Refuse a token whose signing key is no longer published, whose user is inactive or
+    whose session, private token or jti is revoked, and a private token's use that its
+    restrictions refuse (`client`: who uses it)."""
     client = client or Client()
     if is_client_token(v):
         return _check_client_state(v)
@@ -252,8 +323,12 @@ def check_state(v: tokens.Verified, client: Client | None = None) -> Principal:
         if v.kind == "private"
         else {"sub": v.sub, "sid": v.sid, "jti": v.jti}
     )
-    row = probe.first(_STATE_QUERIES[v.kind], params)  # no ORM, no pool checkout
-    if row is None or not row.is_active:
+    row = probe.first(_STATE_QUERIES[v.kind], {**params, **_key_params(v)})  # no ORM
+    if row is None:
+        raise _unless_key_gone(v, tokens.InactiveUser())
+    if not row.key_published:
+        raise tokens.UnknownKey()
+    if not row.is_active:
         raise tokens.InactiveUser()
     if row.holder_id is None or row.revoked_at is not None:
         raise tokens.Revoked()

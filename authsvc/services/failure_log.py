@@ -5,7 +5,7 @@ host (and every host over one PostgreSQL) shares: a count kept per process would
 each gunicorn worker allow the limit on its own. Redis, where configured, takes the
 load off the database for many hosts. The in-process log is for unit tests only.
 
-Flask-Limiter's storages (the `limits` library) read `time.time()` themselves, so a
+The `limits` library's storages read `time.time()` themselves, so a
 lockout built on them could not follow the service clock that tests freeze and move.
 This log takes `now` from its caller instead.
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import bindparam, case, exists, func, or_, select, update
 
 from authsvc.core import clock, crypto, keys
 from authsvc.core.principal import Client
@@ -70,6 +70,24 @@ _CURRENT_KID = probe.Statement(_signing_now(select(SigningKey.kid)))
 _PUBLISHED_UNTIL = probe.Statement(
     select(SigningKey.alg, SigningKey.publish_until).where(SigningKey.kid == bindparam("kid"))
 )
+
+
+def published_column() -> Any:
+    """True while the key `:kid` of the store `:key_label` is published at `:now`.
+
+    The hot path's state statements (`services.authentication`) select it beside the
+    token's state, so a key revoked on any host is refused by the next request here
+    without a query of its own (`KeyStore.opened_key`).
+    """
+    return (
+        exists()
+        .where(
+            SigningKey.kid == bindparam("kid"),
+            SigningKey.alg == bindparam("key_label"),
+            or_(SigningKey.publish_until.is_(None), SigningKey.publish_until > bindparam("now")),
+        )
+        .label("key_published")
+    )
 
 
 @dataclass
@@ -198,6 +216,15 @@ class KeyStore:
             entry = self._open(stored)
         entry.publish_until = row.publish_until
         return entry.key if entry.key.alg == self.alg else None
+
+    def opened_key(self, kid: str) -> Key | None:
+        """The key named `kid` as this process opened it, its state not read: only for a
+        caller whose own statement selects `published_column()` (the hot path). A key not
+        opened here yet is looked up, state and all, as by `verification_key`."""
+        entry = self._cache.get(kid)
+        if entry is None or entry.key.alg != self.alg:
+            return self.verification_key(kid)
+        return entry.key
 
     def _publish_until(self, now: datetime) -> datetime:
         """When the last token an old key may have signed expires, plus leeway.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -49,8 +49,31 @@ HTML_CSP = (
 )
 
 
+_SYNC_CACHE = 512  # far more hooks, views and handlers than the app registers
+
+
+class _Flask(Flask):
+    """Flask, asking once per function whether a hook or view is a coroutine function:
+    Flask asks `inspect` on every request, for each of a dozen hooks (docs/performance.md)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._sync[func]
+        except KeyError:
+            done = super().ensure_sync(func)
+            if len(self._sync) < _SYNC_CACHE:  # a callable made per request is not kept
+                self._sync[func] = done
+            return done
+        except TypeError:  # an unhashable callable: asked every time, as Flask does
+            return super().ensure_sync(func)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(
+    app = _Flask(
         "authsvc",
         instance_path=os.environ.get("AUTHSVC_INSTANCE_PATH") or None,
         instance_relative_config=True,
@@ -96,17 +119,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_ALWAYS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+)
+
+
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    # One pass over the few headers there are: werkzeug's `setdefault` raises and catches
+    # a KeyError for each absent name, the most expensive part of this hook on the hot path.
+    headers = response.headers
+    present = {name.lower() for name, _ in headers}
+    for name, value in _ALWAYS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    path = request.path
     # Status lists are public and revalidated by ETag (they set `no-cache` themselves).
-    if request.path.startswith("/api/") and not (
-        request.path.startswith("/api/v1/status-lists/") and response.status_code in (200, 304)
+    if path.startswith("/api/") and not (
+        path.startswith("/api/v1/status-lists/") and response.status_code in (200, 304)
     ):
-        response.headers["Cache-Control"] = "no-store"
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy", HTML_CSP)
+        headers["Cache-Control"] = "no-store"
+    if "content-security-policy" not in present and (
+        headers.get("Content-Type", "").startswith("text/html")
+    ):
+        headers.add("Content-Security-Policy", HTML_CSP)
     return response
 
 

@@ -15,19 +15,18 @@ from urllib.parse import unquote_plus
 
 from flask import Response, g, request
 
-from authsvc.core import bearer, tokens
+from authsvc.core import bearer
 from authsvc.core.errors import (
     BadRequest,
     InvalidCredentials,
     InvalidRequest,
     NotAuthenticated,
-    PermissionDenied,
 )
 from authsvc.core.oauth import OAuthError, invalid_client
 from authsvc.core.principal import Client, Principal
-from authsvc.core.tokens import ALL_KINDS, BEARER_KINDS
+from authsvc.core.tokens import BEARER_KINDS
 from authsvc.models import OAuthClient
-from authsvc.services.authentication import check_state, verify
+from authsvc.services import authentication
 from authsvc.services.oauth_clients import ClientAuth
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,15 +43,8 @@ def authenticate(kinds: Collection[str] = BEARER_KINDS) -> Principal:
     token = read_credentials()
     if token is None:
         raise NotAuthenticated()
-    v = verify(token, ALL_KINDS)
-    if v.kind not in kinds:
-        if v.kind == "private":
-            raise PermissionDenied(
-                "Private tokens cannot be used for this action; use an access token."
-            )
-        raise tokens.WrongType()
-    principal = check_state(
-        v, Client(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+    principal = authentication.authenticate(
+        token, kinds, Client(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
     )
     g.principal = principal
     return principal

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
+from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
@@ -26,12 +27,14 @@ class _RequestIdFilter(logging.Filter):
 
 
 def _begin() -> None:
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
+    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
     g.log_started = time.perf_counter()
 
 
 _ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "remote_addr")
+# Built once: `json.dumps(..., default=str)` builds an encoder per call.
+_ENCODER = json.JSONEncoder(default=str)
 
 
 class AccessFormatter(logging.Formatter):
@@ -44,22 +47,66 @@ class AccessFormatter(logging.Formatter):
         self._stamp = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)
+        return self._asctime(record.created, record.msecs)
+
+    def _asctime(self, created: float, msecs: float) -> str:
+        second = int(created)
         if second != self._second:  # one strftime per second, not per line
-            self._second, self._stamp = second, super().formatTime(record)[:-4]
-        return f"{self._stamp},{int(record.msecs):03d}"
+            stamp = time.strftime(self.default_time_format, self.converter(created))
+            self._second, self._stamp = second, stamp
+        return f"{self._stamp},{int(msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {
-            "asctime": self.formatTime(record),
-            "levelname": record.levelname,
-            "name": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None),
-        }
-        for name in _ACCESS_FIELDS:
-            line[name] = getattr(record, name, None)
-        return json.dumps(line, default=str)
+        fields = {name: getattr(record, name, None) for name in _ACCESS_FIELDS}
+        return self.line(
+            self.formatTime(record),
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            getattr(record, "request_id", None),
+            fields,
+        )
+
+    def line(
+        self,
+        asctime: str,
+        levelname: str,
+        name: str,
+        message: str,
+        request_id: str | None,
+        fields: dict[str, Any],
+    ) -> str:
+        return _ENCODER.encode(
+            {
+                "asctime": asctime,
+                "levelname": levelname,
+                "name": name,
+                "message": message,
+                "request_id": request_id,
+                **fields,
+            }
+        )
+
+    def now(self) -> str:
+        """`asctime` of a line written now, as `LogRecord` would stamp it."""
+        created = time.time()
+        return self._asctime(created, (created - int(created)) * 1000)
+
+
+def _direct(logger: logging.Logger) -> tuple[logging.StreamHandler[Any], AccessFormatter] | None:
+    """The handler to write to directly while the access logger is as `init_app` set it up:
+    one stream handler with the access formatter, no filters. Then a line costs one
+    formatted string and one write, not a `LogRecord` through the logging machinery;
+    any other set-up (a handler or filter added) gets every line through `Logger.handle`."""
+    if logger.filters or len(logger.handlers) != 1:
+        return None
+    handler = logger.handlers[0]
+    formatter = handler.formatter
+    if type(handler) is not logging.StreamHandler or handler.filters:
+        return None
+    if not isinstance(formatter, AccessFormatter) or handler.level > logging.INFO:
+        return None
+    return handler, formatter
 
 
 def _end(response: Response) -> Response:
@@ -68,8 +115,35 @@ def _end(response: Response) -> Response:
     if not access_log.isEnabledFor(logging.INFO):
         return response
     started = g.get("log_started")
-    # makeRecord + handle: the line without `Logger.info`'s caller lookup (a stack walk).
-    record = access_log.makeRecord(
+    fields = {
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+        "remote_addr": request.remote_addr,
+    }
+    direct = _direct(access_log)
+    if direct is not None:
+        handler, formatter = direct
+        text = formatter.line(
+            formatter.now(), "INFO", access_log.name, "request", request_id or None, fields
+        )
+        handler.acquire()
+        try:
+            handler.stream.write(text + handler.terminator)
+            handler.flush()
+        except OSError:  # what `StreamHandler.emit` does with a failed write
+            handler.handleError(_record(fields, request_id))
+        finally:
+            handler.release()
+        return response
+    access_log.handle(_record(fields, request_id))
+    return response
+
+
+def _record(fields: dict[str, Any], request_id: str) -> logging.LogRecord:
+    # makeRecord: the line without `Logger.info`'s caller lookup (a stack walk).
+    return access_log.makeRecord(
         access_log.name,
         logging.INFO,
         "",
@@ -77,17 +151,8 @@ def _end(response: Response) -> Response:
         "request",
         (),
         None,
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-            "remote_addr": request.remote_addr,
-            "request_id": request_id or None,
-        },
+        extra={**fields, "request_id": request_id or None},
     )
-    access_log.handle(record)
-    return response
 
 
 # werkzeug's development server's own access line: `127.0.0.1 - - [date] "GET / HTTP/1.1" 200 -`

@@ -1,15 +1,19 @@
-"""Abuse limits: requests per client address (Flask-Limiter) and the failed-login log.
+"""Abuse limits: requests per client address (the `limits` library) and the failed-login log.
 
 Both live in Redis when `AUTHSVC_REDIS_URL` is set, so every worker and host shares the
 counts. Without it the failed-login log lives in the database (shared by every worker
 and host), while the address counts stay in each process (see docs/security.md,
-"Lockout storage", for why). Each app gets its own Limiter: Flask-Limiter
-keeps its storage on the instance, so a module-level one would make every app in a
-process (tests start many) share whichever storage was bound last.
+"Lockout storage", for why). Each app gets its own `AddressLimit` and storage, so two
+apps in one process (tests start many) never share counts.
 
 The address limit covers the routes where guessing happens, chosen by path so that a
 blueprint joins it by living under one of `ADDRESS_LIMITED`: no view has to opt in.
 `/auth/refresh` stays out: one backend refreshes for many users from one address.
+
+The check is one `before_request` hook that returns at once for every other path.
+Flask-Limiter did the same job, but evaluated its limits on every request, the exempt hot
+path included (about 6 % of a `/auth/verify`, docs/performance.md); its storages and
+moving window are the `limits` library's, used here directly.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import time
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, current_app, request
-from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
+from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
 from authsvc.config import Settings
 from authsvc.core import errors
@@ -64,25 +70,43 @@ def client_address() -> str:
     return str(address)
 
 
+class AddressLimit:
+    """The moving-window count per client address, in Redis or in this process."""
+
+    SCOPE = "auth-address"
+
+    def __init__(self, settings: Settings) -> None:
+        url = settings.redis_url
+        storage = (
+            storage_from_string(url, socket_connect_timeout=2, socket_timeout=2)
+            if url
+            else storage_from_string("memory://")
+        )
+        self.window = MovingWindowRateLimiter(storage)
+        self.items: list[RateLimitItem] = parse_many(settings.address_rate)
+        self.prefix = settings.redis_prefix
+
+    def hit(self, address: str) -> None:
+        """Count one request from `address`; `429` with the wait when over any of the limits."""
+        key = (self.prefix, self.SCOPE, address)
+        over = [item for item in self.items if not self.window.hit(item, *key)]
+        if over:
+            reset = max(self.window.get_window_stats(item, *key).reset_time for item in over)
+            raise errors.RateLimited(max(1, math.ceil(reset - time.time())))
+
+
+def _limit_address() -> None:
+    if address_limited(request.path):
+        limit: AddressLimit = current_app.extensions[_EXTENSION]
+        limit.hit(client_address())
+
+
 def init_app(app: Flask, settings: Settings) -> None:
-    url = settings.redis_url
-    limiter = Limiter(
-        key_func=client_address,
-        storage_uri=url or "memory://",
-        storage_options={"socket_connect_timeout": 2, "socket_timeout": 2} if url else {},
-        strategy="moving-window",
-        key_prefix=settings.redis_prefix,
-        application_limits=[
-            ApplicationLimit(limit_provider=settings.address_rate, scope="auth-address")
-        ],
-    )
-    # Only the guessing routes are limited: every other request (the hot path) is exempt
-    # by this filter, Flask-Limiter's documented hook, before any counting.
-    limiter.request_filter(lambda: not address_limited(request.path))
-    limiter.init_app(app)
-    app.extensions[_EXTENSION] = limiter
-    app.register_error_handler(RateLimitExceeded, _rate_limited)
-    if url:  # redis-py (several MB per worker) is imported only where Redis is configured
+    app.extensions[_EXTENSION] = AddressLimit(settings)
+    app.before_request(_limit_address)
+    if (
+        settings.redis_url
+    ):  # redis-py (several MB per worker) is imported only where Redis is configured
         import redis
 
         app.register_error_handler(redis.RedisError, _storage_down)
@@ -108,13 +132,6 @@ def _redis(url: str) -> Redis[bytes]:
     import redis  # redis-py (several MB per worker) only where Redis is configured
 
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-
-
-def _rate_limited(error: RateLimitExceeded) -> Response:
-    limiter: Limiter = current_app.extensions[_EXTENSION]
-    current = limiter.current_limit
-    retry_after = math.ceil(current.reset_at - time.time()) if current else 60
-    return render(errors.RateLimited(retry_after))
 
 
 def _storage_down(error: Exception) -> Response:

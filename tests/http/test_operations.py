@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -97,6 +98,28 @@ def test_one_json_line_per_request_with_its_request_id(client, user, access_log)
     assert line["method"] == "POST" and isinstance(line["duration_ms"], float)
     assert user.password not in handler.format(records[-1])
     assert r.get_json()["access_token"] not in handler.format(records[-1])
+
+
+def test_the_default_access_line_is_written_directly_and_reads_as_through_logging(
+    client, user, access_log, monkeypatch
+):
+    """As shipped (one stream handler) a line skips the logging machinery; with a handler
+    added it goes through it. Both lines carry the same members in the same order."""
+    records, keep = access_log
+    shipped = logging.getLogger("authsvc.access").handlers[0]
+    logging.getLogger("authsvc.access").removeHandler(keep)
+    stream = io.StringIO()
+    monkeypatch.setattr(shipped, "stream", stream)
+    client.get("/api/v1/health", headers={"X-Request-ID": "direct-1"})
+    direct = json.loads(stream.getvalue().splitlines()[-1])
+    logging.getLogger("authsvc.access").addHandler(keep)
+    client.get("/api/v1/health", headers={"X-Request-ID": "direct-1"})
+    through = json.loads(keep.format(records[-1]))
+    assert list(direct) == list(through)
+    assert direct["request_id"] == through["request_id"] == "direct-1"
+    assert direct["path"] == "/api/v1/health" and direct["status"] == 200
+    assert direct["levelname"] == "INFO" and direct["name"] == "authsvc.access"
+    assert direct["asctime"][:10] == through["asctime"][:10]
 
 
 @pytest.mark.parametrize("incoming", ["", "x" * 65, "bad id with spaces", "inject\nline"])

@@ -37,7 +37,7 @@ ISOLATED = r"""
 import importlib.abc, sys
 SERVER_ONLY = {"sqlalchemy", "flask_sqlalchemy", "flask_migrate", "alembic", "flask_smorest",
                "marshmallow", "webargs", "apispec", "argon2", "zxcvbn", "pyotp", "segno",
-               "flask_limiter", "redis", "psycopg", "gunicorn", "prometheus_client"}
+               "limits", "redis", "psycopg", "gunicorn", "prometheus_client"}
 ALLOWED = {"authsvc", "authsvc.core", "authsvc.core.bearer", "authsvc.core.envelope", "authsvc.core.errors",
            "authsvc.core.restrictions", "authsvc.core.tokens", "authsvc.core.status_list", "authsvc.verifier",
            "authsvc.verifier.flask", "authsvc.verifier.status"}

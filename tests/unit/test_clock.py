@@ -94,7 +94,7 @@ OTHER_TIME_SOURCES = {
     "authsvc/core/clock.py": "the one source",
     "authsvc/web/logs.py": "request durations (perf_counter)",
     "authsvc/web/metrics.py": "request durations (perf_counter)",
-    "authsvc/web/ratelimit.py": "Retry-After from Flask-Limiter's reset time, which `limits` takes "
+    "authsvc/web/ratelimit.py": "Retry-After from the `limits` window's reset time, which `limits` takes "
     "from time.time() itself",
     "authsvc/services/lockout.py": "a bound on real waiting behind concurrent attempts, which "
     "a frozen clock would never end",

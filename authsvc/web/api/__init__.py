@@ -281,8 +281,11 @@ class Api(flask_smorest.Api):  # type: ignore[misc]  # untyped base (see Bluepri
 def json_response(body: dict[str, Any], status: int = 200) -> Response:
     """The bytes `jsonify` writes (compact, sorted keys, a newline), without its machinery:
     for hot routes whose `@bp.response` schema documents what the view renders itself."""
-    text = json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
-    return Response(text + "\n", status=status, mimetype="application/json")
+    return Response(_COMPACT.encode(body) + "\n", status=status, mimetype="application/json")
+
+
+# Built once: `json.dumps` with options builds an encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=True)
 
 
 def client() -> Client:
