@@ -1,7 +1,11 @@
 -- Each request spends one refresh token from tokens.txt (rotation makes them single-use).
+-- authsvc's route and body field by default; BENCH_REFRESH_PATH and BENCH_REFRESH_FIELD
+-- name another service's (simplejwt: /api/token/refresh/ and "refresh").
 local tokens = {}
 local index = 0
 local thread_count = 0
+local path = os.getenv("BENCH_REFRESH_PATH") or "/api/v1/auth/refresh"
+local field = os.getenv("BENCH_REFRESH_FIELD") or "refresh_token"
 
 function setup(thread)
   thread_count = thread_count + 1
@@ -18,6 +22,6 @@ end
 function request()
   index = index + 1
   local token = tokens[(index % #tokens) + 1]
-  return wrk.format("POST", "/api/v1/auth/refresh", {["Content-Type"] = "application/json"},
-                    '{"refresh_token": "' .. token .. '"}')
+  return wrk.format("POST", path, {["Content-Type"] = "application/json"},
+                    '{"' .. field .. '": "' .. token .. '"}')
 end

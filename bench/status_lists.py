@@ -9,7 +9,9 @@
    cost per request (following the lists versus not), and how soon after `POST
    /auth/logout` returns the verifier refuses the token (ttl 1 s, 100 trials, p50/p99/max).
 
-`--quick` skips part 3 (about two minutes). Every figure comes from the same run; the
+`--quick` skips part 3 (about two minutes). The fetch over a real server (gunicorn, wrk:
+a `200` and a `304` of a list sized as in part 2) is a row of `bench/run.py`, beside every
+other row of that run. Every figure comes from the same run; the
 machine is shared, so compare the ratios of one run rather than runs of different days.
 """
 

@@ -9,8 +9,9 @@ agrees without a timer of its own:
   `rotate` publishes a new key at once and lets it sign only after the publish delay, so
   verifiers that cached the JWKS already hold it when its first token arrives;
 - `revoke` unpublishes a key at once (`publish_until` = now): verification reads the key's
-  `publish_until` from the database on every use (one primary-key probe), so every host
-  refuses its tokens from the next request;
+  `publish_until` from the database on every use (`verification_key`, or on the hot path
+  `published_column` in the token's own state statement), so every host refuses its
+  tokens from the next request;
 - automatic rotation (`AUTHSVC_KEY_ROTATION_DAYS`) is checked at most once a minute per
   process, before a request, and guarded by a conditional UPDATE of the signing key's row,
   so of several hosts exactly one publishes the successor.

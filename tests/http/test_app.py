@@ -118,6 +118,31 @@ def test_openapi_documents_every_route_with_errors(client):
     assert doc["paths"]["/api/v1/auth/verify"]["get"]["security"]
 
 
+def test_a_views_openapi_notes_share_its_schema_instances(client):
+    """flask-smorest deep-copies a view's notes at each decorator; `Schema.__deepcopy__`
+    keeps one instance per schema (docs/performance.md, "RSS"), and it still validates."""
+    import copy
+
+    from authsvc.web.api.auth import LoginSchema, login
+    from authsvc.web.api.schemas import ErrorSchema
+
+    schema = LoginSchema()
+    assert copy.deepcopy({"schema": schema})["schema"] is schema
+    # The 401 answer's schema, as each decorator layer's copy of the notes holds it: one object.
+    layers, func = [], login
+    while func is not None:
+        for doc in (
+            getattr(func, "_apidoc", {}).get("response", {}).get("responses", {}).get(401, [])
+        ):
+            if isinstance(doc.get("schema"), ErrorSchema):
+                layers.append(doc["schema"])
+        func = getattr(func, "__wrapped__", None)
+    assert len(layers) >= 3 and len({id(s) for s in layers}) == 1
+    response = client.post("/api/v1/auth/login", json={"email": "nobody@example.com"})
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["type"] == "validation_error"
+
+
 def test_metadata(client):
     body = client.get("/.well-known/oauth-authorization-server").get_json()
     assert body["issuer"] == "http://authsvc.test"
