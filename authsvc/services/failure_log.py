@@ -20,13 +20,28 @@ A pending slot older than `PENDING_TTL` seconds (its worker died) stops counting
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, insert, or_, select, text, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import NullType
+
+from authsvc.services import probe
 
 BUSY = -1.0
 PENDING_TTL = 60
@@ -122,90 +137,110 @@ class DatabaseFailureLog(DatabaseBound):
 
     Each reservation is one short transaction on its own connection (never the request's),
     serialised per key: on PostgreSQL by a transaction-scoped advisory lock on the key, on
-    SQLite by starting with a write (SQLite has one writer at a time). A key never holds
+    SQLite by beginning as the writer (SQLite has one writer at a time). A key never holds
     more than `limit` live rows (a reservation beyond them is refused); its rows past the
     window are deleted at its next reservation; and every reservation also deletes up to
     `SWEEP_BATCH` rows of any key that are past the window (`SKIP LOCKED`, so the sweep
     never waits for, or deadlocks with, another key's transaction). Rows therefore never
     outlive the window by much, whatever keys an anonymous caller makes up.
+
+    Every login runs a reservation and its end, so their statements are compiled once and
+    run on a kept driver connection (`services/probe.py`), like the refresh rotation:
+    through SQLAlchemy's connection and execution layers the two transactions cost about
+    1.5 ms of CPU per login (docs/performance.md).
     """
-
-    @staticmethod
-    def _table() -> Any:
-        from authsvc.models import LoginFailure
-
-        return LoginFailure.__table__
-
-    @staticmethod
-    def _lock(conn: Connection, key: str) -> None:
-        if conn.dialect.name == "postgresql":
-            lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
 
     def reserve(
         self, key: str, member: str, *, now: float, window: int, limit: int
     ) -> float | None:
-        t = self._table()
-        with self.engine.begin() as conn:
-            self._lock(conn, key)
-            # First a write: on SQLite it takes the write lock, so the count below is current.
-            conn.execute(
-                delete(t).where(
-                    t.c.key == key,
-                    or_(
-                        and_(t.c.pending.is_(False), t.c.at <= now - window),
-                        and_(t.c.pending.is_(True), t.c.at <= now - PENDING_TTL),
-                    ),
+        with probe.writing(self.engine) as tx:
+            if tx.dialect.name == "postgresql":
+                lock_id = int.from_bytes(
+                    hashlib.sha256(key.encode()).digest()[:8], "big", signed=True
                 )
+                tx.run(_LOCK, {"k": lock_id})
+            tx.run(
+                _statements()["stale_of_key"],
+                {"key": key, "failed_before": now - window, "pending_before": now - PENDING_TTL},
             )
-            rows = conn.execute(select(t.c.at, t.c.pending).where(t.c.key == key)).all()
-            failures: list[float] = sorted(at for at, pending in rows if not pending)
+            rows = tx.rows(_statements()["rows_of_key"], {"key": key})
+            failures: list[float] = sorted(row.at for row in rows if not row.pending)
             pending = len(rows) - len(failures)
             if len(failures) >= limit:
                 return max(failures[len(failures) - limit] + window - now, 1e-6)
             if len(failures) + pending >= limit:
                 return BUSY
-            conn.execute(insert(t).values(key=key, member=member, at=now, pending=True))
-            self._sweep(conn, now - max(window, PENDING_TTL), SWEEP_BATCH)
+            tx.run(_statements()["pending"], {"key": key, "member": member, "at": now})
+            tx.run(
+                _statements()["sweep"],
+                {"cutoff": now - max(window, PENDING_TTL), "batch": SWEEP_BATCH},
+            )
         return None
 
     def fail(self, key: str, member: str, *, window: int) -> None:
-        t = self._table()
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(t)
-                .where(t.c.key == key, t.c.member == member, t.c.pending.is_(True))
-                .values(pending=False)
-            )
+        with probe.writing(self.engine) as tx:
+            tx.run(_statements()["failed"], {"key": key, "member": member})
 
     def release(self, key: str, member: str) -> None:
-        t = self._table()
-        with self.engine.begin() as conn:
-            conn.execute(delete(t).where(t.c.key == key, t.c.member == member))
+        with probe.writing(self.engine) as tx:
+            tx.run(_statements()["release"], {"key": key, "member": member})
 
     def succeed(self, key: str, member: str) -> None:
-        t = self._table()
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(t).where(t.c.key == key, or_(t.c.member == member, t.c.pending.is_(False)))
-            )
+        with probe.writing(self.engine) as tx:
+            tx.run(_statements()["succeeded"], {"key": key, "member": member})
 
     def sweep(self, *, now: float, window: int) -> int:
         """Delete every row past the window (`flask prune`); returns how many."""
-        t = self._table()
+        from authsvc.models import LoginFailure
+
+        t = LoginFailure.__table__
         with self.engine.begin() as conn:
             return conn.execute(delete(t).where(t.c.at <= now - max(window, PENDING_TTL))).rowcount
 
-    def _sweep(self, conn: Connection, cutoff: float, batch: int) -> None:
-        t = self._table()
-        stale = (
-            select(t.c.id)
-            .where(t.c.at <= cutoff)
-            .order_by(t.c.id)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
-        conn.execute(delete(t).where(t.c.id.in_(stale.scalar_subquery())))
+
+@functools.cache
+def _statements() -> dict[str, probe.Statement]:
+    from authsvc.models import LoginFailure
+
+    t = LoginFailure.__table__
+    key, member = t.c.key == bindparam("key"), t.c.member == bindparam("member")
+    stale = (
+        select(t.c.id)
+        .where(t.c.at <= bindparam("cutoff"))
+        .order_by(t.c.id)
+        .limit(bindparam("batch", type_=Integer))
+        .with_for_update(skip_locked=True)
+    )
+    return {
+        "stale_of_key": probe.Statement(
+            delete(t).where(
+                key,
+                or_(
+                    and_(t.c.pending.is_(False), t.c.at <= bindparam("failed_before")),
+                    and_(t.c.pending.is_(True), t.c.at <= bindparam("pending_before")),
+                ),
+            )
+        ),
+        # `at` as the driver gives it (a float on both): SQLAlchemy's PostgreSQL float
+        # processor wants the column's type code, which a statement compiled once lacks.
+        "rows_of_key": probe.Statement(
+            select(type_coerce(t.c.at, NullType()).label("at"), t.c.pending).where(key)
+        ),
+        "pending": probe.Statement(
+            insert(t).values(
+                key=bindparam("key"), member=bindparam("member"), at=bindparam("at"), pending=True
+            )
+        ),
+        "sweep": probe.Statement(delete(t).where(t.c.id.in_(stale.scalar_subquery()))),
+        "failed": probe.Statement(
+            update(t).where(key, member, t.c.pending.is_(True)).values(pending=False)
+        ),
+        "release": probe.Statement(delete(t).where(key, member)),
+        "succeeded": probe.Statement(delete(t).where(key, or_(member, t.c.pending.is_(False)))),
+    }
+
+
+_LOCK = probe.Statement(text("SELECT pg_advisory_xact_lock(:k)"))
 
 
 # KEYS: failures, pending (sorted sets, scores on the caller's clock).

@@ -193,13 +193,28 @@ class Writer:
         self._cursor.execute(c.sql, _params(c, params))
         return int(self._cursor.rowcount)
 
+    @property
+    def dialect(self) -> Dialect:
+        return self._dialect
+
+    def rows(self, statement: Statement, params: Mapping[str, Any]) -> list[Any]:
+        """Every row of a SELECT inside the transaction, as named tuples."""
+        c = statement.compiled(self._dialect)
+        self._cursor.execute(c.sql, _params(c, params))
+        assert c.row is not None
+        return [
+            c.row(*(v if p is None else p(v) for p, v in zip(c.processors, raw, strict=True)))
+            for raw in self._cursor.fetchall()
+        ]
+
 
 @contextmanager
-def writing() -> Iterator[Writer]:
+def writing(engine: Engine | None = None) -> Iterator[Writer]:
     """One write transaction, begun as a writer (SQLite: `BEGIN IMMEDIATE`, so the lock is
     taken up front and held only for the statements), committed on a clean exit, rolled
-    back otherwise. The body runs statements only: sign or compute before entering."""
-    engine = db.engine
+    back otherwise. The body runs statements only: sign or compute before entering.
+    `engine`: another than the app's (the failed-login log may have its own)."""
+    engine = engine or db.engine
     kept = _kept(engine)
     begin = "BEGIN" if kept.postgres else "BEGIN IMMEDIATE"
     for attempt in (1, 2):
