@@ -106,7 +106,10 @@ class _Kept:
             pass
         engine = self._engine()
         assert engine is not None  # a caller holds it
-        fairy = engine.raw_connection()
+        try:
+            fairy = engine.raw_connection()
+        except engine.dialect.loaded_dbapi.Error as exc:  # raw_connection does not wrap it
+            raise _wrap(engine, "(connect)", (), exc) from exc
         if self.postgres:
             fairy.driver_connection.autocommit = True  # type: ignore[union-attr]
         return fairy
