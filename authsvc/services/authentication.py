@@ -102,20 +102,7 @@ def authenticate(token: object, kinds: Collection[str], client: Client) -> Princ
     the hot path makes one query, not two, and a key revoked anywhere is refused here by
     the next request all the same.
     """
-    opened: list[str] = []  # the kid, once the key is found: later refusals check it first
-
-    def key_of(kid: str) -> tokens.Key | None:
-        key = keystore().opened_key(kid)
-        if key is not None:
-            opened.append(kid)
-        return key
-
-    try:
-        v = _decode(token, tokens.ALL_KINDS, key_of)
-    except tokens.InvalidToken as refusal:
-        if opened and keystore().verification_key(opened[0]) is None:
-            raise tokens.UnknownKey() from refusal  # what `verify` says first
-        raise
+    v = verify_opened(token, tokens.ALL_KINDS)
     if v.kind not in kinds:
         if keystore().verification_key(_kid(v)) is None:
             raise tokens.UnknownKey()  # as `verify` would have said, before the kind
