@@ -207,7 +207,7 @@ def test_revoke_refuses_every_token_of_the_key_on_every_host_at_once(
     verifier = clock_verifier(live_server)
     verifier.verify(pair["access_token"])
 
-    result = runner.invoke(args=["keys", "revoke", kid])
+    result = runner.invoke(args=["keys", "revoke", "--", kid])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == f"revoked {kid}: unpublished; every token it signed is refused (unknown_key)"
@@ -242,7 +242,8 @@ def test_revoke_refuses_every_token_of_the_key_on_every_host_at_once(
             "replaced_by": new_kid,
         }
     assert (
-        runner.invoke(args=["keys", "revoke", kid]).output.strip() == f"{kid} was already revoked"
+        runner.invoke(args=["keys", "revoke", "--", kid]).output.strip()
+        == f"{kid} was already revoked"
     )
     bad = runner.invoke(args=["keys", "revoke", "no-such-kid"])
     assert bad.exit_code != 0 and "no signing key" in bad.output
@@ -252,7 +253,7 @@ def test_revoking_a_retired_key_makes_no_new_one(frozen, app, client, runner, us
     old = login(user)["access_token"]
     assert runner.invoke(args=["keys", "rotate", "--now"]).exit_code == 0
     signing = kid_of(login(user)["access_token"])
-    result = runner.invoke(args=["keys", "revoke", kid_of(old)])
+    result = runner.invoke(args=["keys", "revoke", "--", kid_of(old)])
     assert result.output.splitlines() == [
         f"revoked {kid_of(old)}: unpublished; every token it signed is refused (unknown_key)"
     ]

@@ -135,7 +135,7 @@ def test_a_key_revoked_on_another_host_refuses_its_refresh_tokens_here(
     first = client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]}).get_json()
     kid = jwt.get_unverified_header(first["refresh_token"])["kid"]  # opened and cached here
     other = make_app()
-    assert other.test_cli_runner().invoke(args=["keys", "revoke", kid]).exit_code == 0
+    assert other.test_cli_runner().invoke(args=["keys", "revoke", "--", kid]).exit_code == 0
     before, events = chain(app), refreshed_events(app)
 
     r = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
