@@ -119,11 +119,12 @@ def _kid(v: tokens.Verified) -> str:
     return kid
 
 
-def _key_params(v: tokens.Verified) -> dict[str, Any]:
+def key_params(v: tokens.Verified) -> dict[str, Any]:
+    """The parameters of `published_column()` for the key that signed `v`, read now."""
     return {"kid": _kid(v), "key_label": keystore().label, "now": clock.now()}
 
 
-def _unless_key_gone(v: tokens.Verified, refusal: tokens.InvalidToken) -> tokens.InvalidToken:
+def unless_key_gone(v: tokens.Verified, refusal: tokens.InvalidToken) -> tokens.InvalidToken:
     """`refusal` for a token whose state row is missing, or `unknown_key` when its signing
     key is gone too (a probe of its own, on this refusal path only), as `verify` would say."""
     return tokens.UnknownKey() if keystore().verification_key(_kid(v)) is None else refusal
@@ -261,9 +262,9 @@ def _audit_refusal(
 def _check_team_state(v: tokens.Verified, team_id: str, client: Client) -> Principal:
     """A team key lives while its row is unrevoked and its team undeleted; no user is read,
     so it outlives its creator's membership and account. Its scopes narrow with the team's."""
-    row = probe.first(_TEAM_KEY_STATE, {"jti": v.jti, "team_id": team_id, **_key_params(v)})
+    row = probe.first(_TEAM_KEY_STATE, {"jti": v.jti, "team_id": team_id, **key_params(v)})
     if row is None:
-        raise _unless_key_gone(v, tokens.Revoked())
+        raise unless_key_gone(v, tokens.Revoked())
     if not row.key_published:
         raise tokens.UnknownKey()
     if row.revoked_at is not None or row.deleted_at is not None:
@@ -294,9 +295,9 @@ def is_client_token(v: tokens.Verified) -> bool:
 
 def _check_client_state(v: tokens.Verified) -> Principal:
     """A client's own token lives while the client exists and its jti is not revoked."""
-    row = probe.first(_CLIENT_STATE, {"sub": v.sub, "jti": v.jti, **_key_params(v)})
+    row = probe.first(_CLIENT_STATE, {"sub": v.sub, "jti": v.jti, **key_params(v)})
     if row is None:
-        raise _unless_key_gone(v, tokens.Revoked())
+        raise unless_key_gone(v, tokens.Revoked())
     if not row.key_published:
         raise tokens.UnknownKey()
     if row.jti_revoked:
@@ -331,9 +332,9 @@ def check_state(v: tokens.Verified, client: Client | None = None) -> Principal:
         if v.kind == "private"
         else {"sub": v.sub, "sid": v.sid, "jti": v.jti}
     )
-    row = probe.first(_STATE_QUERIES[v.kind], {**params, **_key_params(v)})  # no ORM
+    row = probe.first(_STATE_QUERIES[v.kind], {**params, **key_params(v)})  # no ORM
     if row is None:
-        raise _unless_key_gone(v, tokens.InactiveUser())
+        raise unless_key_gone(v, tokens.InactiveUser())
     if not row.key_published:
         raise tokens.UnknownKey()
     if not row.is_active:

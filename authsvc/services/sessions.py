@@ -21,7 +21,14 @@ from authsvc.core.principal import Client, Principal
 from authsvc.extensions import db, rowcount
 from authsvc.models import LoginSession, PrivateToken, RevokedToken, User, effective_scopes, new_id
 from authsvc.services import audit, lockout, probe, status_lists
-from authsvc.services.authentication import is_client_token, team_of, verify, verify_opened
+from authsvc.services.authentication import (
+    is_client_token,
+    key_params,
+    team_of,
+    unless_key_gone,
+    verify,
+    verify_opened,
+)
 from authsvc.services.keystore import current_kid, published_column
 from authsvc.services.runtime import keystore, settings
 from authsvc.services.transaction import transaction
@@ -376,15 +383,13 @@ def _try_refresh(
     """One read and at most one decision; None when a concurrent rotation won the swap."""
     s = settings()
     # Outside any transaction (probe): the write below is one short transaction of its own.
-    kid: str = v.header["kid"]  # a well-formed string: `decode` checked it
-    store = keystore()
     state = probe.first(
         _REFRESH_STATE_PROBE,
-        {"sid": sid, "sub": v.sub, "kid": kid, "key_label": store.label, **store.signing_params()},
+        {"sid": sid, "sub": v.sub, **key_params(v), **keystore().signing_params()},
     )
     now = clock.now()  # after the read: a rotation this read sees is never in our future
-    if state is None:  # `unknown_key` first when the key is gone too, as `verify` says
-        raise tokens.UnknownKey() if store.verification_key(kid) is None else tokens.Revoked()
+    if state is None:
+        raise unless_key_gone(v, tokens.Revoked())
     if not state.key_published:
         raise tokens.UnknownKey()
     if state.client_id != client_id:
