@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from authsvc.core import keys, status_list  # noqa: E402
+from bench.run import stop  # noqa: E402
 
 ISSUED = 1_000_000
 REVOKED = ISSUED // 100
@@ -301,12 +301,7 @@ def real_server(trials: int = 100, ttl: int = 1) -> None:
                 f"max {delays[-1]:.2f} s over {trials} trials (ttl {ttl} s; bound ttl + 1 s)"
             )
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
             log.close()
 
 
