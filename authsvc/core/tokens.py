@@ -317,7 +317,11 @@ def _signature_valid(algorithm: str, key: Key, signing_input: bytes, signature: 
     """PyJWT's own signature check for `algorithm`, on the segments already decoded."""
     verifier = _JWS.get_algorithm_by_name(algorithm)
     try:
-        return bool(verifier.verify(signing_input, verifier.prepare_key(key.verifying), signature))
+        prepared = verifier.prepare_key(key.verifying)
+    except (jwt.InvalidKeyError, TypeError, ValueError) as exc:  # unusable for `algorithm`
+        raise Malformed() from exc
+    try:
+        return bool(verifier.verify(signing_input, prepared, signature))
     except (ValueError, TypeError) as exc:  # a signature of the wrong length for the key
         raise BadSignature() from exc
 

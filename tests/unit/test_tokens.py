@@ -223,6 +223,13 @@ def test_a_published_key_of_another_algorithm_is_refused() -> None:
     reject(token, BadAlgorithm, keyset={eddsa.kid: eddsa, KEY.kid: KEY})
 
 
+def test_a_key_whose_material_does_not_fit_its_algorithm_is_refused_not_a_crash() -> None:
+    """A JWKS entry labelled ES256 holding an Ed25519 key: PyJWT cannot use it (`malformed`)."""
+    eddsa = keys.load("EdDSA", keys.generate("EdDSA"))
+    mislabelled = tokens.Key(kid=KEY.kid, alg="ES256", verifying=eddsa.verifying)
+    reject(GOOD, tokens.Malformed, keyset={KEY.kid: mislabelled})
+
+
 # -- header injection -------------------------------------------------------------------------
 
 HEADER_ROWS = [
