@@ -32,12 +32,11 @@ REPLAYS = Counter(
     "Successors answered again to their predecessor within the reuse window (once per successor).",
 )
 REJECTED = Counter("authsvc_rejected_tokens_total", "Tokens refused, by reason.", ["reason"])
-LATENCY = Histogram(
-    "authsvc_request_duration_seconds",
-    "Request latency by route.",
-    ["method", "endpoint"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-)
+LATENCY_NAME = "authsvc_request_duration_seconds"
+LATENCY_HELP = "Request latency by route."
+LATENCY_LABELS = ("method", "endpoint")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+LATENCY = Histogram(LATENCY_NAME, LATENCY_HELP, LATENCY_LABELS, buckets=LATENCY_BUCKETS)
 
 _EVENTS: dict[str, Callable[[], None]] = {
     "login.succeeded": lambda: LOGINS.labels("succeeded").inc(),

@@ -14,11 +14,9 @@ from flask import (
     Config,
     Flask,
     Request,
-    Response,
     appcontext_popped,
     appcontext_pushed,
     current_app,
-    request,
 )
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
@@ -35,19 +33,14 @@ from authsvc.web import (
     cli,
     console,
     credentials,
+    edge,
     errors,
     logs,
-    metrics,
     migrate,
     ratelimit,
     transport,
 )
-
-HTML_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-)
-
+from authsvc.web.edge import HTML_CSP as HTML_CSP  # where the console's tests look for it
 
 _SYNC_CACHE = 512  # far more hooks, views and handlers than the app registers
 
@@ -89,8 +82,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             event.listen(db.engine, "connect", _sqlite_pragmas)
 
     logs.init_app(app)
-    metrics.init_app(app)
     errors.init_app(app)
+    # Innermost of the WSGI wrappers: ProxyFix (outermost) and BufferedBody act first.
+    app.wsgi_app = edge.Edge(app.wsgi_app)  # type: ignore[method-assign]
     transport.init_app(app, settings)
     ratelimit.init_app(app, settings)
     rt = _init_runtime(app, settings)
@@ -98,7 +92,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     app.register_blueprint(console.bp)
     app.register_blueprint(console.root)
-    app.after_request(_security_headers)
     app.after_request(credentials.rate_limit_headers)
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
@@ -117,34 +110,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-_ALWAYS = (
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Frame-Options", "DENY"),
-)
-
-
-def _security_headers(response: Response) -> Response:
-    # One pass over the few headers there are: werkzeug's `setdefault` raises and catches
-    # a KeyError for each absent name, the most expensive part of this hook on the hot path.
-    headers = response.headers
-    present = {name.lower() for name, _ in headers}
-    for name, value in _ALWAYS:
-        if name.lower() not in present:
-            headers.add(name, value)
-    path = request.path
-    # Status lists are public and revalidated by ETag (they set `no-cache` themselves).
-    if path.startswith("/api/") and not (
-        path.startswith("/api/v1/status-lists/") and response.status_code in (200, 304)
-    ):
-        headers["Cache-Control"] = "no-store"
-    if "content-security-policy" not in present and (
-        headers.get("Content-Type", "").startswith("text/html")
-    ):
-        headers.add("Content-Security-Policy", HTML_CSP)
-    return response
 
 
 class _NoCookieSession(SecureCookieSessionInterface):

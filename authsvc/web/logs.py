@@ -11,30 +11,51 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 access_log = logging.getLogger("authsvc.access")
 
 
+ENVIRON_KEY = "authsvc.request_id"  # set by `web.edge` before the app sees the request
+
+
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id") if has_request_context() else None
+        record.request_id = request.environ.get(ENVIRON_KEY) if has_request_context() else None
         return True
 
 
-def _begin() -> None:
-    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
-    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
-    g.log_started = time.perf_counter()
+_IDS: list[str] = []  # made ahead, 256 per `os.urandom` call: one system call, not one a request
+_ID_BATCH = 256
+
+
+def request_id(incoming: str) -> str:
+    """A well-formed `X-Request-ID` as it came, else 128 random bits from the OS, in hex."""
+    if incoming and _REQUEST_ID.fullmatch(incoming):
+        return incoming
+    try:
+        return _IDS.pop()
+    except IndexError:
+        raw = os.urandom(16 * _ID_BATCH).hex()
+        _IDS.extend([raw[i : i + 32] for i in range(0, len(raw), 32)])
+        return _IDS.pop()
+
+
+# A forked child must not hand out the ids its parent made (they would be the parent's next ones).
+os.register_at_fork(after_in_child=_IDS.clear)
 
 
 _ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "remote_addr")
 # Built once: `json.dumps(..., default=str)` builds an encoder per call.
 _ENCODER = json.JSONEncoder(default=str)
+# The quoting the encoder applies to a string (C), for the line built directly in `access`.
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
+_NAME = _quote(access_log.name)
 
 
 class AccessFormatter(logging.Formatter):
@@ -109,36 +130,53 @@ def _direct(logger: logging.Logger) -> tuple[logging.StreamHandler[Any], AccessF
     return handler, formatter
 
 
-def _end(response: Response) -> Response:
-    request_id = g.get("request_id", "")
-    response.headers["X-Request-ID"] = request_id
+def _quoted(text: str | None) -> str:
+    return "null" if text is None else _quote(text)
+
+
+def access(
+    method: str, path: str, status: int, seconds: float, remote_addr: str | None, request_id: str
+) -> None:
+    """The access line of one request. As shipped (`_direct`), written straight to the
+    stream, the JSON built as `AccessFormatter.line` would build it (one C quoting call per
+    string, not an encoder made per line); else a `LogRecord` through `Logger.handle`."""
     if not access_log.isEnabledFor(logging.INFO):
-        return response
-    started = g.get("log_started")
-    fields = {
-        "method": request.method,
-        "path": request.path,
-        "status": response.status_code,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-        "remote_addr": request.remote_addr,
-    }
+        return
+    duration_ms = round(seconds * 1000, 2)
     direct = _direct(access_log)
-    if direct is not None:
-        handler, formatter = direct
-        text = formatter.line(
-            formatter.now(), "INFO", access_log.name, "request", request_id or None, fields
-        )
-        handler.acquire()
-        try:
-            handler.stream.write(text + handler.terminator)
-            handler.flush()
-        except OSError:  # what `StreamHandler.emit` does with a failed write
-            handler.handleError(_record(fields, request_id))
-        finally:
-            handler.release()
-        return response
-    access_log.handle(_record(fields, request_id))
-    return response
+    if direct is None:
+        fields = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "remote_addr": remote_addr,
+        }
+        access_log.handle(_record(fields, request_id))
+        return
+    handler, formatter = direct
+    text = (
+        f'{{"asctime": {_quote(formatter.now())}, "levelname": "INFO", "name": {_NAME}, '
+        f'"message": "request", "request_id": {_quoted(request_id or None)}, '
+        f'"method": {_quote(method)}, "path": {_quote(path)}, "status": {int(status)!r}, '
+        f'"duration_ms": {float(duration_ms)!r}, "remote_addr": {_quoted(remote_addr)}}}'
+    )
+    handler.acquire()
+    try:
+        stream = handler.stream
+        stream.write(text + handler.terminator)
+        stream.flush()
+    except OSError:  # what `StreamHandler.emit` does with a failed write
+        fields = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "remote_addr": remote_addr,
+        }
+        handler.handleError(_record(fields, request_id))
+    finally:
+        handler.release()
 
 
 def _record(fields: dict[str, Any], request_id: str) -> logging.LogRecord:
@@ -185,5 +223,3 @@ def init_app(app: Flask) -> None:
     werkzeug = logging.getLogger("werkzeug")
     if not any(isinstance(f, _NoWerkzeugAccessLines) for f in werkzeug.filters):
         werkzeug.addFilter(_NoWerkzeugAccessLines())
-    app.before_request(_begin)
-    app.after_request(_end)

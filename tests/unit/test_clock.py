@@ -92,8 +92,8 @@ def test_the_frozen_fixture(frozen: datetime) -> None:
 # Where reading the time another way is right, and why.
 OTHER_TIME_SOURCES = {
     "authsvc/core/clock.py": "the one source",
-    "authsvc/web/logs.py": "request durations (perf_counter)",
-    "authsvc/web/metrics.py": "request durations (perf_counter)",
+    "authsvc/web/logs.py": "the access line's asctime, stamped as logging stamps a record",
+    "authsvc/web/edge.py": "request durations (perf_counter)",
     "authsvc/web/ratelimit.py": "Retry-After from the `limits` window's reset time, which `limits` takes "
     "from time.time() itself",
     "authsvc/services/lockout.py": "a bound on real waiting behind concurrent attempts, which "
