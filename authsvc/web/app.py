@@ -14,10 +14,9 @@ from flask import (
     Config,
     Flask,
     Request,
-    appcontext_popped,
-    appcontext_pushed,
     current_app,
 )
+from flask.ctx import AppContext
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
@@ -63,6 +62,27 @@ class _Flask(Flask):
             return done
         except TypeError:  # an unhashable callable: asked every time, as Flask does
             return super().ensure_sync(func)
+
+    def app_context(self) -> AppContext:
+        return _AppContext(self)
+
+
+class _AppContext(AppContext):
+    """An app context that makes its app's runtime the current one while it is pushed.
+    Done here, not by `appcontext_pushed`/`appcontext_popped` receivers: blinker asks
+    `inspect` of every receiver on every send, twice a request (docs/performance.md)."""
+
+    def push(self) -> None:
+        super().push()
+        rt = self.app.extensions.get("authsvc")
+        if isinstance(rt, runtime.Runtime):
+            runtime.activate(rt)
+
+    def pop(self, *args: Any, **kwargs: Any) -> None:
+        super().pop(*args, **kwargs)
+        rt = self.app.extensions.get("authsvc")
+        if isinstance(rt, runtime.Runtime):
+            runtime.deactivate(rt)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -218,19 +238,3 @@ def _rotate_when_due() -> None:
         current_app.logger.warning(
             "automatic key rotation check failed: storage unreachable", exc_info=True
         )
-
-
-def _activate(sender: Flask, **_: Any) -> None:
-    rt = sender.extensions.get("authsvc")
-    if isinstance(rt, runtime.Runtime):
-        runtime.activate(rt)
-
-
-def _deactivate(sender: Flask, **_: Any) -> None:
-    rt = sender.extensions.get("authsvc")
-    if isinstance(rt, runtime.Runtime):
-        runtime.deactivate(rt)
-
-
-appcontext_pushed.connect(_activate)
-appcontext_popped.connect(_deactivate)
