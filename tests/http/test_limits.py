@@ -546,3 +546,26 @@ def test_each_service_keeps_to_its_prefix(frozen, redis_target, make_app, user):
         attempt(one, user.email)
     assert attempt(one, user.email, PASSWORD).status_code == 429
     assert attempt(two, user.email, PASSWORD).status_code == 200
+
+
+def test_the_security_headers_replace_a_views_cache_control_and_keep_its_own_choices():
+    from authsvc.web.edge import HTML_CSP, secure
+
+    headers = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("cache-control", "max-age=60"),
+        ("X-Frame-Options", "SAMEORIGIN"),
+        ("X-Request-ID", "from-the-view"),
+    ]
+    secure(headers, "/api/v1/anything", 200, "rid-1")
+    names = [name.lower() for name, _ in headers]
+    assert sorted(names) == sorted(set(names))  # each once
+    got = {name.lower(): value for name, value in headers}
+    assert got["cache-control"] == "no-store" and got["x-request-id"] == "rid-1"
+    assert got["x-frame-options"] == "SAMEORIGIN" and got["x-content-type-options"] == "nosniff"
+    assert got["referrer-policy"] == "no-referrer" and got["content-security-policy"] == HTML_CSP
+    for status, kept in ((200, True), (304, True), (404, False)):
+        listed = [("Content-Type", "application/json"), ("Cache-Control", "no-cache")]
+        secure(listed, "/api/v1/status-lists/0", status, "rid-2")
+        assert dict(listed)["Cache-Control"] == ("no-cache" if kept else "no-store")
+        assert "Content-Security-Policy" not in dict(listed)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 
 import pytest
 from werkzeug.test import Client
 
 from authsvc.services import metrics
+from authsvc.web import logs
 from tests.helpers import bearer, envelope, error_of
 
 LOGIN = "/api/v1/auth/login"
@@ -131,3 +133,51 @@ def test_a_malformed_request_id_is_replaced(client, access_log, incoming):
     rid = r.headers["X-Request-ID"]
     assert rid and rid != incoming and len(rid) == 32
     assert json.loads(handler.format(records[-1]))["request_id"] == rid
+
+
+def test_made_request_ids_are_random_hex_and_never_repeat_across_a_fork(app):
+    made = [logs.request_id("") for _ in range(600)]  # more than one batch of the pool
+    assert len(set(made)) == 600
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in made)
+    assert logs.request_id("req-123") == "req-123"
+    logs.request_id("")  # the pool holds ids made before the fork
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's coverage is not collected
+        try:
+            os.write(write, logs.request_id("").encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    childs = os.read(read, 64).decode()
+    os.close(read)
+    assert len(childs) == 32 and childs != logs.request_id("")
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/health", '/a"b\\c', "/é/€/\U0001f600", "/\x01\x1f\u2028", "/%20 x"]
+)
+def test_the_direct_access_line_is_byte_for_byte_the_formatters(app, monkeypatch, path):
+    shipped = logging.getLogger("authsvc.access").handlers[0]
+    stream = io.StringIO()
+    monkeypatch.setattr(shipped, "stream", stream)
+    logs.access("GET", path, 404, 0.0123456, None, "rid-1")
+    logs.access("POST", path, 200, 2.0, "::1", "rid-2")
+    lines = stream.getvalue().splitlines()
+    for line, (method, status, ms, addr, rid) in zip(
+        lines,
+        [("GET", 404, 12.35, None, "rid-1"), ("POST", 200, 2000.0, "::1", "rid-2")],
+        strict=True,
+    ):
+        fields = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": ms,
+            "remote_addr": addr,
+        }
+        asctime = json.loads(line)["asctime"]
+        assert line == shipped.formatter.line(
+            asctime, "INFO", "authsvc.access", "request", rid, fields
+        )
