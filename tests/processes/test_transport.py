@@ -186,6 +186,10 @@ def test_metrics_are_served_on_the_metrics_address_only(serve, user):
         if line.startswith('authsvc_logins_total{outcome="failed"}')
     ]
     assert failed and float(failed[0].rsplit(" ", 1)[1]) == 3, text[:2000]
+    # Every request of every worker is in the latency histogram the moment it is answered.
+    latency = 'authsvc_request_duration_seconds_count{endpoint="/api/v1/auth/login",method="POST"}'
+    counted = [line for line in text.splitlines() if line.startswith(latency)]
+    assert counted and float(counted[0].rsplit(" ", 1)[1]) == 3, text[:2000]
 
 
 def test_without_a_metrics_address_nothing_serves_metrics(serve):
