@@ -32,9 +32,26 @@ from authsvc.services.oauth_clients import ClientAuth
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class _Environ:
+    """The request's headers as `bearer.read_token` reads them, straight from the WSGI environ
+    (werkzeug's `EnvironHeaders.get` raises and catches a KeyError for each absent one)."""
+
+    __slots__ = ("environ",)
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self.environ = environ
+
+    def get(self, key: str) -> str | None:
+        value: str | None = self.environ.get("HTTP_" + key.upper().replace("-", "_"))
+        return value
+
+
 def read_credentials() -> str | None:
+    environ = request.environ
+    # No query string, no arguments: werkzeug would parse an empty one into a MultiDict.
+    args: Collection[str] = request.args if environ.get("QUERY_STRING") else ()
     try:
-        return bearer.read_token(request.args, request.headers)
+        return bearer.read_token(args, _Environ(environ))
     except bearer.AmbiguousCredentials as exc:
         raise InvalidRequest(exc.detail, attr=exc.attr) from exc
 
@@ -43,8 +60,11 @@ def authenticate(kinds: Collection[str] = BEARER_KINDS) -> Principal:
     token = read_credentials()
     if token is None:
         raise NotAuthenticated()
+    environ = request.environ
     principal = authentication.authenticate(
-        token, kinds, Client(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+        token,
+        kinds,
+        Client(ip=environ.get("REMOTE_ADDR"), user_agent=environ.get("HTTP_USER_AGENT")),
     )
     g.principal = principal
     return principal
