@@ -47,9 +47,13 @@ ADDRESS_LIMITED = (
 )
 
 
+_EXACT = frozenset(p for p in ADDRESS_LIMITED if not p.endswith("/"))
+_PREFIXES = tuple(p for p in ADDRESS_LIMITED if p.endswith("/"))
+
+
 def address_limited(path: str) -> bool:
     """True for the paths the per-address limit covers (an entry ending in `/` is a prefix)."""
-    return any(path.startswith(p) if p.endswith("/") else path == p for p in ADDRESS_LIMITED)
+    return path in _EXACT or path.startswith(_PREFIXES)
 
 
 def client_address() -> str:
