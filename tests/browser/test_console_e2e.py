@@ -289,6 +289,30 @@ def test_sign_out_one_other_session(
     expect(page).to_have_url(re.compile(r"/console/signin\?signed_out=out$"))
 
 
+def test_a_call_answered_after_sign_out_does_not_ask_to_sign_in_again(
+    tab: BrowserTab, user: TestUser
+) -> None:
+    page = tab.page
+    sign_in(tab, user)
+    listing = re.compile(r"/api/v1/private-tokens$")
+    held: list[Any] = []
+    page.route(listing, lambda route: held.append(route))
+    with page.expect_request(listing):
+        page.reload()
+    expect(page.locator("#who")).to_have_text(user.email)
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/console/signin\?signed_out=out$"))
+    with page.expect_response(listing) as answered:
+        held[0].continue_()
+    assert answered.value.status == 401
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_role("dialog", name="Your session has ended")).to_be_hidden()
+    page.locator("main").get_by_label("Email").fill(user.email)
+    page.locator("main").get_by_label("Password").fill(user.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/console/keys$"))
+
+
 def test_two_factor_setup_then_sign_in_with_a_code_and_a_recovery_code(
     tab: BrowserTab, client: FlaskClient, user: TestUser, frozen: Any
 ) -> None:

@@ -108,6 +108,8 @@ let access = null;
 let refreshing = null;
 /** @type {(() => Promise<void>) | null} */
 let reauth = null;
+/** Counts sign-outs: a call begun before one ends with it, not with "sign in again". */
+let signOuts = 0;
 
 /**
  * @param {unknown} body
@@ -226,6 +228,7 @@ export async function logout() {
   const headers = { ...GUARD };
   if (access) headers.Authorization = `Bearer ${access.token}`;
   access = null;
+  signOuts++;
   try {
     await send(`${SESSION}/logout`, { method: "POST", headers });
   } catch {
@@ -239,6 +242,7 @@ export async function logout() {
  */
 export async function forget() {
   access = null;
+  signOuts++;
   await send(`${SESSION}/logout`, { method: "POST", headers: GUARD }).catch(() => {});
 }
 
@@ -249,12 +253,14 @@ const lost = (error) => error instanceof ApiError && error.status === 401
 /**
  * Call the JSON API. A missing or rejected access token is refreshed once; if the session
  * itself is gone, the sign-in dialog is shown and the same call is made again afterwards,
- * so whatever the user typed is sent as it was.
+ * so whatever the user typed is sent as it was. A call the user outlived by signing out
+ * fails with its own error instead.
  * @param {string} path under /api/v1
  * @param {{ method?: string, body?: unknown }} [options]
  * @returns {Promise<unknown>} the answer's JSON (cast it to its typedef above), null for 204
  */
 export async function api(path, { method = "GET", body } = {}) {
+  const begun = signOuts;
   if (!access || access.expiresAt - Date.now() < EARLY) await refresh();
   for (let attempt = 0; ; attempt++) {
     /** @type {Record<string, string>} */
@@ -262,9 +268,9 @@ export async function api(path, { method = "GET", body } = {}) {
     try {
       return await send(`${API}${path}`, { method, body, headers });
     } catch (error) {
-      if (!lost(error) || attempt > 2) throw error;
+      if (!lost(error) || attempt > 2 || begun !== signOuts) throw error;
       if (attempt === 0 && await refresh()) continue;
-      if (!reauth) throw error;
+      if (!reauth || begun !== signOuts) throw error;
       await reauth();
     }
   }
