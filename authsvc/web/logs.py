@@ -145,14 +145,9 @@ def access(
     duration_ms = round(seconds * 1000, 2)
     direct = _direct(access_log)
     if direct is None:
-        fields = {
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": duration_ms,
-            "remote_addr": remote_addr,
-        }
-        access_log.handle(_record(fields, request_id))
+        access_log.handle(
+            _access_record(method, path, status, duration_ms, remote_addr, request_id)
+        )
         return
     handler, formatter = direct
     text = (
@@ -167,29 +162,32 @@ def access(
         stream.write(text + handler.terminator)
         stream.flush()
     except OSError:  # what `StreamHandler.emit` does with a failed write
-        fields = {
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": duration_ms,
-            "remote_addr": remote_addr,
-        }
-        handler.handleError(_record(fields, request_id))
+        handler.handleError(
+            _access_record(method, path, status, duration_ms, remote_addr, request_id)
+        )
     finally:
         handler.release()
 
 
-def _record(fields: dict[str, Any], request_id: str) -> logging.LogRecord:
+def _access_record(
+    method: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    remote_addr: str | None,
+    request_id: str,
+) -> logging.LogRecord:
     # makeRecord: the line without `Logger.info`'s caller lookup (a stack walk).
+    fields = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": duration_ms,
+        "remote_addr": remote_addr,
+        "request_id": request_id or None,
+    }
     return access_log.makeRecord(
-        access_log.name,
-        logging.INFO,
-        "",
-        0,
-        "request",
-        (),
-        None,
-        extra={**fields, "request_id": request_id or None},
+        access_log.name, logging.INFO, "", 0, "request", (), None, extra=fields
     )
 
 

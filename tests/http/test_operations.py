@@ -181,3 +181,31 @@ def test_the_direct_access_line_is_byte_for_byte_the_formatters(app, monkeypatch
         assert line == shipped.formatter.line(
             asctime, "INFO", "authsvc.access", "request", rid, fields
         )
+
+
+class _BrokenStream(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("disk full")
+
+
+def test_an_added_handler_and_a_failed_write_still_get_the_whole_access_record(app, monkeypatch):
+    access_log = logging.getLogger("authsvc.access")
+    shipped = access_log.handlers[0]
+    failed: list[logging.LogRecord] = []
+    monkeypatch.setattr(shipped, "stream", _BrokenStream())
+    monkeypatch.setattr(shipped, "handleError", failed.append)
+    logs.access("GET", "/api/v1/health", 200, 0.001, "::1", "rid-3")
+    captured: list[logging.LogRecord] = []
+    added = logging.Handler()
+    added.emit = captured.append  # type: ignore[method-assign]
+    access_log.addHandler(added)
+    try:
+        logs.access("POST", "/api/v1/auth/verify", 401, 0.002, None, "")
+    finally:
+        access_log.removeHandler(added)
+    broken = failed[0]  # the second line fails through the logging machinery too
+    assert (broken.method, broken.path, broken.status) == ("GET", "/api/v1/health", 200)
+    assert (broken.duration_ms, broken.remote_addr, broken.request_id) == (1.0, "::1", "rid-3")
+    (record,) = captured
+    assert (record.method, record.status, record.duration_ms) == ("POST", 401, 2.0)
+    assert (record.remote_addr, record.request_id, record.getMessage()) == (None, None, "request")
