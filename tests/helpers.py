@@ -10,7 +10,8 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy import create_engine, func, inspect, select, text
 
 from authsvc.extensions import db
 
@@ -27,6 +28,37 @@ def count_rows(app: Flask, model: Any, *where: Any) -> int:
     """How many rows of `model` (matching `where`) are stored: what a refusal must not change."""
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+@contextmanager
+def refusing_events(app: Flask, event_type: str) -> Iterator[None]:
+    """The database refuses audit rows of `event_type` (and nothing else) while inside."""
+    with app.app_context():
+        postgres = db.engine.dialect.name == "postgresql"
+        with db.engine.begin() as conn:
+            if postgres:
+                conn.execute(
+                    text(
+                        "ALTER TABLE audit_events ADD CONSTRAINT refused_event "
+                        f"CHECK (type <> '{event_type}') NOT VALID"
+                    )
+                )
+            else:
+                conn.execute(
+                    text(
+                        "CREATE TRIGGER refused_event BEFORE INSERT ON audit_events "
+                        f"WHEN NEW.type = '{event_type}' "
+                        "BEGIN SELECT RAISE(ABORT, 'refused event'); END"
+                    )
+                )
+    try:
+        yield
+    finally:
+        with app.app_context(), db.engine.begin() as conn:
+            if postgres:
+                conn.execute(text("ALTER TABLE audit_events DROP CONSTRAINT refused_event"))
+            else:
+                conn.execute(text("DROP TRIGGER refused_event"))
 
 
 PASSWORD = "quartz-Meadow-91-lantern"

@@ -5,18 +5,17 @@ signed with the key that signs now, read with the session's state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import jwt
 import pytest
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from authsvc.extensions import db
 from authsvc.models import AuditEvent, LoginSession
+from tests.helpers import refusing_events
 
 REFRESH = "/api/v1/auth/refresh"
 
@@ -46,40 +45,9 @@ def refreshed_events(app: Flask) -> int:
     return count
 
 
-@contextmanager
-def audit_refusing_refresh_events(app: Flask) -> Iterator[None]:
-    """The database refuses the `token.refreshed` event row (and nothing else) while inside."""
-    with app.app_context():
-        postgres = db.engine.dialect.name == "postgresql"
-        with db.engine.begin() as conn:
-            if postgres:
-                conn.execute(
-                    text(
-                        "ALTER TABLE audit_events ADD CONSTRAINT no_refresh_event "
-                        "CHECK (type <> 'token.refreshed') NOT VALID"
-                    )
-                )
-            else:
-                conn.execute(
-                    text(
-                        "CREATE TRIGGER no_refresh_event BEFORE INSERT ON audit_events "
-                        "WHEN NEW.type = 'token.refreshed' "
-                        "BEGIN SELECT RAISE(ABORT, 'no refresh event'); END"
-                    )
-                )
-    try:
-        yield
-    finally:
-        with app.app_context(), db.engine.begin() as conn:
-            if postgres:
-                conn.execute(text("ALTER TABLE audit_events DROP CONSTRAINT no_refresh_event"))
-            else:
-                conn.execute(text("DROP TRIGGER no_refresh_event"))
-
-
 def test_a_refused_audit_event_undoes_the_rotation(app: Flask, tokens: dict[str, Any]) -> None:
     before = chain(app)
-    with audit_refusing_refresh_events(app), pytest.raises(IntegrityError):
+    with refusing_events(app, "token.refreshed"), pytest.raises(IntegrityError):
         app.test_client().post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
     assert chain(app) == before, "the swap was kept without its audit event"
     assert refreshed_events(app) == 0
