@@ -517,16 +517,18 @@ def _authorization_code(
             raise OAuthError("invalid_grant", "The code is invalid or expired.")
         refreshable = "refresh_token" in app.grant_types
         pair = sessions.open_session(
-            session_id,
-            user.id,
+            sessions.new_session(
+                session_id,
+                user.id,
+                now,
+                client,
+                amr=row.amr,
+                oauth_client_id=app.id,
+                granted=list(scopes),
+                audience=row.audience,
+                refreshable=refreshable,
+            ),
             scopes,
-            now,
-            client,
-            amr=row.amr,
-            oauth_client_id=app.id,
-            granted=list(scopes),
-            audience=row.audience,
-            refreshable=refreshable,
         )
         body = _answer(pair, refresh=refreshable)
         if openid:

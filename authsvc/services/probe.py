@@ -176,11 +176,7 @@ def first(statement: Statement, params: Mapping[str, Any]) -> Any:
         kept.give(fairy)
         if not rows:
             return None
-        raw = rows[0]
-        assert c.row is not None
-        return c.row(
-            *(value if p is None else p(value) for p, value in zip(c.processors, raw, strict=True))
-        )
+        return _row(c, rows[0])
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -204,11 +200,7 @@ class Writer:
         """Every row of a SELECT inside the transaction, as named tuples."""
         c = statement.compiled(self._dialect)
         self._cursor.execute(c.sql, _params(c, params))
-        assert c.row is not None
-        return [
-            c.row(*(v if p is None else p(v) for p, v in zip(c.processors, raw, strict=True)))
-            for raw in self._cursor.fetchall()
-        ]
+        return [_row(c, raw) for raw in self._cursor.fetchall()]
 
 
 @contextmanager
@@ -264,21 +256,40 @@ def write_alone(statement: Statement, params: Mapping[str, Any]) -> int:
     from one lost before it, so the caller answers as for a failed COMMIT. On SQLite (no
     round trips to save) it is a `writing` transaction of the one statement.
     """
+    return _alone(statement, params)[0]
+
+
+def write_alone_first(statement: Statement, params: Mapping[str, Any]) -> Any:
+    """`write_alone` of a SELECT over data-modifying CTEs, which answers what the writes
+    made (a sequence's value, say): its first row, as a named tuple, or None."""
+    return _alone(statement, params)[1]
+
+
+def _alone(statement: Statement, params: Mapping[str, Any]) -> tuple[int, Any]:
     engine = db.engine
     kept = _kept(engine)
+    c = statement.compiled(engine.dialect)
     if not kept.postgres:
         with writing() as write:
-            return write.run(statement, params)
-    c = statement.compiled(engine.dialect)
+            if c.row is None:
+                return write.run(statement, params), None
+            rows = write.rows(statement, params)
+            return len(rows), rows[0] if rows else None
     bound = _params(c, params)
     fairy = kept.take()
     try:
         cursor = fairy.driver_connection.cursor()
         cursor.execute(c.sql, bound)
         count = int(cursor.rowcount)
+        raw = cursor.fetchone() if c.row is not None else None
         cursor.close()
     except engine.dialect.loaded_dbapi.Error as exc:
         kept.drop(fairy)  # the transaction ended with the statement: nothing is left open
         raise _wrap(engine, c.sql, bound, exc) from exc
     kept.give(fairy)
-    return count
+    return count, None if raw is None else _row(c, raw)
+
+
+def _row(c: _Compiled, raw: Sequence[Any]) -> Any:
+    assert c.row is not None
+    return c.row(*(v if p is None else p(v) for p, v in zip(c.processors, raw, strict=True)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, delete, false, func, select, update
+from sqlalchemy import Sequence, bindparam, delete, false, func, insert, select, update
 
 from authsvc.core import clock, emails, passwords, tokens
 from authsvc.core.errors import InvalidCredentials, InvalidTotp, MfaRequired, NotFound
@@ -118,15 +118,15 @@ def mint(
     audience: str | None = None,
     status_idx: int | None = None,
     key: tokens.Key | None = None,
+    refresh_jti: str | None = None,
 ) -> tuple[TokenPair, dict[str, Any]]:
     """Sign an access and a new refresh token of a session: CPU only, nothing written yet.
 
     Both carry the session's status-list index (`status_idx`, docs/status-lists.md), and are
     signed with the same key, read once (on PostgreSQL each read is a round trip): `key`,
     or the one `signing_key()` reads. Returns the pair and the refresh token's claims (what
-    the session row keeps of it).
+    the session row keeps of it); `refresh_jti`: the one a new session's row already keeps.
     """
-    s = settings()
     key = key or keystore().signing_key()
     access = _sign_access(
         session_id,
@@ -138,19 +138,26 @@ def mint(
         status_idx=status_idx,
         key=key,
     )
+    iat, exp = _refresh_times(now)
     refresh, claims = _sign_refresh(
         session_id,
         user_id,
         scopes,
-        iat=int(now.timestamp()),
-        exp=int((now + s.refresh_ttl).timestamp()),
+        iat=iat,
+        exp=exp,
+        jti=refresh_jti,
         client_id=client_id,
         status_idx=status_idx,
         key=key,
     )
     return TokenPair(
-        access, refresh, int(s.access_ttl.total_seconds()), scope=format_scope(scopes)
+        access, refresh, int(settings().access_ttl.total_seconds()), scope=format_scope(scopes)
     ), claims
+
+
+def _refresh_times(now: datetime) -> tuple[int, int]:
+    """A new refresh token's iat and exp (a session expires with its current one)."""
+    return int(now.timestamp()), int((now + settings().refresh_ttl).timestamp())
 
 
 def session_scopes(granted: list[str] | None, user_scopes: list[str]) -> list[str]:
@@ -167,22 +174,100 @@ def login(email: str, password: str, totp_code: str | None, client: Client) -> T
         return _login(email, password, totp_code, client)
 
 
+_sessions = LoginSession.__table__
+_users = User.__table__
+_OPEN = probe.Statement(
+    insert(_sessions).values(
+        id=bindparam("s_id"),
+        status_idx=bindparam("s_status_idx"),
+        user_id=bindparam("s_user_id"),
+        created_at=bindparam("s_created_at"),
+        last_used_at=bindparam("s_last_used_at"),
+        expires_at=bindparam("s_expires_at"),
+        ip=bindparam("s_ip"),
+        user_agent=bindparam("s_user_agent"),
+        client_id=bindparam("s_client_id"),
+        scopes=bindparam("s_scopes"),
+        audience=bindparam("s_audience"),
+        amr=bindparam("s_amr"),
+        refresh_jti=bindparam("s_refresh_jti"),
+        refresh_iat=bindparam("s_refresh_iat"),
+        refresh_exp=bindparam("s_refresh_exp"),
+        replay_recorded=False,  # the ORM's default, which a compiled statement does not apply
+    )
+)
+# PostgreSQL: the status index, the row and its login event in one statement (`_open_recorded`).
+_OPENED = (
+    _OPEN.stmt.values(status_idx=Sequence("status_index_seq").next_value())
+    .returning(_sessions.c.status_idx)
+    .cte("opened")
+)
+_OPEN_RECORDED = probe.Statement(
+    select(_OPENED.c.status_idx).add_cte(audit.insert_for_each(_OPENED).cte("recorded"))
+)
+_LOGIN_USER = probe.Statement(
+    select(
+        _users.c.id,
+        _users.c.password_hash,
+        _users.c.scopes,
+        _users.c.is_admin,
+        _users.c.is_active,
+        _users.c.totp_enabled,
+        # the key to sign the pair with, read with the user (one round trip, not two)
+        current_kid().label("signing_kid"),
+    ).where(_users.c.email == bindparam("email"))
+)
+
+
 def _login(email: str, password: str, totp_code: str | None, client: Client) -> TokenPair:
-    """Check the password (the same argon2id work for unknown emails), then the second factor."""
+    """Check the password (the same argon2id work for unknown emails), then the second factor.
+
+    A login that changes nothing of the user is read and written off the ORM session (the
+    `probe`, as a refresh is): its CPU beyond argon2id was mostly the ORM's bookkeeping.
+    """
     s = settings()
     now = clock.now()
-    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
-    password_ok = passwords.verify(user.password_hash if user else None, password, s.hash_params)
-    if user is None or not password_ok or not user.is_active:
+    found = probe.first(
+        _LOGIN_USER, {"email": normalize_email(email), **keystore().signing_params()}
+    )
+    password_ok = passwords.verify(found.password_hash if found else None, password, s.hash_params)
+    if found is None or not password_ok or not found.is_active:
         with transaction():
             audit.record(
                 "login.failed",
                 client=client,
-                user_id=user.id if user else None,
+                user_id=found.id if found else None,
                 reason="inactive" if password_ok else "credentials",
             )
         raise InvalidCredentials()
-    user_id = user.id
+    if found.totp_enabled or passwords.needs_rehash(found.password_hash, s.hash_params):
+        return _login_in_session(found.id, password, totp_code, client, now, found.signing_kid)
+    key = keystore().signing_key_named(found.signing_kid)
+    session_id = new_id()
+    row = new_session(session_id, found.id, now, client, amr="pwd")
+    event = audit.insert_params(
+        "login.succeeded", client=client, user_id=found.id, session_id=session_id
+    )
+    status_idx = _open_recorded(row, event)
+    audit.counted(event)
+    # Signed after the commit, as the tokens carry the index the write took; signing reads
+    # nothing and writes nothing.
+    return first_pair(row, effective_scopes(found.scopes, found.is_admin), status_idx, key)
+
+
+def _login_in_session(
+    user_id: str,
+    password: str,
+    totp_code: str | None,
+    client: Client,
+    now: datetime,
+    signing_kid: str | None,
+) -> TokenPair:
+    """A login that writes the user's row too, in the ORM transaction of its session: a TOTP
+    code is spent, or the password's hash is made again with the current parameters."""
+    s = settings()
+    key = keystore().signing_key_named(signing_kid)  # may make the first key: before the code
+    user = db.session.get_one(User, user_id)  # users are deactivated, never deleted
     try:
         two_factor.check_login(user, totp_code, client)
     except (MfaRequired, InvalidTotp) as exc:
@@ -199,22 +284,35 @@ def _login(email: str, password: str, totp_code: str | None, client: Client) -> 
         if passwords.needs_rehash(user.password_hash, s.hash_params):
             user.password_hash = passwords.hash_password(password, s.hash_params)
         session_id = new_id()
+        amr = "pwd otp" if user.totp_enabled else "pwd"
         pair = open_session(
-            session_id,
-            user.id,
+            new_session(session_id, user.id, now, client, amr=amr),
             user.effective_scopes,
-            now,
-            client,
-            amr="pwd otp" if user.totp_enabled else "pwd",
+            key,
         )
         audit.record("login.succeeded", client=client, user_id=user.id, session_id=session_id)
     return pair
 
 
-def open_session(
+def _open_recorded(row: dict[str, Any], event: dict[str, Any]) -> int:
+    """A new session's row (`new_session`) and its audit event, as one transaction of
+    statements only (as `_rotate` writes); answers the session's status index, taken in it.
+    PostgreSQL: one statement in autocommit, one round trip (`WITH opened AS (INSERT ...
+    nextval(...) RETURNING status_idx), recorded AS (INSERT ...) SELECT status_idx FROM
+    opened`); SQLite: `BEGIN IMMEDIATE`, the counter row, both INSERTs, COMMIT. Both rows
+    are written or neither; an index whose rows are not written is never handed out again."""
+    if db.engine.dialect.name == "postgresql":
+        return int(probe.write_alone_first(_OPEN_RECORDED, {**row, **event}).status_idx)
+    with probe.writing() as write:
+        status_idx = status_lists.allocate_in(write)
+        write.run(_OPEN, {**row, "s_status_idx": status_idx})
+        write.run(audit.INSERT, event)
+    return status_idx
+
+
+def new_session(
     session_id: str,
     user_id: str,
-    scopes: list[str],
     now: datetime,
     client: Client,
     *,
@@ -223,44 +321,65 @@ def open_session(
     granted: list[str] | None = None,
     audience: str | None = None,
     refreshable: bool = True,
+) -> dict[str, Any]:
+    """A new session's row as `_OPEN`'s parameters, but its status index (`s_status_idx`,
+    taken by the write): CPU only. The one place a session is made, for a password login
+    (`_open_recorded`) and an OAuth code exchange (`open_session`) alike.
+
+    The row chooses its first refresh token's jti, iat and exp, so it can be written before
+    the pair is signed (`first_pair`): the write needs the status index the tokens carry,
+    and holds its lock for its statements only. `granted` is what an OAuth consent allowed
+    (None: the user's own scopes, read at every refresh); without `refreshable` the row
+    keeps no refresh token, since none is handed out.
+    """
+    iat, exp = _refresh_times(now)
+    return {
+        "s_id": session_id,
+        "s_user_id": user_id,
+        "s_created_at": now,
+        "s_last_used_at": now,
+        "s_expires_at": now + settings().refresh_ttl,
+        "s_ip": client.ip,
+        "s_user_agent": client.user_agent,
+        "s_client_id": oauth_client_id,
+        "s_scopes": granted,
+        "s_audience": audience,
+        "s_amr": amr,
+        "s_refresh_jti": tokens.new_jti() if refreshable else None,
+        "s_refresh_iat": iat if refreshable else None,
+        "s_refresh_exp": exp if refreshable else None,
+    }
+
+
+def first_pair(
+    row: dict[str, Any], scopes: list[str], status_idx: int, key: tokens.Key | None = None
 ) -> TokenPair:
-    """A new session row and its first pair, in the caller's transaction: the one place a
-    session is made, for a password login and an OAuth code exchange alike. `granted` is
-    what an OAuth consent allowed (None: the user's own scopes, read at every refresh);
-    without `refreshable` the row keeps no refresh token, since none is handed out."""
-    status_idx = status_lists.allocate()
-    pair, claims = mint(
-        session_id,
-        user_id,
+    """The first pair of the session `row` (`new_session`), signed as of its creation: its
+    refresh token is the one the row keeps."""
+    pair, _ = mint(
+        row["s_id"],
+        row["s_user_id"],
         scopes,
-        now,
-        client_id=oauth_client_id,
-        audience=audience,
+        row["s_created_at"],
+        client_id=row["s_client_id"],
+        audience=row["s_audience"],
         status_idx=status_idx,
-    )
-    db.session.add(
-        LoginSession(
-            id=session_id,
-            status_idx=status_idx,
-            user_id=user_id,
-            created_at=now,
-            last_used_at=now,
-            expires_at=now + settings().refresh_ttl,
-            ip=client.ip,
-            user_agent=client.user_agent,
-            client_id=oauth_client_id,
-            scopes=granted,
-            audience=audience,
-            amr=amr,
-            refresh_jti=claims["jti"] if refreshable else None,
-            refresh_iat=claims["iat"] if refreshable else None,
-            refresh_exp=claims["exp"] if refreshable else None,
-        )
+        key=key,
+        refresh_jti=row["s_refresh_jti"],
     )
     return pair
 
 
-_sessions = LoginSession.__table__
+def open_session(
+    row: dict[str, Any], scopes: list[str], key: tokens.Key | None = None
+) -> TokenPair:
+    """The session `row` (`new_session`) written in the caller's ORM transaction, its status
+    index taken there, and its first pair."""
+    status_idx = status_lists.allocate()
+    db.session.execute(_OPEN.stmt, {**row, "s_status_idx": status_idx})
+    return first_pair(row, scopes, status_idx, key)
+
+
 _REFRESH_STATE = (
     select(
         _sessions.c.revoked_at,

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import BigInteger, and_, or_, select, text, update
 
 from authsvc.core import clock, status_list, tokens
 from authsvc.core.errors import NotFound
 from authsvc.extensions import db
 from authsvc.models import LoginSession, OAuthClient, PrivateToken, RevokedToken, User
+from authsvc.services import probe as kept
 from authsvc.services.runtime import keystore, settings, signed_lists
 from authsvc.services.status_cache import Signed
 
@@ -31,15 +32,26 @@ def allocate() -> int:
     transactions, so concurrent logins never wait on each other), or SQLite's counter row
     (SQLite has one writer at a time anyway). Indices are never reused (docs/status-lists.md)."""
     if db.engine.dialect.name == "postgresql":
-        return int(db.session.execute(text("SELECT nextval('status_index_seq')")).scalar_one())
-    taken = db.session.execute(_TAKE_SQLITE).scalar_one()
+        return int(db.session.execute(_NEXTVAL.stmt).scalar_one())
+    taken = db.session.execute(_TAKE_SQLITE.stmt).scalar_one()
     return int(taken) - 1
 
 
+def allocate_in(write: kept.Writer) -> int:
+    """SQLite's `allocate` in a `probe.writing` transaction, with the row that holds the index."""
+    (taken,) = write.rows(_TAKE_SQLITE, {})
+    return int(taken.next_idx) - 1
+
+
+_NEXTVAL = kept.Statement(
+    text("SELECT nextval('status_index_seq') AS next_idx").columns(next_idx=BigInteger)
+)
 # One statement: the row is (re)created if it is missing (the migration inserts it).
-_TAKE_SQLITE = text(
-    "INSERT INTO status_index_counter (id, next_idx) VALUES (1, 1) "
-    "ON CONFLICT (id) DO UPDATE SET next_idx = next_idx + 1 RETURNING next_idx"
+_TAKE_SQLITE = kept.Statement(
+    text(
+        "INSERT INTO status_index_counter (id, next_idx) VALUES (1, 1) "
+        "ON CONFLICT (id) DO UPDATE SET next_idx = next_idx + 1 RETURNING next_idx"
+    ).columns(next_idx=BigInteger)
 )
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.exc import OperationalError
 
 from authsvc.extensions import db
 from authsvc.models import LoginSession
+from authsvc.services import probe
 from tests.helpers import PASSWORD, envelope, error_of
 
 LOGIN = "/api/v1/auth/login"
@@ -108,6 +109,8 @@ def test_storage_outage_is_503_never_success(app, client, user, monkeypatch):
         monkeypatch.setattr(db.session, "execute", down)
         monkeypatch.setattr(db.session, "scalar", down)
         monkeypatch.setattr(db.session, "scalars", down)
+    # and the kept driver connections, where a login reads and writes
+    monkeypatch.setattr(probe._Kept, "take", down)
     for response in (
         client.get("/api/v1/health"),
         client.post(LOGIN, json={"email": user.email, "password": PASSWORD}),

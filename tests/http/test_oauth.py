@@ -49,6 +49,56 @@ def events(app: Flask, prefix: str = "oauth.") -> list[str]:
         ]
 
 
+@pytest.mark.parametrize("refreshable", [True, False])
+def test_a_code_exchange_stores_its_session_row(
+    app: Flask, frozen: Any, flow: Flow, user: TestUser, refreshable: bool
+) -> None:
+    """The row `sessions.new_session` makes, as the ORM transaction of the exchange writes it."""
+    from authsvc.services import status_lists
+    from authsvc.services.runtime import settings
+
+    grants = ["authorization_code", "refresh_token"] if refreshable else ["authorization_code"]
+    partner = flow.register(grant_types=grants)
+    body = flow.tokens(partner)
+    access = claims_of(body["access_token"])
+    with app.app_context():
+        ttl = settings().refresh_ttl
+        row = dict(
+            db.session.execute(
+                select(LoginSession.__table__).where(LoginSession.id == access["sid"])
+            )
+            .mappings()
+            .one()
+        )
+    refresh = claims_of(body["refresh_token"]) if refreshable else None
+    assert ("refresh_token" in body) is refreshable
+    assert set(row.pop("scopes")) == {"openid", "email", "read"}
+    assert row.pop("user_agent").startswith("Werkzeug/")
+    assert row == {
+        "id": access["sid"],
+        "user_id": user.id,
+        "created_at": frozen,
+        "last_used_at": frozen,
+        "expires_at": frozen + ttl,
+        "revoked_at": None,
+        "ip": "127.0.0.1",
+        "refresh_jti": refresh["jti"] if refresh else None,
+        "refresh_iat": refresh["iat"] if refresh else None,
+        "refresh_exp": refresh["exp"] if refresh else None,
+        "previous_refresh_jti": None,
+        "rotated_at": None,
+        "replay_recorded": False,
+        "reuse_recorded_at": None,
+        "client_id": access["client_id"],
+        "audience": None,
+        "amr": "pwd",
+        "status_idx": status_lists.index_of(access),
+    }
+    if refresh:
+        assert refresh["exp"] == int((frozen + ttl).timestamp())
+        assert status_lists.index_of(refresh) == row["status_idx"]
+
+
 # --- the whole flow ---
 
 

@@ -54,3 +54,31 @@ def test_a_broken_kept_connection_is_replaced(app: Flask, tokens: dict[str, Any]
     r = client.get(VERIFY, headers=bearer(tokens["access_token"]))
 
     assert r.status_code == 200 and r.get_json()["active"] is True
+
+
+def test_write_alone_first_answers_the_row_its_write_made(app: Flask) -> None:
+    """On PostgreSQL a SELECT over a data-modifying CTE in autocommit; on SQLite a `writing`
+    transaction of its statement. Either way the row comes back typed and committed."""
+    from sqlalchemy import bindparam, insert, literal, select
+
+    from authsvc.core import clock
+    from authsvc.models import RevokedToken
+
+    table = RevokedToken.__table__
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            made = insert(table).values(
+                jti=bindparam("jti"),
+                revoked_at=bindparam("at"),
+                expires_at=bindparam("at"),
+                status_idx=bindparam("idx"),
+            )
+            stmt = select(made.returning(table.c.status_idx).cte("made").c.status_idx)
+        else:
+            stmt = select(literal(41).label("status_idx"))
+        params = {"jti": "j" * 32, "at": clock.now(), "idx": 41}
+        row = probe.write_alone_first(probe.Statement(stmt), params)
+        assert row.status_idx == 41
+        if db.engine.dialect.name == "postgresql":
+            assert db.session.get(RevokedToken, "j" * 32) is not None
+        db.session.remove()

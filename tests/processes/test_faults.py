@@ -123,6 +123,30 @@ def terminated_at(app: Flask, moment: Callable[[str], bool]) -> Iterator[list[st
         admin.dispose()
 
 
+@contextmanager
+def connections_refused(app: Flask) -> Iterator[list[int]]:
+    """PostgreSQL: while inside, the app's database refuses new connections and every
+    backend it had is terminated, as a server gone away would be; the pids terminated."""
+    with app.app_context():
+        url = db.engine.url
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as other:
+        other.execute(text(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS false'))
+        pids = list(
+            other.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :name"),
+                {"name": url.database},
+            ).scalars()
+        )
+        terminate(other, pids)
+    try:
+        yield pids
+    finally:
+        with admin.connect() as other:
+            other.execute(text(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+
+
 def read_only_twin(app: Flask, make_app: Callable[..., Flask]) -> Flask:
     """Another app (another host) on the same database, whose every write is refused: the
     SQLite file opened read-only, or PostgreSQL sessions with read-only transactions."""
@@ -182,14 +206,66 @@ def assert_unavailable(r: Any) -> None:
     assert "token" not in r.get_data(as_text=True)
 
 
+def lose_kept_connections(app: Flask) -> list[int]:
+    """PostgreSQL: terminate the backends of the driver connections `services.probe` keeps
+    (the writes of a login and a refresh run on them, out of reach of the engine events
+    `terminated_at` listens to), as a failover would; their pids."""
+    from authsvc.services import probe
+
+    with app.app_context():
+        engine = db.engine
+    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    pids = [f.driver_connection.info.backend_pid for f in probe._kept(engine).free]
+    try:
+        with admin.connect() as other:
+            terminate(other, pids)
+    finally:
+        admin.dispose()
+    return pids
+
+
+def terminate(other: Any, pids: list[int]) -> None:
+    """Terminate the backends `pids` from the connection `other`; wait (bounded) until gone."""
+    for pid in pids:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    deadline = time.monotonic() + 5
+    while (
+        time.monotonic() < deadline
+        and other.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": pids}
+        ).scalar()
+    ):
+        time.sleep(0.01)
+
+
 # --- storage failing mid-request -------------------------------------------------------------
 
 
-def test_login_fails_whole_and_hands_out_no_token(app, make_app, user):
+def test_login_fails_whole_and_hands_out_no_token(app, make_app, user, monkeypatch):
+    """SQLite: storage that refuses writes. PostgreSQL: the session and its event are one
+    statement on a kept connection (sessions._open_recorded), whose backend is terminated
+    after the password check; not retried, so 503 and nothing written."""
     before = stored(app)
-    with failing_writes(app, make_app) as broken:
-        r = broken.app.test_client().post(LOGIN, json={"email": user.email, "password": PASSWORD})
-    assert broken.failures, "the storage did not fail"
+    if on_postgresql(app):
+        from authsvc.services import sessions
+
+        real_new_session, killed = sessions.new_session, []
+
+        def new_session_then_lose_the_connections(*args: Any, **kwargs: Any) -> Any:
+            row = real_new_session(*args, **kwargs)
+            killed.extend(lose_kept_connections(app))
+            return row
+
+        monkeypatch.setattr(sessions, "new_session", new_session_then_lose_the_connections)
+        r = app.test_client().post(LOGIN, json={"email": user.email, "password": PASSWORD})
+        monkeypatch.undo()
+        assert killed, "no kept connection was there to lose"
+    else:
+        with failing_writes(app, make_app) as broken:
+            r = broken.app.test_client().post(
+                LOGIN, json={"email": user.email, "password": PASSWORD}
+            )
+        assert broken.failures, "the storage did not fail"
     assert_unavailable(r)
     assert stored(app) == before
     assert (
@@ -219,30 +295,14 @@ def test_refresh_whose_connection_dies_before_the_rotation_is_503_and_writes_not
     answer is 503, nothing is written, and the old refresh token still rotates."""
     if not on_postgresql(app):
         pytest.skip("SQLite has no connection to lose: the read-only twin test covers it")
-    from authsvc.services import probe, sessions
+    from authsvc.services import sessions
 
-    with app.app_context():
-        engine = db.engine
-    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
     real_mint = sessions.mint
     killed: list[int] = []
 
     def mint_then_lose_the_connections(*args: Any, **kwargs: Any) -> Any:
         pair = real_mint(*args, **kwargs)  # after the state read, before the write
-        pids = [f.driver_connection.info.backend_pid for f in probe._kept(engine).free]
-        with admin.connect() as other:
-            for pid in pids:
-                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            deadline = time.monotonic() + 5
-            while (
-                time.monotonic() < deadline
-                and other.execute(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
-                    {"pids": pids},
-                ).scalar()
-            ):
-                time.sleep(0.01)
-        killed.extend(pids)
+        killed.extend(lose_kept_connections(app))
         return pair
 
     before = stored(app)
@@ -251,7 +311,6 @@ def test_refresh_whose_connection_dies_before_the_rotation_is_503_and_writes_not
         r = app.test_client().post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
     finally:
         monkeypatch.undo()
-        admin.dispose()
     assert killed, "no kept connection was there to lose"
     assert_unavailable(r)
     assert stored(app) == before
@@ -309,7 +368,7 @@ def test_health_is_503_when_storage_cannot_be_reached(app, make_app, tmp_path):
 def test_storage_down_at_login_is_503_for_the_right_password_too(app, make_app, user, tmp_path):
     """Storage that cannot be reached at all: nothing succeeds, nothing says why."""
     if on_postgresql(app):
-        with terminated_at(app, lambda statement: "FROM users" in statement) as killed:
+        with connections_refused(app) as killed:
             r = app.test_client().post(LOGIN, json={"email": user.email, "password": PASSWORD})
         assert killed
     else:
