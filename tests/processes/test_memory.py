@@ -68,3 +68,28 @@ def test_a_worker_gives_argon2ids_block_back_after_each_login(serve, user):
     for _ in range(3):
         assert http("POST", server.url + LOGIN, body)[0] == 200
     assert rss_kib(pid) - before < 8 * 1024
+
+
+def test_a_worker_freezes_what_it_loaded_once_the_app_is_up(tmp_path):
+    """So that full collections walk only what requests made (docs/performance.md, "Garbage
+    collection"): the hook as gunicorn calls it, in a process of its own."""
+    script = (
+        "import gc, runpy; conf = runpy.run_path('gunicorn.conf.py'); "
+        "assert gc.get_freeze_count() == 0; conf['post_worker_init'](object()); "
+        "print(gc.get_freeze_count())"
+    )
+    env = {
+        "GLIBC_TUNABLES": "glibc.malloc.check=0",  # an operator's: no start again
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "PATH": "",
+    }
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(done.stdout) > 1000
