@@ -156,7 +156,8 @@ def _children(pid: int) -> list[int]:
 
 def cpu_ticks(master: subprocess.Popen[bytes]) -> dict[int, int]:
     """user + system clock ticks so far of the server's processes: the master and every
-    process under it (gunicorn's workers are its children; so are granian's)."""
+    process under it (gunicorn's workers are its children; so are granian's), each with
+    its children that have exited (a worker recycled by max_requests counts in its master's)."""
     pids, ticks = [master.pid], {}
     while pids:
         pid = pids.pop()
@@ -165,7 +166,7 @@ def cpu_ticks(master: subprocess.Popen[bytes]) -> dict[int, int]:
             fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         except FileNotFoundError:  # recycled (max_requests) just now
             continue
-        ticks[pid] = int(fields[11]) + int(fields[12])
+        ticks[pid] = sum(int(field) for field in fields[11:15])  # utime stime cutime cstime
     return ticks
 
 
@@ -190,9 +191,9 @@ def wrk(
         [*cmd, url], capture_output=True, text=True, check=True, env={**os.environ, **(env or {})}
     ).stdout
     after = cpu_ticks(server) if server else {}
-    # A worker recycled during the row (max_requests) takes its ticks with it: the
-    # figure is then low, never negative.
-    spent = sum(t - before.get(pid, 0) for pid, t in after.items())
+    # A worker recycled during the row (max_requests) is gone from `after`, its whole life
+    # now in its master's; the totals' difference counts exactly its ticks in the row.
+    spent = sum(after.values()) - sum(before.values())
     count = int(_find(r"(\d+) requests in", out))
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     assert p50 is not None, out
