@@ -18,25 +18,25 @@ folder, emptied at every start.
 
 from __future__ import annotations
 
+import gc
 import glob
 import multiprocessing
 import os
 import platform
 import subprocess
 import sys
+import threading
+import time
 
 # glibc's allocator, set before anything is allocated (docs/performance.md, "RSS"). A login's
-# argon2id verification mallocs one block of its memory cost (19 MiB by default); glibc
-# serves the first from mmap, then raises its mmap threshold above it and keeps every later
-# one in the heap, so each worker holds 19 MiB more from its first login on. A fixed
-# threshold below any argon2id block (production refuses less than 19 MiB) maps and returns
-# the block at every login; `hugetlb=1` lets the kernel back it (and the heap) with
-# transparent huge pages, so mapping it afresh costs ten 2 MiB page faults, not 4,864 4 KiB
-# ones (measured: a fresh 4 KiB-paged block made each verification ~10 ms slower; with huge
-# pages it is as fast as the kept block, or faster). Tunables are read only when a program
-# starts, so the master starts itself again once with them; workers and the first-start
-# child inherit them. An operator's own `glibc.malloc` tunables are left as they are.
-MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4194304"
+# argon2id verification mallocs one block of its memory cost (19 MiB by default), which glibc
+# keeps in the heap from the second login on. `hugetlb=1` lets the kernel back the heap with
+# transparent huge pages: once the block has been given back (`give_back_free_memory`
+# below), the login that maps it again pays ten 2 MiB page faults, not 4,864 4 KiB ones
+# (about 5 ms against 16 ms measured). Tunables are read only when a program starts, so
+# the master starts itself again once with them; workers and the first-start child inherit
+# them. An operator's own `glibc.malloc` tunables are left as they are.
+MALLOC_TUNABLES = "glibc.malloc.hugetlb=1"
 
 
 def _with_malloc_tunables():
@@ -117,6 +117,32 @@ def post_worker_init(worker):
         from gevent.baseserver import BaseServer
 
         BaseServer.max_accept = 1
+    # The app is loaded: its ~150,000 objects live as long as the worker. Frozen, the cyclic
+    # collector stops walking them in every full collection (150 ms each, one every few
+    # thousand requests: about 5 % of a verify, docs/performance.md, "Garbage collection").
+    gc.collect()
+    gc.freeze()
+    if sys.platform == "linux" and platform.libc_ver()[0] == "glibc":
+        threading.Thread(target=give_back_free_memory, daemon=True).start()
+
+
+GIVE_BACK_EVERY = 1.0  # seconds
+
+
+def give_back_free_memory():
+    """Once a second, the heap's free pages go back to the kernel (`malloc_trim`).
+
+    In a run of logins argon2id's block is reused from one login to the next (mapping it
+    afresh for each costs its zero-filling, ~5 ms a login); a second after the last one it is
+    given back, so an idle worker does not hold 19 MiB. A trim costs 0.2 ms with nothing to
+    give back; under gevent this thread is a greenlet, and the call is brief.
+    """
+    import ctypes
+
+    trim = ctypes.CDLL("libc.so.6").malloc_trim
+    while True:
+        time.sleep(GIVE_BACK_EVERY)
+        trim(0)
 
 
 def when_ready(server):

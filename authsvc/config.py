@@ -18,9 +18,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from limits import parse_many
-
 from authsvc.core.passwords import OWASP_MINIMUM, HashParams
+from authsvc.core.rates import parse_many
 from authsvc.core.tokens import ALGORITHMS
 
 PREFIX = "AUTHSVC_"

@@ -19,9 +19,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import limits
 from sqlalchemy import delete
 
+from authsvc.core import rates
 from authsvc.core.errors import ValidationFailed
 from authsvc.services.failure_log import DatabaseBound
 
@@ -33,7 +33,7 @@ _UNITS = ("second", "minute", "hour", "day")
 def parse_limit(text: str, attr: str = "rate_limit") -> str:
     """The canonical spelling (`5/minute`, `10/2 minutes`) of one limit, or `400 invalid`."""
     try:
-        items = limits.parse_many(text)
+        items = rates.parse_many(text)
     except ValueError:
         items = []
     if len(items) != 1:
@@ -43,8 +43,8 @@ def parse_limit(text: str, attr: str = "rate_limit") -> str:
             'One limit in the `limits` syntax, such as "1000/hour" or "10 per 2 minutes".',
         )
     item = items[0]
-    unit = item.GRANULARITY.name
-    if unit not in _UNITS or not 1 <= item.amount <= MAX_AMOUNT or item.get_expiry() > MAX_WINDOW:
+    unit = item.unit
+    if unit not in _UNITS or not 1 <= item.amount <= MAX_AMOUNT or item.seconds > MAX_WINDOW:
         raise ValidationFailed.one(
             attr,
             "invalid",
@@ -69,8 +69,8 @@ def limit_of(text: str) -> Limit:
     """The stored limit, parsed once per process (the hot path reads it on every use)."""
     found = _PARSED.get(text)
     if found is None:
-        item = limits.parse(text)
-        found = Limit(item.amount, int(item.get_expiry()))
+        item = rates.parse(text)
+        found = Limit(item.amount, item.seconds)
         if len(_PARSED) < 10_000:
             _PARSED[text] = found
     return found

@@ -1,8 +1,9 @@
-"""Abuse limits: requests per client address (the `limits` library) and the failed-login log.
+"""Abuse limits: requests per client address (a moving window) and the failed-login log.
 
 Both live in Redis when `AUTHSVC_REDIS_URL` is set, so every worker and host shares the
-counts. Without it the failed-login log lives in the database (shared by every worker
-and host), while the address counts stay in each process (see docs/security.md,
+counts (the address window is then the `limits` library's, imported only there). Without
+it the failed-login log lives in the database (shared by every worker and host), while the
+address counts stay in each process (`core.rates.MovingWindow`; see docs/security.md,
 "Lockout storage", for why). Each app gets its own `AddressLimit` and storage, so two
 apps in one process (tests start many) never share counts.
 
@@ -12,8 +13,7 @@ blueprint joins it by living under one of `ADDRESS_LIMITED`: no view has to opt 
 
 The check is one `before_request` hook that returns at once for every other path.
 Flask-Limiter did the same job, but evaluated its limits on every request, the exempt hot
-path included (about 6 % of a `/auth/verify`, docs/performance.md); its storages and
-moving window are the `limits` library's, used here directly.
+path included (about 6 % of a `/auth/verify`, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -21,15 +21,12 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from flask import Flask, Response, current_app, request
-from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from authsvc.config import Settings
-from authsvc.core import errors
+from authsvc.core import errors, rates
 from authsvc.services.failure_log import DatabaseFailureLog, FailureLog, RedisFailureLog
 from authsvc.services.use_counts import DatabaseUseCounter, RedisUseCounter, UseCounter
 from authsvc.web.errors import render
@@ -74,24 +71,41 @@ def client_address() -> str:
     return str(address)
 
 
-class AddressLimit:
-    """The moving-window count per client address, in Redis or in this process."""
+class AddressLimit(Protocol):
+    def hit(self, address: str) -> None:
+        """Count one request from `address`; `429` with the wait when over any of the limits."""
+
+
+class LocalAddressLimit:
+    """The moving-window count per client address, in this process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.rates = rates.parse_many(settings.address_rate)
+        self.window = rates.MovingWindow()
+
+    def hit(self, address: str) -> None:
+        wait = self.window.hit(address, self.rates, time.monotonic())
+        if wait is not None:
+            raise errors.RateLimited(max(1, math.ceil(wait)))
+
+
+class SharedAddressLimit:
+    """The same count in Redis, shared by every worker and host: `limits`' moving window,
+    imported only here, its keys as they always were."""
 
     SCOPE = "auth-address"
 
-    def __init__(self, settings: Settings) -> None:
-        url = settings.redis_url
-        storage = (
-            storage_from_string(url, socket_connect_timeout=2, socket_timeout=2)
-            if url
-            else storage_from_string("memory://")
-        )
+    def __init__(self, settings: Settings, url: str) -> None:
+        from limits import parse_many
+        from limits.storage import storage_from_string
+        from limits.strategies import MovingWindowRateLimiter
+
+        storage = storage_from_string(url, socket_connect_timeout=2, socket_timeout=2)
         self.window = MovingWindowRateLimiter(storage)
-        self.items: list[RateLimitItem] = parse_many(settings.address_rate)
+        self.items = parse_many(settings.address_rate)
         self.prefix = settings.redis_prefix
 
     def hit(self, address: str) -> None:
-        """Count one request from `address`; `429` with the wait when over any of the limits."""
         key = (self.prefix, self.SCOPE, address)
         over = [item for item in self.items if not self.window.hit(item, *key)]
         if over:
@@ -106,7 +120,12 @@ def _limit_address() -> None:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    app.extensions[_EXTENSION] = AddressLimit(settings)
+    limit: AddressLimit = (
+        SharedAddressLimit(settings, settings.redis_url)
+        if settings.redis_url
+        else LocalAddressLimit(settings)
+    )
+    app.extensions[_EXTENSION] = limit
     app.before_request(_limit_address)
     if (
         settings.redis_url

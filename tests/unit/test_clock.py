@@ -94,8 +94,8 @@ OTHER_TIME_SOURCES = {
     "authsvc/core/clock.py": "the one source",
     "authsvc/web/logs.py": "the access line's asctime, stamped as logging stamps a record",
     "authsvc/web/edge.py": "request durations (perf_counter)",
-    "authsvc/web/ratelimit.py": "Retry-After from the `limits` window's reset time, which `limits` takes "
-    "from time.time() itself",
+    "authsvc/web/ratelimit.py": "the per-address window counts real seconds (monotonic), and in "
+    "Redis `limits` takes its reset time from time.time() itself",
     "authsvc/services/lockout.py": "a bound on real waiting behind concurrent attempts, which "
     "a frozen clock would never end",
     "authsvc/verifier/__init__.py": "for other services, whose clocks it takes as arguments",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Collection
 from http import HTTPStatus
@@ -187,13 +188,13 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # untyped base:
         return decorator
 
     def errors(self, *statuses: int) -> Callable[[F], F]:
-        """Document the error answers a route can give, all in the envelope's schema."""
-        from authsvc.web.api.schemas import ErrorSchema
+        """Document the error answers a route can give, all in the envelope's schema (one
+        instance for every route: given the class, flask-smorest makes one per status)."""
 
         def decorator(func: F) -> F:
             for status in statuses:
                 func = self.alt_response(
-                    status, schema=ErrorSchema, description=HTTPStatus(status).phrase
+                    status, schema=_error_schema(), description=HTTPStatus(status).phrase
                 )(func)
             return func
 
@@ -211,6 +212,13 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # untyped base:
             return self.errors(401, *([403] if "private" not in kinds else []))(func)
 
         return decorator
+
+
+@functools.cache
+def _error_schema() -> Any:
+    from authsvc.web.api.schemas import ErrorSchema
+
+    return ErrorSchema()
 
 
 class _Converter(OpenAPIConverter):
