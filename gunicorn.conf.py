@@ -119,7 +119,7 @@ def post_worker_init(worker):
         BaseServer.max_accept = 1
     # The app is loaded: its ~150,000 objects live as long as the worker. Frozen, the cyclic
     # collector stops walking them in every full collection (150 ms each, one every few
-    # thousand requests: about 5 % of a verify, docs/performance.md, "Garbage collection").
+    # thousand requests: about 5 % of a verify; docs/performance.md, "Fourth round").
     gc.collect()
     gc.freeze()
     if sys.platform == "linux" and platform.libc_ver()[0] == "glibc":

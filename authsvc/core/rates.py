@@ -4,8 +4,8 @@ Settings and private tokens write limits in the `limits` library's notation ("50
 minute", "10/2 hours; 100/day"). It is read here, not by `limits`, so that a worker without
 Redis never imports that package: its import brings its asyncio half with `deprecated` and
 `wrapt` (1.5 MB per worker), and its memory storage starts a timer thread on every hit
-(about 0.4 ms per login under gevent; docs/performance.md, "Rate limits without the limits
-package"). tests/unit/test_rates.py holds both readers of the notation to the same answers.
+(about 0.4 ms per login under gevent; docs/performance.md, "Fourth round").
+tests/unit/test_rates.py holds both readers of the notation to the same answers.
 With Redis, the shared counts stay `limits`' own (authsvc.web.ratelimit).
 """
 
