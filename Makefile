@@ -45,8 +45,10 @@ tests/js-status/node_modules/.installed: tests/js-status/package.json tests/js-s
 	  (cd tests/js-status && npm ci --no-audit --no-fund --loglevel=error) && touch $@; \
 	else echo "npm missing: the status-list interoperability test will skip"; fi
 
+# One pytest worker per core, at most four (pytest-xdist); TEST_WORKERS=0: one process.
+TEST_WORKERS ?= auto
 test: install-test tests/js/node_modules/.installed tests/js-status/node_modules/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses=4 $(PYTEST_ARGS)
 
 # mypy --strict, ruff (lint and format), the import contracts
 lint: install-lint

@@ -368,7 +368,7 @@ def live_server(app: Flask) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (never a downloaded browser); one per test run."""
+    """Debian's Chromium driven by Playwright (never a downloaded browser); one per worker."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} not found: apt-get install chromium")
     sync_api = pytest.importorskip(

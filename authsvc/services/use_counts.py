@@ -56,21 +56,14 @@ def parse_limit(text: str, attr: str = "rate_limit") -> str:
     return f"{item.amount}/{item.multiples} {unit}s"
 
 
-@dataclass(frozen=True)
-class Limit:
-    amount: int
-    window: int  # seconds
+_PARSED: dict[str, rates.Rate] = {}
 
 
-_PARSED: dict[str, Limit] = {}
-
-
-def limit_of(text: str) -> Limit:
+def limit_of(text: str) -> rates.Rate:
     """The stored limit, parsed once per process (the hot path reads it on every use)."""
     found = _PARSED.get(text)
     if found is None:
-        item = rates.parse(text)
-        found = Limit(item.amount, item.seconds)
+        found = rates.parse(text)
         if len(_PARSED) < 10_000:
             _PARSED[text] = found
     return found
@@ -93,10 +86,11 @@ class UseCounter(Protocol):
         nothing) and say None."""
 
 
-def count(counter: UseCounter, key: str, limit: Limit, now: float) -> Outcome:
-    start = int(now // limit.window) * limit.window
-    used = counter.hit(key, window_start=start, window=limit.window, limit=limit.amount)
-    reset_after = max(1, math.ceil(start + limit.window - now))
+def count(counter: UseCounter, key: str, limit: rates.Rate, now: float) -> Outcome:
+    window = limit.seconds
+    start = int(now // window) * window
+    used = counter.hit(key, window_start=start, window=window, limit=limit.amount)
+    reset_after = max(1, math.ceil(start + window - now))
     if used is None:
         return Outcome(limit.amount, 0, reset_after, True)
     return Outcome(limit.amount, max(0, limit.amount - used), reset_after, False)

@@ -294,6 +294,8 @@ def test_a_call_answered_after_sign_out_does_not_ask_to_sign_in_again(
 ) -> None:
     page = tab.page
     sign_in(tab, user)
+    # The first page's own listing must land first: held, it would die with that page.
+    expect(page.locator("#keys-empty")).to_be_visible()
     listing = re.compile(r"/api/v1/private-tokens$")
     held: list[Any] = []
     page.route(listing, lambda route: held.append(route))
@@ -302,6 +304,7 @@ def test_a_call_answered_after_sign_out_does_not_ask_to_sign_in_again(
     expect(page.locator("#who")).to_have_text(user.email)
     page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page).to_have_url(re.compile(r"/console/signin\?signed_out=out$"))
+    assert len(held) == 1
     with page.expect_response(listing) as answered:
         held[0].continue_()
     assert answered.value.status == 401

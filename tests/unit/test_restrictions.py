@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from authsvc.core import restrictions
+from authsvc.core import rates, restrictions
 from authsvc.core.errors import PermissionDenied, ValidationFailed
 from authsvc.services import use_counts
 
@@ -59,7 +59,7 @@ def test_limits_are_spelled_canonically(text, canonical):
 
 def test_fixed_windows_count_and_reset():
     counter = use_counts.MemoryUseCounter()
-    limit = use_counts.Limit(2, 60)
+    limit = rates.Rate(2, 1, "minute")
     outcomes = [use_counts.count(counter, "k", limit, 120.5 + i) for i in range(3)]
     assert [(o.remaining, o.exceeded) for o in outcomes] == [(1, False), (0, False), (0, True)]
     assert outcomes[2].reset_after == 58
