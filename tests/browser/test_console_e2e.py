@@ -316,6 +316,27 @@ def test_a_call_answered_after_sign_out_does_not_ask_to_sign_in_again(
     expect(page).to_have_url(re.compile(r"/console/keys$"))
 
 
+def test_a_call_begun_after_sign_out_does_not_ask_to_sign_in_again(
+    tab: BrowserTab, user: TestUser
+) -> None:
+    # A page being left can still start a call once "Sign out" is pressed (its list after
+    # its settings, say); signed out, that call must fail, not ask to sign in again.
+    page = tab.page
+    sign_in(tab, user)
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/console/signin\?signed_out=out$"))
+    # Left waiting for a sign-in, the call would never settle: give it 5 s.
+    status = page.evaluate(
+        """() => import("/console/static/api.js").then(({ api }) => Promise.race([
+            api("/private-tokens").then(() => 200, (error) => error.status),
+            new Promise((settle) => setTimeout(() => settle("still waiting"), 5000)),
+        ]))"""
+    )
+    assert status == 401
+    expect(page.get_by_role("dialog", name="Your session has ended")).to_be_hidden()
+    expect(page.get_by_role("button", name="Sign in")).to_have_count(1)
+
+
 def test_two_factor_setup_then_sign_in_with_a_code_and_a_recovery_code(
     tab: BrowserTab, client: FlaskClient, user: TestUser, frozen: Any
 ) -> None:

@@ -110,6 +110,8 @@ let refreshing = null;
 let reauth = null;
 /** Counts sign-outs: a call begun before one ends with it, not with "sign in again". */
 let signOuts = 0;
+/** Signed out by the user, not signed in since: a call made now fails, it asks nothing. */
+let signedOut = false;
 
 /**
  * @param {unknown} body
@@ -193,6 +195,7 @@ export async function login(email, password, totpCode) {
   const body = { email, password };
   if (totpCode) body.totp_code = totpCode;
   keep(/** @type {TokenPair} */ (await send(`${SESSION}/login`, { method: "POST", body, headers: GUARD })));
+  signedOut = false;
 }
 
 /**
@@ -229,6 +232,7 @@ export async function logout() {
   if (access) headers.Authorization = `Bearer ${access.token}`;
   access = null;
   signOuts++;
+  signedOut = true;
   try {
     await send(`${SESSION}/logout`, { method: "POST", headers });
   } catch {
@@ -243,6 +247,7 @@ export async function logout() {
 export async function forget() {
   access = null;
   signOuts++;
+  signedOut = true;
   await send(`${SESSION}/logout`, { method: "POST", headers: GUARD }).catch(() => {});
 }
 
@@ -253,8 +258,8 @@ const lost = (error) => error instanceof ApiError && error.status === 401
 /**
  * Call the JSON API. A missing or rejected access token is refreshed once; if the session
  * itself is gone, the sign-in dialog is shown and the same call is made again afterwards,
- * so whatever the user typed is sent as it was. A call the user outlived by signing out
- * fails with its own error instead.
+ * so whatever the user typed is sent as it was. A call the user outlived by signing out,
+ * or made after signing out (by a page being left), fails with its own error instead.
  * @param {string} path under /api/v1
  * @param {{ method?: string, body?: unknown }} [options]
  * @returns {Promise<unknown>} the answer's JSON (cast it to its typedef above), null for 204
@@ -268,9 +273,9 @@ export async function api(path, { method = "GET", body } = {}) {
     try {
       return await send(`${API}${path}`, { method, body, headers });
     } catch (error) {
-      if (!lost(error) || attempt > 2 || begun !== signOuts) throw error;
+      if (!lost(error) || attempt > 2 || begun !== signOuts || signedOut) throw error;
       if (attempt === 0 && await refresh()) continue;
-      if (!reauth || begun !== signOuts) throw error;
+      if (!reauth || begun !== signOuts || signedOut) throw error;
       await reauth();
     }
   }
