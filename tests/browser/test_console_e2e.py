@@ -316,6 +316,29 @@ def test_a_call_answered_after_sign_out_does_not_ask_to_sign_in_again(
     expect(page).to_have_url(re.compile(r"/console/keys$"))
 
 
+def test_a_page_whose_first_call_is_refused_after_sign_out_is_left_quietly(
+    tab: BrowserTab, user: TestUser
+) -> None:
+    # The keys page cannot start without its settings: refused because the user signed
+    # out meanwhile, the page is dropped without an error (the tab fixture fails on any).
+    page = tab.page
+    sign_in(tab, user, "/console/two-factor")
+    settings = re.compile(r"/api/v1/private-tokens/settings$")
+    held: list[Any] = []
+    page.route(settings, lambda route: held.append(route))
+    with page.expect_request(settings):
+        page.get_by_role("link", name="API keys").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/console/signin\?signed_out=out$"))
+    assert len(held) == 1
+    with page.expect_response(settings) as answered:
+        held[0].continue_()
+    assert answered.value.status == 401
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_role("dialog", name="Your session has ended")).to_be_hidden()
+    expect(page.get_by_role("button", name="Sign in")).to_have_count(1)
+
+
 def test_a_call_begun_after_sign_out_does_not_ask_to_sign_in_again(
     tab: BrowserTab, user: TestUser
 ) -> None:

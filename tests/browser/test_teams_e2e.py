@@ -61,6 +61,8 @@ def test_create_a_team_add_a_member_make_a_team_key_and_leave(
     card.get_by_role("button", name="Leave Platform").click()
     page.get_by_role("dialog").get_by_role("button", name="Leave").click()
     expect(page.locator("#teams-error")).to_contain_text("owner")
+    page.wait_for_load_state("networkidle")  # the list reloaded after the refusal: still said
+    expect(page.locator("#teams-error")).to_contain_text("owner")
     card = page.locator("li.team").filter(has=page.get_by_role("heading", name="Platform"))
     card.get_by_label(f"Role of {mia.email}").select_option("owner")
     expect(page.locator("#teams-status")).to_have_text(f"{mia.email} is now owner of Platform.")

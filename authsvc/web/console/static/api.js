@@ -141,6 +141,10 @@ export class ApiError extends Error {
   get reason() { return this.errors[0].extra?.reason ?? null; }
 }
 
+/** A call refused because the user signed out while, or before, it ran: the page that
+ * made it is being left, so nothing should show it. */
+export class SignedOutError extends ApiError {}
+
 /**
  * Called with no arguments when the session is gone; resolves once signed in again.
  * @param {() => Promise<void>} handler
@@ -251,7 +255,10 @@ export async function forget() {
   await send(`${SESSION}/logout`, { method: "POST", headers: GUARD }).catch(() => {});
 }
 
-/** @param {unknown} error */
+/**
+ * @param {unknown} error
+ * @returns {error is ApiError}
+ */
 const lost = (error) => error instanceof ApiError && error.status === 401
   && (error.code === "invalid_token" || error.code === "not_authenticated");
 
@@ -273,9 +280,11 @@ export async function api(path, { method = "GET", body } = {}) {
     try {
       return await send(`${API}${path}`, { method, body, headers });
     } catch (error) {
-      if (!lost(error) || attempt > 2 || begun !== signOuts || signedOut) throw error;
+      if (!lost(error) || attempt > 2) throw error;
+      if (begun !== signOuts || signedOut) throw new SignedOutError(error.status, error);
       if (attempt === 0 && await refresh()) continue;
-      if (!reauth || begun !== signOuts || signedOut) throw error;
+      if (begun !== signOuts || signedOut) throw new SignedOutError(error.status, error);
+      if (!reauth) throw error;
       await reauth();
     }
   }

@@ -3,7 +3,7 @@
 // then run the page's module. Links inside the console swap <main> without a reload,
 // so the in-memory token survives navigation and the refresh token is not rotated on
 // every click.
-import { api, logout, onSessionLost, refresh, signedIn } from "./api.js";
+import { SignedOutError, api, logout, onSessionLost, refresh, signedIn } from "./api.js";
 import { wireSignin } from "./signin.js";
 import { open } from "./dialogs.js";
 import { field, find, findAll } from "./dom.js";
@@ -88,12 +88,17 @@ async function runPage({ focus = false } = {}) {
     location.replace(`${BASE}signin?next=${encodeURIComponent(location.pathname + location.search)}`);
     return;
   }
-  if (name !== "signin" && !context.me && (signedIn() || !open)) await loadMe();
-  chrome();
   const main = mainEl();
-  if (main.hasAttribute("data-admin") && !context.me?.is_admin) { refuse(main); return; }
-  const module = /** @type {PageModule} */ (await import(`./pages/${name}.js`));
-  current = (await module.init(main, context)) ?? null;
+  try {
+    if (name !== "signin" && !context.me && (signedIn() || !open)) await loadMe();
+    chrome();
+    if (main.hasAttribute("data-admin") && !context.me?.is_admin) { refuse(main); return; }
+    const module = /** @type {PageModule} */ (await import(`./pages/${name}.js`));
+    current = (await module.init(main, context)) ?? null;
+  } catch (error) {
+    if (error instanceof SignedOutError) return; // signed out meanwhile: this page is being left
+    throw error;
+  }
   armed(main);
   // After a swap, start keyboard and screen-reader users at the new page's heading.
   if (focus && main.isConnected && !main.contains(document.activeElement)) {
