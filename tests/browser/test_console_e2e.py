@@ -289,6 +289,19 @@ def test_sign_out_one_other_session(
     expect(page).to_have_url(re.compile(r"/console/signin\?signed_out=out$"))
 
 
+def sign_out_then_answer(page: Any, held: list[Any], pattern: re.Pattern[str]) -> None:
+    """Sign out while `held` holds the one call to `pattern`, then let it through: it is
+    refused, and no "session ended" dialog opens over the sign-in page."""
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/console/signin\?signed_out=out$"))
+    assert len(held) == 1
+    with page.expect_response(pattern) as answered:
+        held[0].continue_()
+    assert answered.value.status == 401
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_role("dialog", name="Your session has ended")).to_be_hidden()
+
+
 def test_a_call_answered_after_sign_out_does_not_ask_to_sign_in_again(
     tab: BrowserTab, user: TestUser
 ) -> None:
@@ -302,14 +315,7 @@ def test_a_call_answered_after_sign_out_does_not_ask_to_sign_in_again(
     with page.expect_request(listing):
         page.reload()
     expect(page.locator("#who")).to_have_text(user.email)
-    page.get_by_role("button", name="Sign out", exact=True).click()
-    expect(page).to_have_url(re.compile(r"/console/signin\?signed_out=out$"))
-    assert len(held) == 1
-    with page.expect_response(listing) as answered:
-        held[0].continue_()
-    assert answered.value.status == 401
-    page.wait_for_load_state("networkidle")
-    expect(page.get_by_role("dialog", name="Your session has ended")).to_be_hidden()
+    sign_out_then_answer(page, held, listing)
     page.locator("main").get_by_label("Email").fill(user.email)
     page.locator("main").get_by_label("Password").fill(user.password)
     page.get_by_role("button", name="Sign in").click()
@@ -328,14 +334,7 @@ def test_a_page_whose_first_call_is_refused_after_sign_out_is_left_quietly(
     page.route(settings, lambda route: held.append(route))
     with page.expect_request(settings):
         page.get_by_role("link", name="API keys").click()
-    page.get_by_role("button", name="Sign out", exact=True).click()
-    expect(page).to_have_url(re.compile(r"/console/signin\?signed_out=out$"))
-    assert len(held) == 1
-    with page.expect_response(settings) as answered:
-        held[0].continue_()
-    assert answered.value.status == 401
-    page.wait_for_load_state("networkidle")
-    expect(page.get_by_role("dialog", name="Your session has ended")).to_be_hidden()
+    sign_out_then_answer(page, held, settings)
     expect(page.get_by_role("button", name="Sign in")).to_have_count(1)
 
 

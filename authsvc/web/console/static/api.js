@@ -273,6 +273,7 @@ const lost = (error) => error instanceof ApiError && error.status === 401
  */
 export async function api(path, { method = "GET", body } = {}) {
   const begun = signOuts;
+  const outlived = () => begun !== signOuts || signedOut;
   if (!access || access.expiresAt - Date.now() < EARLY) await refresh();
   for (let attempt = 0; ; attempt++) {
     /** @type {Record<string, string>} */
@@ -281,9 +282,9 @@ export async function api(path, { method = "GET", body } = {}) {
       return await send(`${API}${path}`, { method, body, headers });
     } catch (error) {
       if (!lost(error) || attempt > 2) throw error;
-      if (begun !== signOuts || signedOut) throw new SignedOutError(error.status, error);
+      if (outlived()) throw new SignedOutError(error.status, error);
       if (attempt === 0 && await refresh()) continue;
-      if (begun !== signOuts || signedOut) throw new SignedOutError(error.status, error);
+      if (outlived()) throw new SignedOutError(error.status, error);
       if (!reauth) throw error;
       await reauth();
     }

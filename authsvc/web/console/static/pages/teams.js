@@ -167,11 +167,18 @@ export async function init(main, { me: known, loadMe }) {
   }
 
   /**
-   * The list again after an action, then why the action failed: the reload clears the
+   * Run an action, show the list again, then why the action failed: the reload clears the
    * page's error, which would take the reason away before it could be read.
-   * @param {unknown} failed
+   * @param {() => Promise<void>} action
    */
-  async function shown(failed) {
+  async function acted(action) {
+    /** @type {unknown} */
+    let failed = null;
+    try {
+      await action();
+    } catch (error) {
+      failed = error;
+    }
     await load();
     if (failed) showMessage(pageError, message(failed));
   }
@@ -182,15 +189,10 @@ export async function init(main, { me: known, loadMe }) {
    * @param {string} role
    */
   async function changeRole(team, member, role) {
-    /** @type {unknown} */
-    let failed = null;
-    try {
+    await acted(async () => {
       await api(`/teams/${enc(team.id)}/members/${enc(member.user_id)}`, { method: "PATCH", body: { role } });
       showMessage(status, `${member.email} is now ${role} of ${team.name}.`);
-    } catch (error) {
-      failed = error;
-    }
-    await shown(failed);
+    });
   }
 
   /**
@@ -207,15 +209,10 @@ export async function init(main, { me: known, loadMe }) {
       danger: true,
     });
     if (!ok) return;
-    /** @type {unknown} */
-    let failed = null;
-    try {
+    await acted(async () => {
       await api(`/teams/${enc(team.id)}/members/${enc(member.user_id)}`, { method: "DELETE" });
       showMessage(status, leaving ? `You left ${team.name}.` : `${member.email} removed from ${team.name}.`);
-    } catch (error) {
-      failed = error;
-    }
-    await shown(failed);
+    });
   }
 
   /** @param {Team} team */
@@ -223,15 +220,10 @@ export async function init(main, { me: known, loadMe }) {
     const ok = await confirm({ title: `Delete ${team.name}?`, danger: true, action: "Delete team",
       message: "Every key of the team stops working at once. This cannot be undone." });
     if (!ok) return;
-    /** @type {unknown} */
-    let failed = null;
-    try {
+    await acted(async () => {
       await api(`/teams/${enc(team.id)}`, { method: "DELETE" });
       showMessage(status, `Team ${team.name} deleted.`);
-    } catch (error) {
-      failed = error;
-    }
-    await shown(failed);
+    });
   }
 
   const create = find(main, "#team-create", HTMLFormElement);
